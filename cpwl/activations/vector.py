@@ -1,0 +1,191 @@
+"""Vector activations acting on groups of channels: MaxMin, GroupSort, Householder."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+
+from cpwl import _intarrays, _refine
+from cpwl.activations.base import ActivationLayer
+from cpwl.errors import ShapeError
+from cpwl.numbers import RationalLike, _to_fraction, as_rational
+
+__all__ = ["MaxMin", "GroupSort", "Householder"]
+
+
+def _adjacent_groups(k: int, size: int) -> np.ndarray:
+    return np.arange(k).reshape(k // size, size)
+
+
+def _pairs(G: np.ndarray) -> list:
+    """Every pair of channels that share a group."""
+    return [(g[a], g[b]) for g in G for a in range(len(g)) for b in range(a + 1, len(g))]
+
+
+def _zero_levels(n: int) -> tuple:
+    return _intarrays.ints([0] * n, (1, n)), _intarrays.ints([1] * n, (1, n)), np.ones((1, n), dtype=bool)
+
+
+def _refine_at_zeros(F, form_A, form_C) -> tuple:
+    """Refine ``F`` where any of the linear forms (columns of ``form_A, form_C``) crosses 0."""
+    lev_n, lev_d, valid = _zero_levels(form_A.shape[1])
+    new = _refine.crossings(F._bps, form_A, form_C, F._D, F._domain, lev_n, lev_d, valid)
+    return _refine.refine(F._bps, F._A, F._C, F._domain, new)
+
+
+class _Sort(ActivationLayer):
+    """Sort disjoint groups of channels (the groups come from ``_groups``)."""
+
+    descending = False
+
+    def _groups(self, k: int) -> np.ndarray:
+        raise NotImplementedError
+
+    def _forward(self, vals: list) -> list:
+        out = list(vals)
+        for group in self._groups(len(vals)):
+            ordered = sorted((vals[i] for i in group), reverse=self.descending)
+            for pos, i in enumerate(group):
+                out[i] = ordered[pos]
+        return out
+
+    def apply_map(self, F):
+        from cpwl.cpwl_map import CPWLMap
+
+        G = self._groups(F.dim)
+        if G.shape[1] == 1:
+            return F
+        first, second = (np.array(ix) for ix in zip(*_pairs(G)))
+        bps, A, C, samples = _refine_at_zeros(F, F._A[:, first] - F._A[:, second], F._C[:, first] - F._C[:, second])
+        N, _ = _refine.numerators_at(A, C, np.arange(len(samples)), samples)
+        order = np.argsort(N[:, G], axis=2, kind="stable")
+        if self.descending:
+            order = order[:, :, ::-1]
+        source = np.take_along_axis(np.broadcast_to(G, order.shape), order, axis=2).reshape(len(samples), -1)
+        A_out, C_out = A.copy(), C.copy()
+        A_out[:, G.ravel()] = np.take_along_axis(A, source, axis=1)
+        C_out[:, G.ravel()] = np.take_along_axis(C, source, axis=1)
+        return CPWLMap._raw(bps, A_out, C_out, F._D, F._domain)
+
+
+class MaxMin(_Sort):
+    """MaxMin on channel pairs, with an explicit convention (DESIGN.md principle 5).
+
+    ``pairing="adjacent"`` pairs channels ``(2j, 2j+1)`` (Prach & Lampert);
+    ``pairing="halves"`` pairs ``j`` with ``j + k/2`` (orthogonium's ``cat(max, min)``).
+    ``order="max_first"`` writes the max to the first channel of the pair, ``"min_first"``
+    the min.  An odd channel count raises :class:`cpwl.ShapeError`.
+
+    Example:
+        >>> MaxMin(pairing="halves")([1, 5, 4, 2])
+        (Fraction(4, 1), Fraction(5, 1), Fraction(1, 1), Fraction(2, 1))
+    """
+
+    def __init__(self, pairing: str = "adjacent", order: str = "max_first"):
+        if pairing not in ("adjacent", "halves"):
+            raise ValueError(f"pairing must be 'adjacent' or 'halves', got {pairing!r}")
+        if order not in ("max_first", "min_first"):
+            raise ValueError(f"order must be 'max_first' or 'min_first', got {order!r}")
+        self.pairing, self.order = pairing, order
+        self.descending = order == "max_first"
+
+    def check_width(self, k: int) -> None:
+        if k % 2:
+            raise ShapeError(f"MaxMin pairs channels, so it needs an even channel count, got {k}")
+
+    def _groups(self, k: int) -> np.ndarray:
+        self.check_width(k)
+        if self.pairing == "adjacent":
+            return _adjacent_groups(k, 2)
+        return np.stack([np.arange(k // 2), np.arange(k // 2, k)], axis=1)
+
+    def __repr__(self) -> str:
+        return f"MaxMin(pairing={self.pairing!r}, order={self.order!r})"
+
+
+class GroupSort(_Sort):
+    """Sort consecutive groups of ``group_size`` channels (group *size*, as in
+    deel-torchlip; ascending by default, as in LNets).  ``GroupSort(2, descending=True)`` is
+    ``MaxMin("adjacent", "max_first")``.
+
+    Example:
+        >>> GroupSort(3)([3, 1, 2, 0, 9, 8])
+        (Fraction(1, 1), Fraction(2, 1), Fraction(3, 1), Fraction(0, 1), Fraction(8, 1), Fraction(9, 1))
+    """
+
+    def __init__(self, group_size: int, descending: bool = False):
+        if not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1:
+            raise ValueError(f"group_size must be a positive int, got {group_size!r}")
+        self.group_size, self.descending = group_size, bool(descending)
+
+    def check_width(self, k: int) -> None:
+        if k % self.group_size:
+            raise ShapeError(f"GroupSort({self.group_size}) needs a channel count divisible by {self.group_size}, got {k}")
+
+    def _groups(self, k: int) -> np.ndarray:
+        self.check_width(k)
+        return _adjacent_groups(k, self.group_size)
+
+    def __repr__(self) -> str:
+        return f"GroupSort({self.group_size}, descending={self.descending})"
+
+
+class Householder(ActivationLayer):
+    """The Householder activation on consecutive groups of ``len(v)`` channels: ``z`` if
+    ``v·z >= 0``, else its reflection ``z - 2 (v·z) v / (v·v)``.  ``v`` is any non-zero
+    rational vector (the reflection is exactly orthogonal without normalising ``v``), so
+    ``Householder([1, -1])`` is ``MaxMin("adjacent", "max_first")``.
+
+    Example:
+        >>> Householder([1, -1])([1, 3])
+        (Fraction(3, 1), Fraction(1, 1))
+    """
+
+    def __init__(self, v: Sequence[RationalLike]):
+        vals = [as_rational(x) for x in v]
+        if len(vals) < 2 or all(x == 0 for x in vals):
+            raise ValueError("Householder needs a non-zero vector with at least 2 entries")
+        scale = math.lcm(*(int(x.denominator) for x in vals))
+        self._v = [int(x * scale) for x in vals]
+        self.v = tuple(_to_fraction(x) for x in vals)
+        self._vv = sum(x * x for x in self._v)
+
+    def check_width(self, k: int) -> None:
+        if k % len(self._v):
+            raise ShapeError(f"Householder on groups of {len(self._v)} needs a channel count divisible by it, got {k}")
+
+    def _forward(self, vals: list) -> list:
+        out = list(vals)
+        g = len(self._v)
+        for start in range(0, len(vals), g):
+            z = vals[start : start + g]
+            proj = sum(a * b for a, b in zip(self._v, z))
+            if proj < 0:
+                for j in range(g):
+                    out[start + j] = z[j] - 2 * proj * self._v[j] / self._vv
+        return out
+
+    def _project(self, M, G) -> np.ndarray:
+        return sum(M[:, G[:, j]] * self._v[j] for j in range(G.shape[1]))
+
+    def apply_map(self, F):
+        from cpwl.cpwl_map import CPWLMap
+
+        self.check_width(F.dim)
+        G = _adjacent_groups(F.dim, len(self._v))
+        bps, A, C, samples = _refine_at_zeros(F, self._project(F._A, G), self._project(F._C, G))
+        N, _ = _refine.numerators_at(A, C, np.arange(len(samples)), samples)
+        reflect = self._project(N, G) < 0
+        outs = []
+        for M in (A, C):
+            out = M * self._vv
+            proj = self._project(M, G)
+            for j in range(G.shape[1]):
+                out[:, G[:, j]] -= np.where(reflect, 2 * self._v[j] * proj, 0)
+            outs.append(out)
+        return CPWLMap._raw(bps, outs[0], outs[1], F._D * self._vv, F._domain)
+
+    def __repr__(self) -> str:
+        return f"Householder({[str(x) for x in self.v]})"

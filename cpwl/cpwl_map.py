@@ -1,0 +1,261 @@
+"""Maps ``R -> R^k`` whose components share one list of breakpoints (a network layer
+restricted to a line), stored exactly as integer matrices over one common denominator."""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+from gmpy2 import mpq
+
+from cpwl import _intarrays, _pieces
+from cpwl.errors import DomainError, NumberError, ShapeError
+from cpwl.function import CPWL
+from cpwl.interval import Interval
+from cpwl.numbers import RationalLike, _to_fraction, as_rational
+
+__all__ = ["CPWLMap", "exact_matrix", "exact_vector"]
+
+
+def exact_matrix(W, name: str = "W") -> list:
+    """Rows of exact rationals (mpq) from a nested sequence or a 2-D array; checks shape."""
+    arr = W.tolist() if hasattr(W, "tolist") and not isinstance(W, list) else W
+    try:
+        rows = [list(r) for r in arr]
+    except TypeError as err:
+        raise ShapeError(f"{name} must be a 2-D matrix (a list of rows), got {type(W).__name__}") from err
+    if not rows or not rows[0]:
+        raise ShapeError(f"{name} must have at least one row and one column")
+    if any(len(r) != len(rows[0]) for r in rows):
+        raise ShapeError(f"{name} is ragged: its rows have lengths {sorted({len(r) for r in rows})}")
+    try:
+        return [[as_rational(v) for v in r] for r in rows]
+    except NumberError as err:
+        raise NumberError(f"{name}: {err}") from err
+
+
+def exact_vector(v, length: int, name: str = "b") -> list:
+    """Exact rational vector (mpq) of the given length; ``None`` means zeros."""
+    if v is None:
+        return [mpq(0)] * length
+    vals = v.tolist() if hasattr(v, "tolist") else list(v)
+    if len(vals) != length or any(isinstance(x, (list, tuple)) for x in vals):
+        raise ShapeError(f"{name} must be a vector of length {length}, got {v!r}")
+    try:
+        return [as_rational(x) for x in vals]
+    except NumberError as err:
+        raise NumberError(f"{name}: {err}") from err
+
+
+class CPWLMap:
+    """A continuous piecewise-linear map ``R -> R^k`` with shared breakpoints.
+
+    On piece ``j`` the map is ``x -> (A[j] * x + C[j]) / D`` with integer rows ``A[j], C[j]``
+    and one positive integer ``D``, so affine layers are exact integer matrix products.
+
+    Example:
+        >>> from cpwl import CPWL, CPWLMap
+        >>> F = CPWLMap.from_components([CPWL.identity(), CPWL.from_pieces([0], [0, 1], [0, 0])])
+        >>> F.breakpoints, F(-2)
+        ((Fraction(0, 1),), (Fraction(-2, 1), Fraction(0, 1)))
+        >>> G = F.affine([[1, -1]])          # x - relu(x) = min(x, 0)
+        >>> G[0](3), G[0](-3)
+        (Fraction(0, 1), Fraction(-3, 1))
+    """
+
+    __slots__ = ("_bps", "_A", "_C", "_D", "_domain")
+
+    @classmethod
+    def _raw(cls, bps, A, C, D, domain) -> "CPWLMap":
+        self = object.__new__(cls)
+        self._bps, self._A, self._C, self._D, self._domain = tuple(bps), A, C, int(D), domain
+        return self
+
+    @classmethod
+    def _from_rational_rows(cls, bps, slope_rows, intercept_rows, domain) -> "CPWLMap":
+        A, C, den = _intarrays.over_common_denominator(slope_rows, intercept_rows)
+        return cls._raw(bps, A, C, den, domain)
+
+    @classmethod
+    def _from_component_pieces(cls, bps, comps, domain) -> "CPWLMap":
+        samples = _pieces.sample_points(bps, domain)
+        pieces = [[f._piece_at(m) for f in comps] for m in samples]
+        return cls._from_rational_rows(
+            bps, [[p[0] for p in row] for row in pieces], [[p[1] for p in row] for row in pieces], domain
+        )
+
+    @classmethod
+    def from_components(cls, components: Sequence[CPWL]) -> "CPWLMap":
+        """Stack scalar CPWL functions into one map on their common domain; the breakpoints
+        are the union of theirs.
+
+        Example:
+            >>> from cpwl import CPWL, CPWLMap
+            >>> CPWLMap.from_components([CPWL.identity(), CPWL.constant(1)]).dim
+            2
+        """
+        comps = list(components)
+        if not comps or not all(isinstance(f, CPWL) for f in comps):
+            raise ShapeError("from_components needs a non-empty sequence of CPWL functions")
+        domain = comps[0].domain
+        for f in comps[1:]:
+            domain = domain.intersect(f.domain)
+        bps = _pieces.merge_breakpoints(domain, *(f._bps for f in comps))
+        return cls._from_component_pieces(bps, comps, domain)
+
+    @classmethod
+    def line(cls, start: Sequence[RationalLike], end: Sequence[RationalLike]) -> "CPWLMap":
+        """The segment ``t -> start + t (end - start)`` for ``t`` in ``[0, 1]``: the input of a
+        network restricted to a line.
+
+        Example:
+            >>> CPWLMap.line([0, 1], [2, 1])("1/2")
+            (Fraction(1, 1), Fraction(1, 1))
+        """
+        a = exact_vector(start, len(list(start)), "start")
+        b = exact_vector(end, len(a), "end")
+        return cls._from_rational_rows([], [[y - x for x, y in zip(a, b)]], [a], Interval(0, 1))
+
+    # ------------------------------------------------------------------ reading
+    @property
+    def domain(self) -> Interval:
+        """The common domain."""
+        return self._domain
+
+    @property
+    def dim(self) -> int:
+        """Number of output components ``k``."""
+        return self._A.shape[1]
+
+    @property
+    def breakpoints(self) -> tuple:
+        """Shared breakpoints (Fractions), increasing."""
+        return tuple(_to_fraction(t) for t in self._bps)
+
+    @property
+    def components(self) -> tuple:
+        """The components as CPWL functions (each keeps the shared breakpoints; call
+        ``.canonical()`` to drop those where it does not bend)."""
+        return tuple(self[i] for i in range(self.dim))
+
+    def __getitem__(self, i: int) -> CPWL:
+        if not -self.dim <= i < self.dim:
+            raise IndexError(f"component {i} of a map with {self.dim} outputs")
+        s = [mpq(int(a), self._D) for a in self._A[:, i]]
+        c = [mpq(int(v), self._D) for v in self._C[:, i]]
+        return CPWL._trusted(self._bps, s, c, self._domain)
+
+    def _rows(self) -> tuple:
+        D = self._D
+        return (
+            [[mpq(int(a), D) for a in row] for row in self._A],
+            [[mpq(int(c), D) for c in row] for row in self._C],
+        )
+
+    def __call__(self, x: RationalLike) -> tuple:
+        """Exact value (a tuple of Fractions) at a rational point of the domain."""
+        q = as_rational(x)
+        if not self._domain.contains(q):
+            raise DomainError(f"x = {q} lies outside the domain {self._domain}")
+        j = _pieces.piece_index(self._bps, q)
+        return tuple(_to_fraction(mpq(int(a * q.numerator + c * q.denominator), self._D * int(q.denominator)))
+                     for a, c in zip(self._A[j], self._C[j]))
+
+    def evaluate(self, x) -> np.ndarray:
+        """Vectorised float64 values, shape ``(len(x), dim)`` (plots and quick checks only).
+
+        Example:
+            >>> CPWLMap.line([0], [2]).evaluate([0.5]).tolist()
+            [[1.0]]
+        """
+        return np.stack([f.evaluate(x) for f in self.components], axis=-1)
+
+    # ------------------------------------------------------------------ operations
+    def affine(self, W, b=None) -> "CPWLMap":
+        """The map ``x -> W F(x) + b`` for an exact matrix ``W`` (``m x k``) and vector ``b``.
+
+        Example:
+            >>> CPWLMap.line([1], [3]).affine([[2], [-1]], [0, 1])(1)
+            (Fraction(6, 1), Fraction(-2, 1))
+        """
+        rows = exact_matrix(W)
+        if len(rows[0]) != self.dim:
+            raise ShapeError(f"W has {len(rows[0])} columns but the map has {self.dim} outputs")
+        bias = exact_vector(b, len(rows))
+        W_int, b_int, den = _intarrays.over_common_denominator(rows, [bias])
+        return self._affine_int(W_int, b_int[0], den)
+
+    def _affine_int(self, W_int, b_int, den: int) -> "CPWLMap":
+        P = self._A.shape[0]
+        stacked = np.concatenate([self._A, self._C], axis=0)
+        prod = _intarrays.matmul(stacked, W_int.T)
+        A, C = prod[:P], prod[P:] + b_int[None, :] * self._D
+        return CPWLMap._raw(self._bps, A, C, self._D * den, self._domain)
+
+    def apply(self, activation) -> "CPWLMap":
+        """Apply an activation: a scalar :class:`CPWL` (elementwise), or any activation layer
+        of :mod:`cpwl.activations` (``Elementwise``, ``NLayer``, ``MaxMin``, ``GroupSort``,
+        ``Householder``).
+
+        Example:
+            >>> from cpwl import activations
+            >>> F = CPWLMap.line([-1], [1]).apply(activations.relu())
+            >>> F.breakpoints
+            (Fraction(1, 2),)
+        """
+        from cpwl.activations.elementwise import Elementwise
+
+        if isinstance(activation, CPWL):
+            activation = Elementwise([activation] * self.dim)
+        apply_map = getattr(activation, "apply_map", None)
+        if apply_map is None:
+            raise TypeError(f"{type(activation).__name__} is not an activation of cpwl")
+        return apply_map(self)
+
+    def restrict(self, a: Optional[RationalLike], b: Optional[RationalLike]) -> "CPWLMap":
+        """The same map on ``[a, b]`` (inside the domain)."""
+        return CPWLMap.from_components([f.restrict(a, b) for f in self.components])
+
+    def canonical(self) -> "CPWLMap":
+        """Drop breakpoints where no component bends.
+
+        Example:
+            >>> from cpwl import CPWL
+            >>> CPWLMap.from_components([CPWL.from_points([(0, 0), (1, 1), (2, 2)])]).canonical().breakpoints
+            ()
+        """
+        if not self._bps:
+            return self
+        bends = (self._A[:-1] != self._A[1:]).any(axis=1)
+        keep = [j for j in range(len(self._bps)) if bends[j]]
+        if len(keep) == len(self._bps):
+            return self
+        pieces = [0] + [j + 1 for j in keep]
+        return CPWLMap._raw([self._bps[j] for j in keep], self._A[pieces], self._C[pieces], self._D, self._domain)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CPWLMap):
+            return NotImplemented
+        a, b = self.canonical(), other.canonical()
+        if a._domain != b._domain or a.dim != b.dim or a._bps != b._bps:
+            return False
+        return bool(np.all(a._A * b._D == b._A * a._D) and np.all(a._C * b._D == b._C * a._D))
+
+    def __hash__(self) -> int:
+        return hash(tuple(self.canonical().components))
+
+    def to_json(self) -> str:
+        """Lossless JSON text; see :mod:`cpwl.serialize`."""
+        from cpwl.serialize import map_to_json
+
+        return map_to_json(self)
+
+    @classmethod
+    def from_json(cls, text: str) -> "CPWLMap":
+        """Read the JSON written by :meth:`to_json`."""
+        from cpwl.serialize import map_from_json
+
+        return map_from_json(text)
+
+    def __repr__(self) -> str:
+        return f"CPWLMap(dim={self.dim}, breakpoints={len(self._bps)}, domain={self._domain})"
