@@ -122,7 +122,9 @@ class NormCheck:
 
     ``ok`` is the exact answer to ``||W|| <= 1``.  ``value`` is the norm: an exact Fraction
     for ``norm=1`` and ``"inf"``, an :class:`Enclosure` for ``norm=2`` (it is usually
-    irrational).  ``excess`` is ``value - 1`` when not ``ok`` (same type), else ``0``.
+    irrational; relative width about ``2**-30``).  ``excess`` is ``value - 1`` when not ``ok``
+    (same type), else ``0``.  For ``norm=2`` an excess far below the enclosure's width has a
+    lower end of 0: the verdict ``ok=False`` is still exact, only its size is not resolved.
 
     Example:
         >>> check_norm([[2, 0], [0, 1]], norm=1).excess
@@ -147,6 +149,8 @@ def check_norm(W, norm: Union[int, str] = 2, index: int = 0) -> NormCheck:
     if norm == 2:
         ok = operator_norm_at_most(rows, 1, 2)
         value = spectral_norm_enclosure(rows)
+        if not ok:  # the exact verdict says ||W|| > 1: tighten the lower end accordingly
+            value = Enclosure(max(value.lo, Fraction(1)), value.hi)
         excess = Fraction(0) if ok else value - 1
         return NormCheck(index, 2, ok, value, excess)
     total = _sum_norm(rows, norm)

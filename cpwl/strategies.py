@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 from fractions import Fraction
+from functools import lru_cache
 from typing import Optional
 
 from hypothesis import strategies as st
@@ -40,6 +41,7 @@ __all__ = [
 ACTIVATIONS = ("relu", "abs", "leaky_relu", "two_piece", "maxmin", "groupsort", "householder", "n", "identity")
 
 
+@lru_cache(maxsize=None)
 def rationals(
     min_value: Optional[RationalLike] = None,
     max_value: Optional[RationalLike] = None,
@@ -56,17 +58,35 @@ def rationals(
     """
     lo = None if min_value is None else as_fraction(min_value)
     hi = None if max_value is None else as_fraction(max_value)
-    if not dyadic:
-        return st.fractions(min_value=lo, max_value=hi, max_denominator=max_denominator)
-    exponents = st.integers(0, max(0, max_denominator.bit_length() - 1))
+    if dyadic:
+        dens = st.integers(0, max(0, max_denominator.bit_length() - 1)).map(lambda k: 2**k)
+    else:
+        dens = st.integers(1, max_denominator)
+    return _rational(dens, lo, hi)
 
-    def in_range(k: int):
-        den = 2**k
-        n_lo = None if lo is None else -((-lo.numerator * den) // lo.denominator)
-        n_hi = None if hi is None else (hi.numerator * den) // hi.denominator
-        return st.integers(n_lo, n_hi).map(lambda n: Fraction(n, den))
 
-    return exponents.flatmap(in_range)
+@st.composite
+def _rational(draw, dens, lo, hi):
+    den = draw(dens)
+    n_lo = None if lo is None else -((-lo.numerator * den) // lo.denominator)
+    n_hi = None if hi is None else (hi.numerator * den) // hi.denominator
+    if n_lo is not None and n_hi is not None and n_lo > n_hi:
+        den, n_lo, n_hi = lo.denominator, lo.numerator, lo.numerator  # no fraction of this denominator fits
+    return Fraction(draw(_integers(n_lo, n_hi)), den)
+
+
+@lru_cache(maxsize=4096)
+def _integers(lo, hi) -> st.SearchStrategy:
+    return st.integers(lo, hi)
+
+
+@st.composite
+def _cpwl_function(draw, dom, point, slope, value, lo, hi, max_breakpoints):
+    raw = draw(st.lists(point, max_size=max_breakpoints, unique=True))
+    bps = sorted(t for t in raw if (dom.lo is None or t > dom.lo) and (dom.hi is None or t < dom.hi))
+    slopes = draw(st.lists(slope, min_size=len(bps) + 1, max_size=len(bps) + 1))
+    anchor_x = lo if dom.lo is not None else (hi if dom.hi is not None else Fraction(0))
+    return CPWL.from_slopes(bps, slopes, anchor=(anchor_x, draw(value)), domain=dom)
 
 
 def cpwl_functions(
@@ -91,16 +111,7 @@ def cpwl_functions(
     slope = rationals(-bound, bound, max_denominator)
     point = rationals(lo, hi, max_denominator)
 
-    @st.composite
-    def build(draw):
-        raw = draw(st.lists(point, max_size=max_breakpoints, unique=True))
-        bps = sorted(t for t in raw if (dom.lo is None or t > dom.lo) and (dom.hi is None or t < dom.hi))
-        slopes = draw(st.lists(slope, min_size=len(bps) + 1, max_size=len(bps) + 1))
-        anchor_x = lo if dom.lo is not None else (hi if dom.hi is not None else Fraction(0))
-        value = draw(rationals(-4, 4, max_denominator))
-        return CPWL.from_slopes(bps, slopes, anchor=(anchor_x, value), domain=dom)
-
-    return build()
+    return _cpwl_function(dom, point, slope, rationals(-4, 4, max_denominator), lo, hi, max_breakpoints)
 
 
 def _solve(A: list, B: list) -> list:
@@ -119,6 +130,24 @@ def _solve(A: list, B: list) -> list:
     return [row[n:] for row in M]
 
 
+@st.composite
+def _orthogonal(draw, n: int, max_denominator: int):
+    k = n * (n - 1) // 2
+    entries = draw(st.lists(rationals(-2, 2, max_denominator), min_size=k, max_size=k))
+    S = [[Fraction(0)] * n for _ in range(n)]
+    it = iter(entries)
+    for i in range(n):
+        for j in range(i + 1, n):
+            S[i][j] = next(it)
+            S[j][i] = -S[i][j]
+    plus = [[int(i == j) + S[i][j] for j in range(n)] for i in range(n)]
+    minus = [[int(i == j) - S[i][j] for j in range(n)] for i in range(n)]
+    Q = _solve(plus, minus)  # (I+S)^{-1}(I-S) = (I-S)(I+S)^{-1} (they commute)
+    signs = draw(st.lists(st.sampled_from([1, -1]), min_size=n, max_size=n))
+    return [[Fraction(Q[i][j] * signs[j]) for j in range(n)] for i in range(n)]
+
+
+@lru_cache(maxsize=None)
 def orthogonal_matrices(n: int, max_denominator: int = 8) -> st.SearchStrategy:
     """Exact rational orthogonal ``n x n`` matrices (lists of rows of Fractions): the Cayley
     transform ``(I - S)(I + S)^{-1}`` of a rational skew-symmetric ``S``, times a diagonal
@@ -131,25 +160,19 @@ def orthogonal_matrices(n: int, max_denominator: int = 8) -> st.SearchStrategy:
         Fraction(1, 1)
     """
 
-    @st.composite
-    def build(draw):
-        entries = draw(st.lists(rationals(-2, 2, max_denominator), min_size=n * (n - 1) // 2, max_size=n * (n - 1) // 2))
-        S = [[Fraction(0)] * n for _ in range(n)]
-        it = iter(entries)
-        for i in range(n):
-            for j in range(i + 1, n):
-                S[i][j] = next(it)
-                S[j][i] = -S[i][j]
-        eye = [[Fraction(int(i == j)) for j in range(n)] for i in range(n)]
-        plus = [[eye[i][j] + S[i][j] for j in range(n)] for i in range(n)]
-        minus = [[eye[i][j] - S[i][j] for j in range(n)] for i in range(n)]
-        Q = _solve(plus, minus)  # (I+S)^{-1}(I-S) = (I-S)(I+S)^{-1} (they commute)
-        signs = draw(st.lists(st.sampled_from([1, -1]), min_size=n, max_size=n))
-        return [[Q[i][j] * signs[j] for j in range(n)] for i in range(n)]
-
-    return build()
+    return _orthogonal(n, max_denominator)
 
 
+@st.composite
+def _contraction(draw, m: int, n: int, max_denominator: int):
+    r = min(m, n)
+    U = draw(orthogonal_matrices(m, max_denominator))
+    V = draw(orthogonal_matrices(n, max_denominator))
+    s = draw(st.lists(st.one_of(st.just(Fraction(1)), rationals(0, 1, max_denominator)), min_size=r, max_size=r))
+    return [[sum(U[i][k] * s[k] * V[k][j] for k in range(r)) for j in range(n)] for i in range(m)]
+
+
+@lru_cache(maxsize=None)
 def contractions(m: int, n: int, max_denominator: int = 8) -> st.SearchStrategy:
     """Exact ``m x n`` rational matrices with spectral norm ``<= 1``: ``U diag(s) V`` with
     exact orthogonal ``U, V`` and singular values ``s`` in ``[0, 1]`` (1 occurs often, so
@@ -162,19 +185,10 @@ def contractions(m: int, n: int, max_denominator: int = 8) -> st.SearchStrategy:
         >>> operator_norm_at_most(W)
         True
     """
-    r = min(m, n)
-    singular = st.one_of(st.just(Fraction(1)), rationals(0, 1, max_denominator))
-
-    @st.composite
-    def build(draw):
-        U = draw(orthogonal_matrices(m, max_denominator))
-        V = draw(orthogonal_matrices(n, max_denominator))
-        s = draw(st.lists(singular, min_size=r, max_size=r))
-        return [[sum(U[i][k] * s[k] * V[k][j] for k in range(r)) for j in range(n)] for i in range(m)]
-
-    return build()
+    return _contraction(m, n, max_denominator)
 
 
+@lru_cache(maxsize=None)
 def matrices(m: int, n: int, max_value: RationalLike = 2, max_denominator: int = 8) -> st.SearchStrategy:
     """Arbitrary exact ``m x n`` rational matrices with entries in ``[-max_value, max_value]``.
 
@@ -187,6 +201,7 @@ def matrices(m: int, n: int, max_value: RationalLike = 2, max_denominator: int =
     return st.lists(st.lists(entry, min_size=n, max_size=n), min_size=m, max_size=m)
 
 
+@lru_cache(maxsize=None)
 def _activation_layer(name: str, width: int):
     """Strategy for one activation layer of the family ``name`` on ``width`` channels."""
     unit = rationals(-1, 1, 8)
@@ -214,6 +229,26 @@ def _activation_layer(name: str, width: int):
     raise ValueError(f"unknown activation family {name!r}; choose from {ACTIVATIONS}")
 
 
+@st.composite
+def _network(draw, activation, widths, depths, input_dim, output_dim, lipschitz):
+    w = draw(widths)
+    if activation in ("maxmin", "householder"):
+        w = 2 * max(1, (w + 1) // 2)
+    dims = [input_dim] + [w] * draw(depths) + [output_dim]
+    layers = []
+    for k in range(len(dims) - 1):
+        m, n = dims[k + 1], dims[k]
+        layers.append(Affine(draw(contractions(m, n) if lipschitz else matrices(m, n)), draw(_biases(m))))
+        if k < len(dims) - 2:
+            layers.append(draw(_activation_layer(activation, m)))
+    return Network(layers)
+
+
+@lru_cache(maxsize=None)
+def _biases(m: int) -> st.SearchStrategy:
+    return st.lists(rationals(-2, 2, 8), min_size=m, max_size=m)
+
+
 def networks(
     activation: str = "relu",
     width=st.integers(1, 4),
@@ -235,22 +270,4 @@ def networks(
     """
     widths = width if isinstance(width, st.SearchStrategy) else st.just(width)
     depths = depth if isinstance(depth, st.SearchStrategy) else st.just(depth)
-    paired = activation in ("maxmin", "householder")
-
-    @st.composite
-    def build(draw):
-        w = draw(widths)
-        w = 2 * max(1, (w + 1) // 2) if paired else w
-        d = draw(depths)
-        dims = [input_dim] + [w] * d + [output_dim]
-        layers = []
-        for k in range(len(dims) - 1):
-            m, n = dims[k + 1], dims[k]
-            W = draw(contractions(m, n) if lipschitz else matrices(m, n))
-            b = draw(st.lists(rationals(-2, 2, 8), min_size=m, max_size=m))
-            layers.append(Affine(W, b))
-            if k < len(dims) - 2:
-                layers.append(draw(_activation_layer(activation, m)))
-        return Network(layers)
-
-    return build()
+    return _network(activation, widths, depths, input_dim, output_dim, lipschitz)
