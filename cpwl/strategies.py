@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 #: Activation families understood by :func:`networks`.
-ACTIVATIONS = ("relu", "abs", "leaky_relu", "two_piece", "maxmin", "groupsort", "householder", "n", "identity")
+ACTIVATIONS = ("relu", "abs", "leaky_relu", "two_piece", "maxmin", "groupsort", "householder", "n", "identity", "absid")
 
 
 @lru_cache(maxsize=None)
@@ -223,6 +223,8 @@ def _activation_layer(name: str, width: int):
         return st.builds(act.GroupSort, st.sampled_from([g for g in (2, 3, 4) if width % g == 0] or [1]), st.booleans())
     if name == "householder":
         return st.lists(rationals(-2, 2, 8), min_size=2, max_size=2).filter(any).map(act.Householder)
+    if name == "absid":
+        return st.lists(st.sampled_from([act.abs_(), act.identity()]), min_size=width, max_size=width).map(act.Elementwise)
     if name == "n":
         pair = st.tuples(rationals(-2, 2, 8), rationals(-2, 2, 8))
         return st.lists(pair, min_size=width, max_size=width).map(act.NLayer)
@@ -232,7 +234,7 @@ def _activation_layer(name: str, width: int):
 @st.composite
 def _network(draw, activation, widths, depths, input_dim, output_dim, lipschitz):
     w = draw(widths)
-    if activation in ("maxmin", "householder"):
+    if isinstance(activation, str) and activation in ("maxmin", "householder"):
         w = 2 * max(1, (w + 1) // 2)
     dims = [input_dim] + [w] * draw(depths) + [output_dim]
     layers = []
@@ -240,7 +242,8 @@ def _network(draw, activation, widths, depths, input_dim, output_dim, lipschitz)
         m, n = dims[k + 1], dims[k]
         layers.append(Affine(draw(contractions(m, n) if lipschitz else matrices(m, n)), draw(_biases(m))))
         if k < len(dims) - 2:
-            layers.append(draw(_activation_layer(activation, m)))
+            family = activation if isinstance(activation, st.SearchStrategy) else _activation_layer(activation, m)
+            layers.append(draw(family))
     return Network(layers)
 
 
@@ -258,7 +261,8 @@ def networks(
     lipschitz: bool = True,
 ) -> st.SearchStrategy:
     """Exact networks ``Affine, activation, ..., Affine`` of the given family (one of
-    :data:`ACTIVATIONS`), ``depth`` hidden layers of width ``width`` (ints or strategies).
+    :data:`ACTIVATIONS`, or a strategy of width-agnostic activation layers such as
+    ``Elementwise(sigma)``), ``depth`` hidden layers of width ``width`` (ints or strategies).
     With ``lipschitz=True`` every weight matrix is an exact contraction (``||W||_2 <= 1``).
     Pairing activations get an even width; Householder a width divisible by 2.
 

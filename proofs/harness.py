@@ -1,0 +1,120 @@
+"""How a result is checked: deterministic facts, properties over generated examples, and
+falsifiability probes (the invariant must be violated by something outside its class)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from hypothesis import HealthCheck, find, given, settings
+from hypothesis.errors import NoSuchExample
+
+__all__ = ["PROFILES", "Checker", "CheckOutcome", "Result"]
+
+#: Examples per property for each profile.
+PROFILES = {"ci": 40, "deep": 1000}
+
+
+@dataclass
+class CheckOutcome:
+    """What checking one result found: how many checks and generated examples ran, whether
+    all passed, and a message per failure."""
+
+    name: str
+    checks: int = 0
+    examples: int = 0
+    failures: list = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        """True when no check failed."""
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class Result:
+    """A lemma, theorem or corollary: its statement (hypotheses explicit), where THEORY.md
+    derives it, and the function that checks it.
+
+    Example:
+        >>> from proofs import registry
+        >>> registry.nodes["N_identities"]["result"].kind
+        'lemma'
+    """
+
+    name: str
+    kind: str
+    section: str
+    statement: str
+    check: Callable[["Checker"], None]
+
+    def run(self, profile: str = "ci") -> CheckOutcome:
+        """Run the check under a profile (``"ci"`` or ``"deep"``)."""
+        checker = Checker(self.name, profile)
+        start = time.perf_counter()
+        try:
+            self.check(checker)
+        except Exception as err:  # a crash in a check is a failed check, reported by name
+            checker.outcome.failures.append(f"check crashed: {type(err).__name__}: {err}")
+        checker.outcome.seconds = time.perf_counter() - start
+        return checker.outcome
+
+
+class Checker:
+    """Accumulates the sub-checks of one result."""
+
+    def __init__(self, name: str, profile: str):
+        if profile not in PROFILES:
+            raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+        self.profile = profile
+        self.outcome = CheckOutcome(name)
+
+    def _settings(self, scale: float = 1.0) -> settings:
+        return settings(
+            max_examples=max(1, int(PROFILES[self.profile] * scale)),
+            deadline=None,
+            database=None,
+            derandomize=self.profile == "ci",
+            suppress_health_check=list(HealthCheck),
+        )
+
+    def holds(self, label: str, condition: bool) -> None:
+        """A deterministic fact (a counterexample, a witness, an identity)."""
+        self.outcome.checks += 1
+        if not condition:
+            self.outcome.failures.append(label)
+
+    def for_all(self, label: str, strategy, predicate: Callable[[Any], bool], scale: float = 1.0) -> None:
+        """``predicate`` holds on every generated example (shrunk counterexample on failure)."""
+        count = [0]
+
+        @self._settings(scale)
+        @given(strategy)
+        def run(example):
+            count[0] += 1
+            assert predicate(example), f"{label} fails on {example!r}"
+
+        self.outcome.checks += 1
+        try:
+            run()
+        except Exception as err:
+            self.outcome.failures.append(f"{label}: {err}")
+        self.outcome.examples += count[0]
+
+    def falsifiable(self, label: str, strategy, predicate: Callable[[Any], bool], scale: float = 1.0) -> None:
+        """Some generated example *violates* ``predicate``: the invariant can fail, so its
+        passing elsewhere means something."""
+        count = [0]
+
+        def violated(example) -> bool:
+            count[0] += 1
+            return not predicate(example)
+
+        self.outcome.checks += 1
+        try:
+            find(strategy, violated, settings=self._settings(scale * 5))
+        except NoSuchExample:
+            self.outcome.failures.append(f"{label}: no violating example was found")
+        self.outcome.examples += count[0]

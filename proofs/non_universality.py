@@ -1,0 +1,91 @@
+"""THEORY.md §2.4-2.5 (Theorem 1 and its corollary): no 2-piece activation, and neither
+MaxMin, GroupSort nor abs/identity, makes l2 1-Lipschitz networks universal."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+from hypothesis import strategies as st
+
+from cpwl import Affine, Network, activations as act, strategies
+from proofs.harness import Checker, Result
+from proofs.lipschitz_export import inflate
+from proofs.invariants import activation_contraction, unit_slopes_share_sign, window_test, window_test_on_line
+
+STATEMENT = (
+    "Hypotheses: feed-forward networks R -> R, every weight matrix with exact spectral norm "
+    "<= 1 (l2), arbitrary biases, any width and depth, exact representation. "
+    "(A) With a 2-piece activation whose slopes both have |.| < 1, every exported f has "
+    "max|slope| <= product of the layers' largest activation slopes (< 1). "
+    "(B) With activations having exactly one slope of magnitude 1 (ReLU, leaky ReLU, ...), all "
+    "slopes of f of magnitude 1 share one sign; so |x| and the N-function n are not "
+    "representable. (C) With abs-like activations, MaxMin, GroupSort, Householder or mixed "
+    "abs/identity, f passes the tight-window test; n fails it on [a, b] when a < -3/2 and "
+    "b > 3/2, and the scaled n_(tau, c) = N_(c - tau, c + tau) fails it on any [a, b] with "
+    "c = (a + b)/2 and 0 < tau < (b - a)/6. Hence none of these classes is universal for "
+    "1-CPWL functions on R or on any compact interval."
+)
+
+_unit = strategies.rationals(-1, 1, 8)
+_small = _unit.filter(lambda s: abs(s) < 1)
+_centre = strategies.rationals(-2, 2, 8)
+
+#: Elementwise two-piece activations with both slopes of magnitude < 1 (case A).
+CONTRACTIVE = st.tuples(_centre, _small, _small).filter(lambda t: t[1] != t[2]).map(lambda t: act.Elementwise(act.two_piece(*t)))
+#: Activations with exactly one unit slope (case B): ReLU, leaky ReLU, (gamma, delta) pieces.
+ONE_UNIT = st.tuples(_centre, st.sampled_from([1, -1]), _small, st.booleans()).map(
+    lambda t: act.Elementwise(act.two_piece(t[0], *((t[1], t[2]) if t[3] else (t[2], t[1]))))
+)
+#: Abs-like two-piece activations: +-|y - c| + d (case C).
+ABS_LIKE = st.tuples(_centre, st.sampled_from([(-1, 1), (1, -1)]), _centre).map(
+    lambda t: act.Elementwise(act.two_piece(t[0], *t[1], value=t[2]))
+)
+_case_c_families = ("abs", "maxmin", "groupsort", "householder", "absid")
+
+
+def scaled_n(a, b, tau_fraction) -> "act.CPWL":
+    """``n_(tau, c)`` on ``[a, b]`` with ``c`` the midpoint and ``tau = tau_fraction (b - a)/6``."""
+    c, tau = (a + b) / 2, tau_fraction * (b - a) / 6
+    return act.n_activation(c - tau, c + tau).restrict(a, b)
+
+
+def case_a_holds(net: Network) -> bool:
+    """Case A invariant on the exported function (network on R).
+
+    Example:
+        >>> net = Network([Affine([[1]]), act.leaky_relu("1/2"), Affine([[1]])])
+        >>> case_a_holds(net)
+        True
+    """
+    return net.to_cpwl().lipschitz_constant() <= activation_contraction(net)
+
+
+def nets(family, depth=st.integers(1, 3)):
+    """Exact l2 1-Lipschitz networks of one family (a name or a strategy of layers)."""
+    return strategies.networks(family, width=st.integers(1, 4), depth=depth)
+
+
+def check(c: Checker) -> None:
+    n = act.n_function()
+    # case A
+    c.for_all("A: |slope| <= rho^L for contractive 2-piece nets", nets(CONTRACTIVE), case_a_holds)
+    c.holds("A: n violates (it has slope 1)", n.lipschitz_constant() == 1)
+    c.falsifiable("A: a layer of norm 1.01 breaks the bound", nets(CONTRACTIVE, depth=1).map(inflate), case_a_holds)
+    # case B
+    c.for_all("B: unit slopes share a sign (one-unit-slope nets)", nets(ONE_UNIT), lambda net: unit_slopes_share_sign(net.to_cpwl()))
+    c.for_all("B: ... for ReLU nets", nets("relu"), lambda net: unit_slopes_share_sign(net.to_cpwl()), scale=0.5)
+    c.holds("B: n and |x| violate", not unit_slopes_share_sign(n) and not unit_slopes_share_sign(act.abs_().restrict(-1, 1)))
+    c.falsifiable("B: abs nets break it", nets("abs"), lambda net: unit_slopes_share_sign(net.to_cpwl()))
+    # case C
+    for family in _case_c_families:
+        c.for_all(f"C: window test passes ({family} nets)", nets(family), lambda net: window_test_on_line(net.to_cpwl()), scale=0.5)
+    c.for_all("C: window test passes (abs-like 2-piece nets)", nets(ABS_LIKE), lambda net: window_test_on_line(net.to_cpwl()), scale=0.5)
+    c.holds("C: n on [-2, 2] fails the window test", not window_test(n.restrict(-2, 2)))
+    wide = st.tuples(strategies.rationals(-6, Fraction(-3, 2), 8).filter(lambda a: a < Fraction(-3, 2)), strategies.rationals(Fraction(3, 2), 6, 8).filter(lambda b: b > Fraction(3, 2)))
+    c.for_all("C: n fails on every [a, b] with a < -3/2 < 3/2 < b", wide, lambda ab: not window_test(n.restrict(*ab)))
+    interval = st.tuples(strategies.rationals(-5, 5, 8), strategies.rationals(Fraction(1, 8), 6, 8), strategies.rationals(Fraction(1, 16), Fraction(15, 16), 16))
+    c.for_all("C: scaled n fails on every compact interval", interval, lambda t: not window_test(scaled_n(t[0], t[0] + t[1], t[2])))
+    c.falsifiable("C: N-activation nets break the window test", nets("n"), lambda net: window_test_on_line(net.to_cpwl()))
+
+
+RESULT = Result("theorem1_non_universality", "theorem", "2.4-2.5", STATEMENT, check)
