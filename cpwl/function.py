@@ -48,6 +48,11 @@ class CPWL:
     __slots__ = ("_bps", "_s", "_c", "_domain", "_hash")
     __array_priority__ = 1000  # numpy scalars on the left defer to CPWL arithmetic
 
+    def __init__(self, *args, **kwargs):
+        raise TypeError(
+            "build a CPWL with CPWL.from_points, from_pieces, from_slopes, linear, identity or constant"
+        )
+
     # ------------------------------------------------------------------ construction
     @classmethod
     def _trusted(cls, bps: Sequence, slopes: Sequence, intercepts: Sequence, domain: Interval):
@@ -235,9 +240,8 @@ class CPWL:
             >>> CPWL.from_points([(0, 0), (1, 1)]).pieces()
             [(Fraction(0, 1), Fraction(1, 1), Fraction(1, 1), Fraction(0, 1))]
         """
-        ends = [self._domain._lo, *self._bps, self._domain._hi]
-        f = lambda q: None if q is None else _to_fraction(q)  # noqa: E731
-        return [(f(ends[j]), f(ends[j + 1]), f(s), f(c)) for j, (s, c) in enumerate(zip(self._s, self._c))]
+        ends = [None if q is None else _to_fraction(q) for q in (self._domain._lo, *self._bps, self._domain._hi)]
+        return [(ends[j], ends[j + 1], _to_fraction(s), _to_fraction(c)) for j, (s, c) in enumerate(zip(self._s, self._c))]
 
     def _eval(self, q: mpq) -> mpq:
         j = _pieces.piece_index(self._bps, q)

@@ -107,8 +107,8 @@ class Interval:
             >>> Interval(0, 2).intersect(Interval(1, None))
             Interval(1, 2)
         """
-        lo = _max_end(self._lo, other._lo)
-        hi = _min_end(self._hi, other._hi)
+        lo = _pick_end(self._lo, other._lo, max)
+        hi = _pick_end(self._hi, other._hi, min)
         if lo is not None and hi is not None and not lo < hi:
             raise DomainError(f"the domains {self} and {other} share no interval of positive length")
         return Interval(lo, hi)
@@ -135,17 +135,8 @@ class Interval:
         return f"{lo}, {hi}"
 
 
-def _max_end(a: Optional[mpq], b: Optional[mpq]) -> Optional[mpq]:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return max(a, b)
-
-
-def _min_end(a: Optional[mpq], b: Optional[mpq]) -> Optional[mpq]:
-    if a is None:
-        return b
-    if b is None:
-        return a
-    return min(a, b)
+def _pick_end(a: Optional[mpq], b: Optional[mpq], choose) -> Optional[mpq]:
+    """``choose(a, b)`` where both ends are finite, else the finite one (or ``None``)."""
+    if a is None or b is None:
+        return b if a is None else a
+    return choose(a, b)

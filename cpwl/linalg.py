@@ -147,8 +147,8 @@ def check_norm(W, norm: Union[int, str] = 2, index: int = 0) -> NormCheck:
     """
     rows = exact_matrix(W)
     if norm == 2:
-        ok = operator_norm_at_most(rows, 1, 2)
-        value = spectral_norm_enclosure(rows)
+        value = spectral_norm_enclosure(rows)  # ||W|| > lo (or lo == 0) and ||W|| <= hi, proven
+        ok = True if value.hi <= 1 else False if value.lo >= 1 else operator_norm_at_most(rows, 1, 2)
         if not ok:  # the exact verdict says ||W|| > 1: tighten the lower end accordingly
             value = Enclosure(max(value.lo, Fraction(1)), value.hi)
         excess = Fraction(0) if ok else value - 1

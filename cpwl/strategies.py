@@ -58,6 +58,8 @@ def rationals(
     """
     lo = None if min_value is None else as_fraction(min_value)
     hi = None if max_value is None else as_fraction(max_value)
+    if lo is not None and hi is not None and lo > hi:
+        raise ValueError(f"rationals needs min_value <= max_value, got {lo} > {hi}")
     if dyadic:
         dens = st.integers(0, max(0, max_denominator.bit_length() - 1)).map(lambda k: 2**k)
     else:

@@ -97,6 +97,15 @@ def test_bad_input_raises_typed_errors(call, error):
     assert str(info.value)
 
 
+def test_direct_construction_points_to_the_constructors():
+    with pytest.raises(TypeError, match="from_points"):
+        CPWL()
+    with pytest.raises(TypeError, match="from_components"):
+        cpwl.CPWLMap()
+    with pytest.raises(ValueError):
+        strategies.rationals(2, 1)
+
+
 def test_inputs_are_not_mutated():
     points = [[0, 0], [1, 1], [2, 0]]
     snapshot = [list(p) for p in points]
