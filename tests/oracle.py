@@ -22,8 +22,7 @@ def _groups(layer, k: int) -> list:
         if layer.pairing == "adjacent":
             return [[2 * j, 2 * j + 1] for j in range(k // 2)]
         return [[j, j + k // 2] for j in range(k // 2)]
-    g = layer.group_size if isinstance(layer, GroupSort) else len(layer.v)
-    return [list(range(s, s + g)) for s in range(0, k, g)]
+    return [list(range(s, s + layer.group_size)) for s in range(0, k, layer.group_size)]
 
 
 def _scalar(f: CPWL, v: Fraction, d: Fraction, x: Fraction, events: list) -> tuple:
@@ -49,9 +48,9 @@ def _layer(layer, vals: list, ders: list, x: Fraction, events: list) -> tuple:
         out = [_scalar(f, v, d, x, events) for f, v, d in zip(fns, vals, ders)]
         return [o[0] for o in out], [o[1] for o in out]
     vals, ders = list(vals), list(ders)
-    for group in _groups(layer, len(vals)):
+    for index, group in enumerate(_groups(layer, len(vals))):
         if isinstance(layer, Householder):
-            v = layer.v
+            v = layer.v if isinstance(layer.v[0], Fraction) else layer.v[index]
             p = sum(a * vals[i] for a, i in zip(v, group))
             dp = sum(a * ders[i] for a, i in zip(v, group))
             if dp != 0 and x - p / dp > x:

@@ -73,6 +73,17 @@ def test_maxmin_halves_and_householder_general_vector():
         assert sum(s * s for s in slope_R) == sum(s * s for s in slope_F)  # reflections are isometries
 
 
+def test_householder_with_one_normal_per_group():
+    from oracle import walk
+
+    layer = activations.Householder([[1, -1], [Fraction(1, 3), 2]])
+    net = cpwl.Network([cpwl.Affine([[1], [-2], [Fraction(1, 2)], [-1]], [0, 1, -1, 2]), layer, cpwl.Affine([[1, 2, -1, 1]])])
+    (expected,) = walk(net, -4, 4)
+    assert net.to_cpwl(domain=(-4, 4)) == expected.canonical()
+    with pytest.raises(cpwl.ShapeError):
+        layer([1, 2])
+
+
 def test_canonical_drops_only_breakpoints_without_a_bend():
     F = CPWLMap.from_components([CPWL.from_points([(0, 0), (1, 1), (2, 2)]), CPWL.from_points([(0, 0), (1, 0), (2, 1)])])
     assert F.breakpoints == (1,)

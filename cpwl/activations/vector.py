@@ -133,59 +133,81 @@ class GroupSort(_Sort):
 
 
 class Householder(ActivationLayer):
-    """The Householder activation on consecutive groups of ``len(v)`` channels: ``z`` if
+    """The Householder activation on consecutive groups of ``g`` channels: ``z`` if
     ``v·z >= 0``, else its reflection ``z - 2 (v·z) v / (v·v)``.  ``v`` is any non-zero
-    rational vector (the reflection is exactly orthogonal without normalising ``v``), so
+    rational vector (the reflection is exactly orthogonal without normalising ``v``), shared
+    by all groups; or a list of such vectors, one per group (fixed width).
     ``Householder([1, -1])`` is ``MaxMin("adjacent", "max_first")``.
 
     Example:
         >>> Householder([1, -1])([1, 3])
         (Fraction(3, 1), Fraction(1, 1))
+        >>> Householder([[1, -1], [-1, 1]])([1, 3, 1, 3])
+        (Fraction(3, 1), Fraction(1, 1), Fraction(1, 1), Fraction(3, 1))
     """
 
-    def __init__(self, v: Sequence[RationalLike]):
-        vals = [as_rational(x) for x in v]
+    def __init__(self, v):
+        rows = [list(r) for r in v] if v and isinstance(v[0], (list, tuple)) else [list(v)]
+        self._shared = not (v and isinstance(v[0], (list, tuple)))
+        self._vs = [self._integer_normal(r) for r in rows]
+        if len({len(r) for r in self._vs}) != 1:
+            raise ValueError("every Householder normal must have the same length")
+        self.v = tuple(tuple(_to_fraction(as_rational(x)) for x in r) for r in rows)
+        if self._shared:
+            self.v = self.v[0]
+        self.group_size = len(self._vs[0])
+        self.width = None if self._shared else self.group_size * len(self._vs)
+
+    @staticmethod
+    def _integer_normal(row) -> list:
+        vals = [as_rational(x) for x in row]
         if len(vals) < 2 or all(x == 0 for x in vals):
-            raise ValueError("Householder needs a non-zero vector with at least 2 entries")
+            raise ValueError("Householder needs non-zero normals with at least 2 entries")
         scale = math.lcm(*(int(x.denominator) for x in vals))
-        self._v = [int(x * scale) for x in vals]
-        self.v = tuple(_to_fraction(x) for x in vals)
-        self._vv = sum(x * x for x in self._v)
+        return [int(x * scale) for x in vals]
 
     def check_width(self, k: int) -> None:
-        if k % len(self._v):
-            raise ShapeError(f"Householder on groups of {len(self._v)} needs a channel count divisible by it, got {k}")
+        if k % self.group_size:
+            raise ShapeError(f"Householder on groups of {self.group_size} needs a channel count divisible by it, got {k}")
+        super().check_width(k)
+
+    def _normals(self, k: int) -> list:
+        self.check_width(k)
+        return self._vs * (k // self.group_size) if self._shared else self._vs
 
     def _forward(self, vals: list) -> list:
         out = list(vals)
-        g = len(self._v)
-        for start in range(0, len(vals), g):
+        g = self.group_size
+        for start, v in zip(range(0, len(vals), g), self._normals(len(vals))):
             z = vals[start : start + g]
-            proj = sum(a * b for a, b in zip(self._v, z))
+            proj = sum(a * b for a, b in zip(v, z))
             if proj < 0:
+                vv = sum(a * a for a in v)
                 for j in range(g):
-                    out[start + j] = z[j] - 2 * proj * self._v[j] / self._vv
+                    out[start + j] = z[j] - 2 * proj * v[j] / vv
         return out
-
-    def _project(self, M, G) -> np.ndarray:
-        return sum(M[:, G[:, j]] * self._v[j] for j in range(G.shape[1]))
 
     def apply_map(self, F):
         from cpwl.cpwl_map import CPWLMap
 
-        self.check_width(F.dim)
-        G = _adjacent_groups(F.dim, len(self._v))
-        bps, A, C, samples = _refine_at_zeros(F, self._project(F._A, G), self._project(F._C, G))
+        vs = self._normals(F.dim)
+        G = _adjacent_groups(F.dim, self.group_size)
+        V = _intarrays.ints([x for v in vs for x in v], G.shape)
+        project = lambda M: sum(M[:, G[:, j]] * V[:, j][None, :] for j in range(G.shape[1]))  # noqa: E731
+        bps, A, C, samples = _refine_at_zeros(F, project(F._A), project(F._C))
         N, _ = _refine.numerators_at(A, C, np.arange(len(samples)), samples)
-        reflect = self._project(N, G) < 0
+        reflect = project(N) < 0
+        norms = [sum(x * x for x in v) for v in vs]
+        common = math.lcm(*norms)
+        factor = _intarrays.ints([2 * common // n for n in norms])
         outs = []
         for M in (A, C):
-            out = M * self._vv
-            proj = self._project(M, G)
+            out = M * common
+            proj = project(M) * factor[None, :]
             for j in range(G.shape[1]):
-                out[:, G[:, j]] -= np.where(reflect, 2 * self._v[j] * proj, 0)
+                out[:, G[:, j]] -= np.where(reflect, proj * V[:, j][None, :], 0)
             outs.append(out)
-        return CPWLMap._raw(bps, outs[0], outs[1], F._D * self._vv, F._domain)
+        return CPWLMap._raw(bps, outs[0], outs[1], F._D * common, F._domain)
 
     def __repr__(self) -> str:
-        return f"Householder({[str(x) for x in self.v]})"
+        return f"Householder({self.v!r})" if self._shared else f"Householder(<{len(self._vs)} groups>)"

@@ -1,0 +1,51 @@
+"""The Householder activation on channel pairs (Singla et al.), one learnable angle per pair."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from nets._checks import channels_of, finite, per_channel
+
+__all__ = ["Householder"]
+
+
+class Householder(nn.Module):
+    """On each adjacent channel pair ``z``, with ``v = (cos t, sin t)``: ``z`` if ``v·z >= 0``,
+    else the reflection ``z - 2 (v·z) v``.  ``t = -pi/4`` gives MaxMin (max first).
+
+    Example:
+        >>> import math
+        >>> h = Householder(2, angle=-math.pi / 4)
+        >>> [round(v, 6) for v in h(torch.tensor([[1.0, 3.0]]))[0].tolist()]
+        [3.0, 1.0]
+    """
+
+    def __init__(self, channels: int, angle: float = 0.0):
+        super().__init__()
+        if channels % 2:
+            raise ValueError(f"Householder acts on channel pairs; it needs an even channel count, got {channels}")
+        self.channels = channels
+        self.angle = nn.Parameter(torch.full((channels // 2,), float(angle)))
+
+    def normals(self) -> torch.Tensor:
+        """The unit normals ``v``, shape ``[channels // 2, 2]``."""
+        t = finite(self, "angle", self.angle)
+        return torch.stack([torch.cos(t), torch.sin(t)], dim=-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels_of(self, x, expected=self.channels)
+        pairs = x.unflatten(1, (self.channels // 2, 2))
+        v = self.normals().to(x.dtype)
+        v0, v1 = per_channel(v[:, 0], pairs[:, :, 0]), per_channel(v[:, 1], pairs[:, :, 0])
+        proj = pairs[:, :, 0] * v0 + pairs[:, :, 1] * v1
+        shift = 2 * torch.clamp(proj, max=0)
+        return torch.stack([pairs[:, :, 0] - shift * v0, pairs[:, :, 1] - shift * v1], dim=2).flatten(1, 2)
+
+    def to_cpwl(self):
+        """Exact per-pair reflections through the float normals ``v`` as deployed; the exact
+        reflection ``I - 2 v v^T / (v^T v)`` is orthogonal even though a float ``v`` is not
+        exactly a unit vector, so it differs from the float forward pass by rounding only."""
+        from cpwl.activations import Householder as ExactHouseholder
+
+        return ExactHouseholder([[float(c) for c in row] for row in self.normals().detach().cpu().tolist()])

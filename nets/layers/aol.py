@@ -1,0 +1,86 @@
+"""AOL: almost-orthogonal layers by rescaling (Prach & Lampert, ECCV 2022; THEORY.md §9)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nets._checks import channels_of
+from nets.layers.base import LipschitzLinear, orthogonal_parameter
+
+__all__ = ["AOLLinear", "AOLConv2d", "aol_scales"]
+
+
+def aol_scales(gram: torch.Tensor, eps: float) -> torch.Tensor:
+    """``d_j = (sum_k |gram_jk| + eps)^(-1/2)``: the AOL column scales for ``gram = P^T P``."""
+    return (gram.abs().sum(dim=1) + eps).rsqrt()
+
+
+class AOLLinear(LipschitzLinear):
+    """``W = P diag(d)`` with ``d_j = (sum_k |(P^T P)_jk| + eps)^(-1/2)``: ``||W||_2 <= 1`` in
+    closed form, since ``diag(r) - P^T P`` is diagonally dominant (Gershgorin).
+
+    Example:
+        >>> layer = AOLLinear(3, 2)
+        >>> bool(torch.linalg.matrix_norm(layer.weight_matrix(), 2) <= 1 + 1e-6)
+        True
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, eps: float = 1e-6):
+        super().__init__(in_features, out_features, bias)
+        self.eps = eps
+        self.P = orthogonal_parameter(out_features, in_features)
+
+    def weight_matrix(self) -> torch.Tensor:
+        return self.P * aol_scales(self.P.T @ self.P, self.eps)[None, :]
+
+
+class AOLConv2d(nn.Module):
+    """AOL convolution with circular "same" padding (odd ``kernel_size``): the kernel ``P`` is
+    rescaled per input channel by ``d_j = (sum |P^T P conv|_j + eps)^(-1/2)``, where the
+    self-correlation of the kernel stands in for ``P^T P``.  Closed-form bound
+    ``||conv|| <= 1``.
+
+    Example:
+        >>> conv = AOLConv2d(2, 3, 3)
+        >>> conv(torch.zeros(1, 2, 5, 5)).shape
+        torch.Size([1, 3, 5, 5])
+    """
+
+    guarantee = "closed form"
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, eps: float = 1e-6, init: str = "dirac"):
+        super().__init__()
+        if kernel_size % 2 == 0:
+            raise ValueError(f"AOLConv2d needs an odd kernel_size for 'same' padding, got {kernel_size}")
+        self.in_channels, self.out_channels, self.kernel_size, self.eps = in_channels, out_channels, kernel_size, eps
+        kernel = torch.empty(out_channels, in_channels, kernel_size, kernel_size)
+        if init == "dirac":
+            nn.init.dirac_(kernel)
+        elif init == "orthogonal":
+            nn.init.zeros_(kernel)
+            kernel[:, :, kernel_size // 2, kernel_size // 2] = nn.init.orthogonal_(torch.empty(out_channels, in_channels))
+        else:
+            raise ValueError(f"init must be 'dirac' or 'orthogonal', got {init!r}")
+        self.P = nn.Parameter(kernel)
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+
+    def kernel(self) -> torch.Tensor:
+        """The deployed (rescaled) kernel ``[out, in, k, k]``."""
+        k = self.kernel_size
+        Pt = self.P.transpose(0, 1)
+        self_correlation = F.conv2d(Pt, Pt, padding=k - 1)  # [in, in, 2k-1, 2k-1]
+        scales = (self_correlation.abs().sum(dim=(1, 2, 3)) + self.eps).rsqrt()
+        return self.P * scales[None, :, None, None]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels_of(self, x, expected=self.in_channels)
+        if x.dim() != 4:
+            raise ValueError(f"AOLConv2d expects [batch, channels, height, width], got shape {tuple(x.shape)}")
+        pad = self.kernel_size // 2
+        padded = F.pad(x, (pad, pad, pad, pad), mode="circular")
+        return F.conv2d(padded, self.kernel().to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
+
+    def extra_repr(self) -> str:
+        return f"{self.in_channels} -> {self.out_channels}, kernel_size={self.kernel_size}, guarantee='closed form'"

@@ -1,0 +1,63 @@
+"""Norm-preserving reshaping helpers of the paper's architecture (THEORY.md §2.8)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nets._checks import channels_of
+
+__all__ = ["ZeroChannelConcatenation", "FirstChannels", "ConcatenationPooling2D"]
+
+
+class ZeroChannelConcatenation(nn.Module):
+    """Pad the channel dimension with zeros up to ``channels`` (an isometry).
+
+    Example:
+        >>> ZeroChannelConcatenation(3)(torch.ones(1, 1)).tolist()
+        [[1.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = channels_of(self, x)
+        if c > self.channels:
+            raise ValueError(f"ZeroChannelConcatenation pads to {self.channels} channels but got shape {tuple(x.shape)}")
+        return torch.cat([x, x.new_zeros(x.shape[0], self.channels - c, *x.shape[2:])], dim=1)
+
+
+class FirstChannels(nn.Module):
+    """Keep the first ``channels`` channels (1-Lipschitz: a projection).
+
+    Example:
+        >>> FirstChannels(1)(torch.tensor([[1.0, 2.0]])).tolist()
+        [[1.0]]
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        c = channels_of(self, x)
+        if c < self.channels:
+            raise ValueError(f"FirstChannels keeps {self.channels} channels but got shape {tuple(x.shape)}")
+        return x[:, : self.channels]
+
+
+class ConcatenationPooling2D(nn.Module):
+    """2x2 space-to-depth: channels x4, height and width /2 (a permutation, so an isometry).
+
+    Example:
+        >>> ConcatenationPooling2D()(torch.zeros(1, 2, 4, 4)).shape
+        torch.Size([1, 8, 2, 2])
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.dim() != 4 or x.shape[2] % 2 or x.shape[3] % 2:
+            raise ValueError(f"ConcatenationPooling2D needs [B, C, H, W] with even H and W, got shape {tuple(x.shape)}")
+        return F.pixel_unshuffle(x, 2)
