@@ -15,7 +15,12 @@ __all__ = ["History", "fit", "offset_cross_entropy", "accuracy", "certified_robu
 
 
 def default_device() -> torch.device:
-    """``cuda`` when available, else ``cpu``."""
+    """``cuda`` when available, else ``cpu``.
+
+    Example:
+        >>> default_device().type in ("cuda", "cpu")
+        True
+    """
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -114,7 +119,13 @@ def fit(
 
 @torch.no_grad()
 def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of correct argmax predictions (evaluation mode)."""
+    """Fraction of correct argmax predictions (evaluation mode).
+
+    Example:
+        >>> model = nn.Linear(2, 2)
+        >>> 0.0 <= accuracy(model, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)) <= 1.0
+        True
+    """
     model.eval()
     device = next(model.parameters()).device
     return float((model(inputs.to(device)).argmax(-1).cpu() == labels).float().mean())
@@ -124,7 +135,12 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> fl
 def certified_robust_accuracy_float(scores: torch.Tensor, labels: torch.Tensor, eps: float, lipschitz: float = 1.0) -> float:
     """The *float* margin rule of the literature: correct and ``margin > sqrt(2) L eps``
     (strict).  A quick metric for training logs; a rigorous certificate must bound the
-    rounding error of the margin (``nets.certify``)."""
+    rounding error of the margin (``nets.certify``).
+
+    Example:
+        >>> certified_robust_accuracy_float(torch.tensor([[2.0, 0.0]]), torch.tensor([0]), eps=1.0)
+        1.0
+    """
     true = scores.gather(1, labels[:, None])[:, 0]
     others = scores.clone()
     others.scatter_(1, labels[:, None], float("-inf"))
