@@ -79,6 +79,8 @@ class LipschitzMLP(nn.Sequential):
         if embed:
             modules.append(L.FirstChannels(widths[-1]))
         super().__init__(*modules)
+        #: Input width (lets the exact export size the zero-channel embedding).
+        self.input_dim = widths[0]
 
 
 class SimplifiedConvNet(nn.Sequential):

@@ -1,0 +1,166 @@
+"""Export trained torch modules to exact :mod:`cpwl` networks.
+
+Every weight is read through its parametrization in evaluation mode (AOL rescaling,
+orthogonal parametrizations, Björck iterations...) and its *deployed* float value is
+converted exactly (a float is a dyadic rational).  The export reads no hidden state that a
+forward pass would change, restores the module's train/eval mode, and mutates nothing.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1))
+    >>> net = to_network(model)
+    >>> len(net.layers)
+    3
+"""
+
+from __future__ import annotations
+
+import contextlib
+from fractions import Fraction
+from typing import Iterator, Optional, Sequence
+
+import torch
+from torch import nn
+
+import cpwl
+from cpwl import Affine, CPWLError, Network
+from cpwl import activations as exact
+from nets import activations as A, layers as L
+
+__all__ = ["UnsupportedModuleError", "leaves", "to_network", "to_cpwl", "restrict_to_line", "evaluation_mode"]
+
+_ELEMENTWISE_TORCH = {nn.ReLU: exact.relu, nn.Identity: None, nn.Flatten: None, nn.Dropout: None}
+
+
+class UnsupportedModuleError(CPWLError, TypeError):
+    """A module the exact export does not know; the message names it and its path."""
+
+
+@contextlib.contextmanager
+def evaluation_mode(module: nn.Module):
+    """Put ``module`` in eval mode and ``no_grad`` for the block, then restore its modes.
+
+    Example:
+        >>> m = nn.Linear(1, 1)
+        >>> with evaluation_mode(m):
+        ...     m.training
+        False
+        >>> m.training
+        True
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+def leaves(module: nn.Module, prefix: str = "") -> Iterator[tuple]:
+    """``(path, module)`` for the layers of nested ``nn.Sequential`` containers, in order.
+
+    Example:
+        >>> [p for p, _ in leaves(nn.Sequential(nn.Linear(1, 1), nn.Sequential(nn.ReLU())))]
+        ['0', '1.0']
+    """
+    if isinstance(module, nn.Sequential):
+        for name, child in module.named_children():
+            yield from leaves(child, f"{prefix}{name}.")
+    else:
+        yield prefix.rstrip(".") or type(module).__name__, module
+
+
+def _dense(W: torch.Tensor, b: Optional[torch.Tensor]) -> Affine:
+    return Affine(W.detach().cpu().tolist(), None if b is None else b.detach().cpu().tolist())
+
+
+def _selection(rows: int, cols: int) -> list:
+    return [[int(i == j) for j in range(cols)] for i in range(rows)]
+
+
+def _sll(layer: L.SLLLinear) -> list:
+    """``x - 2 W T^-1 ReLU(W^T x + b)`` as Affine([I; W^T]), identity|ReLU, Affine([I, -2 W T^-1])."""
+    n, m = layer.features, layer.hidden
+    W = [[float(v) for v in row] for row in layer.W.detach().cpu().tolist()]
+    t = [float(v) for v in layer.scales().detach().cpu().tolist()]
+    lift = Affine(_selection(n, n) + [[W[i][j] for i in range(n)] for j in range(m)], [0.0] * n + layer.bias.detach().cpu().tolist())
+    act = exact.Elementwise([exact.identity()] * n + [exact.relu()] * m)
+    down = Affine([[int(i == j) for j in range(n)] + [-2 * Fraction(W[i][j]) / Fraction(t[j]) for j in range(m)] for i in range(n)])
+    return [lift, act, down]
+
+
+def _convert(path: str, m: nn.Module, width: Optional[int]) -> tuple:
+    """Exact layers for one torch module and the width after it."""
+    if isinstance(m, L.LipschitzLinear):
+        return [_dense(m.weight_matrix(), m.bias)], m.out_features
+    if isinstance(m, nn.Linear):
+        return [_dense(m.weight, m.bias)], m.out_features
+    if isinstance(m, L.SLLLinear):
+        return _sll(m), m.features
+    if isinstance(m, (L.ZeroChannelConcatenation, L.FirstChannels)):
+        if width is None:
+            raise UnsupportedModuleError(f"{type(m).__name__} at '{path}' needs a known input width; put a Linear layer first or pass input_dim")
+        rows = m.channels
+        if isinstance(m, L.ZeroChannelConcatenation) and rows < width or isinstance(m, L.FirstChannels) and rows > width:
+            raise UnsupportedModuleError(f"{type(m).__name__}({rows}) at '{path}' does not fit width {width}")
+        return [Affine(_selection(rows, width))], rows
+    if isinstance(m, A.AbsIdentity):
+        return [m.to_cpwl(width)], width
+    if isinstance(m, nn.LeakyReLU) and abs(m.negative_slope) <= 1:
+        return [A.LeakyReLU(m.negative_slope).to_cpwl()], width
+    if hasattr(m, "to_cpwl") and not isinstance(m, (L.AOLConv2d,)):
+        return [m.to_cpwl()], width
+    if type(m) in _ELEMENTWISE_TORCH:
+        factory = _ELEMENTWISE_TORCH[type(m)]
+        return ([exact.Elementwise(factory())] if factory else []), width
+    raise UnsupportedModuleError(
+        f"{type(m).__name__} at '{path}' is not supported by the exact export (dense layers, nets "
+        "activations, ReLU/LeakyReLU and the channel helpers are; convolutions are not yet)"
+    )
+
+
+def to_network(module: nn.Module, input_dim: Optional[int] = None) -> Network:
+    """The exact :class:`cpwl.Network` of a dense torch model (``nn.Sequential``, nested
+    sequentials, the models of :mod:`nets`), with every deployed weight converted exactly.
+
+    ``input_dim`` is needed only when the model starts with a width-dependent helper
+    (``ZeroChannelConcatenation``) before any linear layer; :class:`nets.LipschitzMLP` with
+    ``embed=True`` records it.
+    """
+    width = input_dim if input_dim is not None else getattr(module, "input_dim", None)
+    layers = []
+    with evaluation_mode(module):
+        for path, leaf in leaves(module):
+            converted, width = _convert(path, leaf, width)
+            layers.extend(converted)
+    try:
+        return Network(layers)
+    except CPWLError as err:
+        raise UnsupportedModuleError(f"the exported layers do not fit together: {err}") from err
+
+
+def to_cpwl(module: nn.Module, domain=None, canonical: bool = True):
+    """The exact function of a scalar-input model on ``domain`` (a CPWL, or a CPWLMap for
+    several outputs).
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(1, 1), nn.ReLU())
+        >>> with torch.no_grad():
+        ...     _ = model[0].weight.fill_(1.0), model[0].bias.fill_(-0.5)
+        >>> to_cpwl(model).breakpoints
+        (Fraction(1, 2),)
+    """
+    return to_network(module, input_dim=1).to_cpwl(domain, canonical=canonical)
+
+
+def restrict_to_line(module: nn.Module, start: Sequence, end: Sequence, canonical: bool = False) -> "cpwl.CPWLMap":
+    """The exact outputs of a dense model along ``start + t (end - start)``, ``t`` in
+    ``[0, 1]``.  By default every breakpoint where some neuron changes piece is kept
+    (``canonical=True`` keeps only the outputs' kinks).  ``start``/``end`` may be tensors;
+    their float values are taken exactly."""
+    a = torch.as_tensor(start).flatten().tolist()
+    b = torch.as_tensor(end).flatten().tolist()
+    return to_network(module, input_dim=len(a)).restrict_to_line(a, b, canonical=canonical)

@@ -1,0 +1,88 @@
+"""nets.export: exact networks from trained torch models agree with torch's own forward pass."""
+
+from fractions import Fraction
+
+import pytest
+import torch
+from torch import nn
+
+import cpwl
+import nets
+from nets.export import UnsupportedModuleError, restrict_to_line, to_cpwl, to_network
+from nets.models import ACTIVATIONS, LipschitzMLP
+
+
+def _torch_out(model, x):
+    with torch.no_grad():
+        return model(x)
+
+
+def _agree(model, x, tol=1e-9):
+    net = to_network(model)
+    for row, out in zip(x.tolist(), _torch_out(model, x).tolist()):
+        exact = net([Fraction(v) for v in row])
+        assert all(abs(float(e) - o) <= tol * (1 + abs(o)) for e, o in zip(exact, out))
+
+
+@pytest.mark.parametrize("activation", sorted(set(ACTIVATIONS) - {"householder"}))
+@pytest.mark.parametrize("layer", ["aol", "orthogonal", "bjorck", "frobenius", "plain"])
+def test_exported_mlp_matches_torch(activation, layer):
+    torch.manual_seed(1)
+    model = LipschitzMLP([3, 6, 6, 2], activation=activation, layer=layer).double()
+    _agree(model, torch.randn(8, 3, dtype=torch.float64))
+
+
+def test_householder_and_sll_export():
+    torch.manual_seed(2)
+    house = nn.Sequential(nn.Linear(2, 4), nets.Householder(4), nn.Linear(4, 1)).double()
+    with torch.no_grad():
+        house[1].angle.copy_(torch.tensor([0.3, -2.0]))
+    _agree(house, torch.randn(6, 2, dtype=torch.float64), tol=1e-7)  # float v is not exactly unit
+    sll = nn.Sequential(nets.SLLLinear(3, hidden=5), nets.SLLLinear(3)).double()
+    _agree(sll, torch.randn(6, 3, dtype=torch.float64), tol=1e-9)
+
+
+def test_embedded_toy_model_to_cpwl_matches_torch_at_every_breakpoint():
+    torch.manual_seed(0)
+    model = LipschitzMLP([1, 8, 8, 1], activation="n", layer="aol", embed=True).double()
+    f = to_cpwl(model, domain=(-3, 3))
+    points = [Fraction(-3), Fraction(3), *f.breakpoints]
+    got = _torch_out(model, torch.tensor([[float(p)] for p in points], dtype=torch.float64))[:, 0]
+    for p, g in zip(points, got.tolist()):
+        assert abs(float(f(p)) - g) <= 1e-9
+    assert f.is_lipschitz(1 + Fraction(1, 10**6))
+
+
+def test_restrict_to_line_of_a_trained_model():
+    torch.manual_seed(0)
+    model = LipschitzMLP([2, 6, 3], activation="maxmin", layer="aol").double()
+    start, end = torch.tensor([-1.0, 0.5], dtype=torch.float64), torch.tensor([2.0, -1.0], dtype=torch.float64)
+    F = restrict_to_line(model, start, end)
+    for t in [Fraction(0), Fraction(1, 3), Fraction(1), *F.breakpoints]:
+        point = start + float(t) * (end - start)
+        got = _torch_out(model, point[None])[0].tolist()
+        assert all(abs(float(e) - g) <= 1e-9 for e, g in zip(F(t), got))
+
+
+def test_export_reads_no_hidden_state_and_restores_modes():
+    torch.manual_seed(0)
+    model = LipschitzMLP([2, 4, 1], activation="n", layer="bjorck")
+    model.train()
+    first = to_network(model)
+    model(torch.randn(5, 2))  # a training-mode forward pass changes nothing the export reads
+    again = to_network(model)
+    assert [l.weight for l in first.affine_layers] == [l.weight for l in again.affine_layers]
+    assert model.training and all(m.training for m in model.modules())
+    spectral = LipschitzMLP([2, 4, 1], activation="relu", layer="spectral").eval()
+    before = to_network(spectral)
+    spectral(torch.randn(5, 2))  # eval mode: power-iteration state is not updated
+    assert [l.weight for l in before.affine_layers] == [l.weight for l in to_network(spectral).affine_layers]
+
+
+def test_unsupported_modules_are_named_with_their_path():
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sequential(nn.ReLU(), nn.Tanh()))
+    with pytest.raises(UnsupportedModuleError, match=r"Tanh at '1\.1'"):
+        to_network(model)
+    with pytest.raises(UnsupportedModuleError, match="AOLConv2d"):
+        to_network(nn.Sequential(nets.AOLConv2d(1, 1, 3)))
+    assert issubclass(UnsupportedModuleError, cpwl.CPWLError)
