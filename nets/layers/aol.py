@@ -32,8 +32,12 @@ class AOLLinear(LipschitzLinear):
         self.eps = eps
         self.P = orthogonal_parameter(out_features, in_features)
 
+    def scales(self) -> torch.Tensor:
+        """The column scales ``d_j``."""
+        return aol_scales(self.P.T @ self.P, self.eps)
+
     def weight_matrix(self) -> torch.Tensor:
-        return self.P * aol_scales(self.P.T @ self.P, self.eps)[None, :]
+        return self.P * self.scales()[None, :]
 
 
 class AOLConv2d(nn.Module):
@@ -66,13 +70,15 @@ class AOLConv2d(nn.Module):
         self.P = nn.Parameter(kernel)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
+    def scales(self) -> torch.Tensor:
+        """The per-input-channel AOL scales ``d_j`` (from the kernel's self-correlation)."""
+        Pt = self.P.transpose(0, 1)
+        self_correlation = F.conv2d(Pt, Pt, padding=self.kernel_size - 1)  # [in, in, 2k-1, 2k-1]
+        return (self_correlation.abs().sum(dim=(1, 2, 3)) + self.eps).rsqrt()
+
     def kernel(self) -> torch.Tensor:
         """The deployed (rescaled) kernel ``[out, in, k, k]``."""
-        k = self.kernel_size
-        Pt = self.P.transpose(0, 1)
-        self_correlation = F.conv2d(Pt, Pt, padding=k - 1)  # [in, in, 2k-1, 2k-1]
-        scales = (self_correlation.abs().sum(dim=(1, 2, 3)) + self.eps).rsqrt()
-        return self.P * scales[None, :, None, None]
+        return self.P * self.scales()[None, :, None, None]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels_of(self, x, expected=self.in_channels)

@@ -1,0 +1,109 @@
+"""nets.certify: proven Lipschitz bounds on deployed weights and rigorous certified accuracy."""
+
+from fractions import Fraction
+
+import pytest
+import torch
+from torch import nn
+
+import nets
+from nets.certify import bounded_forward, certified_robust_accuracy, lipschitz_certificate
+from nets.export import to_network
+
+H4 = torch.tensor([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1]], dtype=torch.float64) / 2
+
+
+def _linear(W):
+    layer = nn.Linear(W.shape[1], W.shape[0]).double()
+    with torch.no_grad():
+        layer.weight.copy_(W)
+        layer.bias.zero_()
+    return layer
+
+
+def test_exactly_orthogonal_layer_is_exactly_one_and_excess_is_detected():
+    (cert,) = lipschitz_certificate(nn.Sequential(_linear(H4))).layers
+    assert cert.bound == 1 and cert.ok
+    scaled = H4 * (1 + 2.0**-20)
+    (cert,) = lipschitz_certificate(nn.Sequential(_linear(scaled))).layers
+    assert not cert.ok and Fraction(1, 2**20) <= cert.excess <= Fraction(1, 2**20) + Fraction(1, 2**29)  # enclosure width 2^-30
+
+
+@pytest.mark.parametrize("layer", ["aol", "orthogonal", "bjorck", "frobenius"])
+def test_trained_style_layers_get_sound_bounds(layer):
+    torch.manual_seed(0)
+    model = nets.LipschitzMLP([4, 6, 3], activation="n", layer=layer)
+    cert = lipschitz_certificate(model)
+    for c, W in zip([c for c in cert.layers if c.module.endswith("Linear")], [m.weight_matrix() for m in model if isinstance(m, nets.layers.LipschitzLinear)]):
+        assert float(c.bound) >= torch.linalg.matrix_norm(W.detach().double(), 2).item() * (1 - 1e-12)
+    assert cert.bound <= 1 + Fraction(1, 10**6)  # float32 deployment: at most a tiny, reported excess
+    if layer in ("aol", "frobenius"):
+        assert all(c.ok for c in lipschitz_certificate(model.double()).layers)  # closed forms hold in float64
+
+
+def test_conv_bound_is_sound_and_catches_a_bad_rescaling():
+    torch.manual_seed(0)
+    conv = nets.AOLConv2d(3, 4, 3)
+    with torch.no_grad():
+        conv.P.normal_()
+    (cert,) = lipschitz_certificate(nn.Sequential(conv)).layers
+    assert cert.bound <= 1 + Fraction(1, 10**6)  # float32 scales: an honest excess of order 1e-7 may remain
+    (cert,) = lipschitz_certificate(nn.Sequential(conv.double())).layers
+    assert cert.ok  # in float64 the AOL eps margin dominates the rounding
+    broken = nets.AOLConv2d(3, 4, 3, eps=-0.5).double()  # a wrong rescaling: the kernel is too large
+    with torch.no_grad():
+        broken.P.copy_(conv.P)
+    (cert,) = lipschitz_certificate(nn.Sequential(broken)).layers
+    K = broken.kernel().detach().double()
+    padded = torch.zeros(4, 3, 8, 8, dtype=torch.float64)
+    padded[:, :, :3, :3] = K
+    fft_norm = torch.linalg.matrix_norm(torch.fft.fft2(padded).permute(2, 3, 0, 1), 2).max().item()
+    assert not cert.ok and float(cert.bound) >= fft_norm
+
+
+def test_sll_certificate():
+    torch.manual_seed(0)
+    cert = lipschitz_certificate(nn.Sequential(nets.SLLLinear(3, hidden=5)))
+    assert cert.bound == 1
+
+
+def test_bounded_forward_encloses_the_exact_outputs():
+    torch.manual_seed(3)
+    model = nets.LipschitzMLP([3, 8, 8, 4], activation="maxmin", layer="aol", embed=False)
+    x = torch.randn(5, 3)
+    y, err = bounded_forward(model, x)
+    net = to_network(model)
+    for row, ys, es in zip(x.tolist(), y.tolist(), err.tolist()):
+        exact = net([Fraction(v) for v in row])
+        for e, v, b in zip(exact, ys, es):
+            assert abs(e - Fraction(v)) <= Fraction(b)
+    assert (err > 0).all() and (err < 1e-12).all()
+
+
+def test_crafted_float_margin_is_refused():
+    # float32 rounds 1e8 + 5 up to 1e8 + 8 and 1e8 + 3 down to 1e8: the float margin 8 clears
+    # the threshold sqrt(2) * eps = 4, the exact margin 2 does not.
+    layer = nn.Linear(1, 2)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[1.0], [1.0]]))
+        layer.bias.copy_(torch.tensor([5.0, 3.0]))
+    eps = 4 / 2**0.5
+    report = certified_robust_accuracy(nn.Sequential(layer), torch.tensor([[1e8]]), torch.tensor([0]), eps, lipschitz=1)
+    assert report.naive == 1.0 and report.certified == 0.0 and report.disagreements == [0]
+
+
+def test_ties_are_never_certified():
+    model = nn.Sequential(_linear(torch.eye(2, dtype=torch.float64)))
+    report = certified_robust_accuracy(model, torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([0]), 0.0, lipschitz=1)
+    assert report.certified == 0.0 and report.naive == 0.0
+
+
+def test_clear_margins_are_certified_on_a_conv_net():
+    torch.manual_seed(0)
+    model = nets.SimplifiedConvNet(1, 4, base_width=8, blocks=2, layers_per_block=1, activation="n")
+    x = torch.rand(6, 1, 4, 4)
+    with torch.no_grad():
+        labels = model(x).argmax(dim=1)
+    report = certified_robust_accuracy(model, x, labels, 0.0)
+    assert report.certified == report.naive == 1.0 or report.disagreements  # exact ties aside, all correct
+    assert report.lipschitz <= 1
