@@ -195,6 +195,66 @@ class CPWLMap:
         A, C = prod[:P], prod[P:] + b_int[None, :] * self._D
         return CPWLMap._raw(self._bps, A, C, self._D * den, self._domain)
 
+    def gather(self, index: Sequence[Optional[int]]) -> "CPWLMap":
+        """The map whose component ``j`` is component ``index[j]`` of this one (``None``: the
+        zero function): permutations, selections and zero padding, exactly.
+
+        Example:
+            >>> F = CPWLMap.line([1, 2], [3, 4])
+            >>> F.gather([1, None, 0])(0)
+            (Fraction(2, 1), Fraction(0, 1), Fraction(1, 1))
+        """
+        index = list(index)
+        if not index or any(i is not None and (not isinstance(i, (int, np.integer)) or not 0 <= i < self.dim) for i in index):
+            raise ShapeError(f"gather needs a non-empty index of components in [0, {self.dim}) or None")
+        cols = [self.dim if i is None else int(i) for i in index]
+        zero = _intarrays.ints([0] * self._A.shape[0], (self._A.shape[0], 1))
+        A = np.concatenate([self._A, zero], axis=1)[:, cols]
+        C = np.concatenate([self._C, zero], axis=1)[:, cols]
+        return CPWLMap._raw(self._bps, A, C, self._D, self._domain)
+
+    def conv2d(self, kernel, bias, shape: tuple, padding: str = "circular") -> "CPWLMap":
+        """Exact "same" 2-D convolution (cross-correlation, as torch's ``conv2d``) of a map whose
+        components are a ``(channels, height, width)`` feature map in row-major order; the
+        kernel ``[out][in][k][k]`` (odd ``k``) and bias are exact rationals.  ``padding`` is
+        ``"circular"`` or ``"zeros"``.  The convolution acts on patches; no dense matrix of the
+        layer is formed.
+
+        Example:
+            >>> F = CPWLMap.line([0, 1, 2], [3, 3, 3])          # one channel, 1 x 3 image
+            >>> F.conv2d([[[[0, 0, 0], [1, 0, 1], [0, 0, 0]]]], [0], (1, 1, 3))(0)
+            (Fraction(3, 1), Fraction(2, 1), Fraction(1, 1))
+        """
+        c_in, h, w = shape
+        if c_in * h * w != self.dim:
+            raise ShapeError(f"shape {shape} has {c_in * h * w} entries but the map has {self.dim} outputs")
+        K = np.array(kernel, dtype=object)
+        if K.ndim != 4 or K.shape[1] != c_in or K.shape[2] != K.shape[3] or K.shape[2] % 2 == 0:
+            raise ShapeError(f"kernel must be [out][{c_in}][k][k] with odd k, got shape {K.shape}")
+        if padding not in ("circular", "zeros"):
+            raise ValueError(f"padding must be 'circular' or 'zeros', got {padding!r}")
+        c_out, k = K.shape[0], K.shape[2]
+        rows = exact_matrix(K.reshape(c_out, c_in * k * k).tolist(), "kernel")
+        W_int, b_int, den = _intarrays.over_common_denominator(rows, [exact_vector(bias, c_out, "bias")])
+        pad = k // 2
+        maps = np.concatenate([self._A, self._C], axis=0).reshape(-1, c_in, h, w)
+        if padding == "circular":
+            ys = (np.arange(h)[:, None] + np.arange(-pad, pad + 1)[None, :]) % h
+            xs = (np.arange(w)[:, None] + np.arange(-pad, pad + 1)[None, :]) % w
+        else:
+            padded = np.empty((maps.shape[0], c_in, h + 2 * pad, w + 2 * pad), dtype=object)
+            padded.fill(0)  # Python ints, which flint accepts (numpy's integer zeros it does not)
+            padded[:, :, pad : pad + h, pad : pad + w] = maps
+            maps = padded
+            ys = np.arange(h)[:, None] + np.arange(k)[None, :]
+            xs = np.arange(w)[:, None] + np.arange(k)[None, :]
+        patches = maps[:, :, ys[:, :, None, None], xs[None, None, :, :]]  # [2P, C, h, k, w, k]
+        patches = patches.transpose(0, 2, 4, 1, 3, 5).reshape(-1, c_in * k * k)
+        out = _intarrays.matmul(patches, W_int.T).reshape(-1, h, w, c_out).transpose(0, 3, 1, 2).reshape(-1, c_out * h * w)
+        P = self._A.shape[0]
+        offset = np.repeat(b_int[0], h * w)[None, :] * self._D
+        return CPWLMap._raw(self._bps, out[:P], out[P:] + offset, self._D * den, self._domain)
+
     def apply(self, activation) -> "CPWLMap":
         """Apply an activation: a scalar :class:`CPWL` (elementwise), or any activation layer
         of :mod:`cpwl.activations` (``Elementwise``, ``NLayer``, ``MaxMin``, ``GroupSort``,

@@ -36,7 +36,7 @@ from cpwl.activations import ActivationLayer, Elementwise
 from nets import activations as A, layers as L
 from nets.export import UnsupportedModuleError, _convert, evaluation_mode, leaves
 
-__all__ = ["LayerCertificate", "LipschitzCertificate", "RobustnessReport", "lipschitz_certificate", "certified_robust_accuracy", "bounded_forward"]
+__all__ = ["LayerCertificate", "LineCertificate", "LipschitzCertificate", "RobustnessReport", "bounded_forward", "certified_robust_accuracy", "line_certificate", "lipschitz_certificate"]
 
 _U = 2.0**-53  # unit roundoff of float64
 
@@ -301,3 +301,59 @@ def certified_robust_accuracy(module: nn.Module, inputs: torch.Tensor, labels: t
     naive = (true - others.max(dim=1).values > math.sqrt(2) * float(L_bound) * float(eps)).tolist()
     n = max(1, len(certified))
     return RobustnessReport(eps_q, L_bound, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive))
+
+
+# ---------------------------------------------------------------------- exact 1-D certificates
+@dataclass(frozen=True)
+class LineCertificate:
+    """Exact facts about a model along the segment ``start + t (end - start)``, ``t`` in
+    ``[0, 1]``: the label at ``t = 0`` (``None`` if the top score is tied there), the first
+    ``t`` at which the exact argmax stops being that label (a tie counts as a change;
+    ``None`` if it never does on the segment), and ``||end - start||^2``, so the distance to
+    the change is ``t * sqrt(length_squared)``."""
+
+    label: Optional[int]
+    t: Optional[Fraction]
+    length_squared: Fraction
+
+    @property
+    def distance_squared(self) -> Optional[Fraction]:
+        """Squared Euclidean distance from ``start`` to the first label change (exact)."""
+        return None if self.t is None else self.t * self.t * self.length_squared
+
+
+def _first_nonpositive(g) -> Optional[Fraction]:
+    """First ``t`` of the domain where the CPWL ``g`` is ``<= 0``, or ``None``."""
+    for lo, hi, s, c in g.pieces():
+        if s * lo + c <= 0:
+            return lo
+        if s * hi + c <= 0:
+            return -c / s
+    return None
+
+
+def line_certificate(module: nn.Module, start, end) -> LineCertificate:
+    """Exact distance, along a segment, to the nearest change of the predicted label, from
+    the exact piecewise-linear outputs of the deployed model (no float decision involved).
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(1, 2))
+        >>> with torch.no_grad():
+        ...     _ = model[0].weight.copy_(torch.tensor([[-1.0], [1.0]])), model[0].bias.zero_()
+        >>> line_certificate(model, [-1.0], [1.0]).t      # the scores cross at x = 0
+        Fraction(1, 2)
+    """
+    from nets.export import restrict_to_line
+
+    a = [Fraction(v) for v in torch.as_tensor(start, dtype=torch.float64).flatten().tolist()]
+    b = [Fraction(v) for v in torch.as_tensor(end, dtype=torch.float64).flatten().tolist()]
+    F_line = restrict_to_line(module, start, end)
+    length_squared = sum((y - x) ** 2 for x, y in zip(a, b))
+    scores = F_line(0)
+    top = max(scores)
+    if scores.count(top) > 1:
+        return LineCertificate(None, Fraction(0), length_squared)
+    label = scores.index(top)
+    comps = F_line.components
+    changes = [t for i in range(len(comps)) if i != label if (t := _first_nonpositive(comps[label] - comps[i])) is not None]
+    return LineCertificate(label, min(changes, default=None), length_squared)

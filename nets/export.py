@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import math
 from fractions import Fraction
 from typing import Iterator, Optional, Sequence
 
@@ -118,7 +119,8 @@ def _convert(path: str, m: nn.Module, width: Optional[int]) -> tuple:
         return ([exact.Elementwise(factory())] if factory else []), width
     raise UnsupportedModuleError(
         f"{type(m).__name__} at '{path}' is not supported by the exact export (dense layers, nets "
-        "activations, ReLU/LeakyReLU and the channel helpers are; convolutions are not yet)"
+        "activations, ReLU/LeakyReLU and the channel helpers are; convolutional models go through "
+        "restrict_to_line)"
     )
 
 
@@ -156,11 +158,99 @@ def to_cpwl(module: nn.Module, domain=None, canonical: bool = True):
     return to_network(module, input_dim=1).to_cpwl(domain, canonical=canonical)
 
 
-def restrict_to_line(module: nn.Module, start: Sequence, end: Sequence, canonical: bool = False) -> "cpwl.CPWLMap":
-    """The exact outputs of a dense model along ``start + t (end - start)``, ``t`` in
-    ``[0, 1]``.  By default every breakpoint where some neuron changes piece is kept
-    (``canonical=True`` keeps only the outputs' kinks).  ``start``/``end`` may be tensors;
-    their float values are taken exactly."""
-    a = torch.as_tensor(start).flatten().tolist()
-    b = torch.as_tensor(end).flatten().tolist()
-    return to_network(module, input_dim=len(a)).restrict_to_line(a, b, canonical=canonical)
+def _index_map(leaf: nn.Module, shape: tuple) -> tuple:
+    """Apply a selection/permutation/padding module to an index tensor: returns the
+    ``gather`` index (``None`` for padded zeros) and the output shape."""
+    size = math.prod(shape)
+    probe = torch.arange(1, size + 1, dtype=torch.float64).reshape(1, *shape)
+    out = leaf(probe)[0]
+    return [None if v == 0 else int(v) - 1 for v in out.flatten().tolist()], tuple(out.shape)
+
+
+def _channel_last(shape: tuple) -> list:
+    """Gather index from ``(C, H, W)`` order to ``(H, W, C)`` order."""
+    c, h, w = shape
+    return [ch * h * w + p for p in range(h * w) for ch in range(c)]
+
+
+def _spread(layer, shape: tuple):
+    """An exact channel-wise layer for a ``(C, H, W)`` feature map, as one flat layer."""
+    c, h, w = shape
+    if isinstance(layer, exact.Elementwise):
+        if layer.width is None:
+            return layer
+        return exact.Elementwise([f for f in layer.functions for _ in range(h * w)])
+    raise UnsupportedModuleError(f"{layer!r} cannot be spread over a feature map")
+
+
+def _grouped(F, shape: tuple, layer, order: list):
+    """Apply an exact group layer to the channels of every pixel: reorder to pixel-major with
+    the channels in ``order``, apply, and restore."""
+    c, h, w = shape
+    forward = [ch * h * w + p for p in range(h * w) for ch in order]
+    inverse = [0] * len(forward)
+    for pos, src in enumerate(forward):
+        inverse[src] = pos
+    return F.gather(forward).apply(layer).gather(inverse)
+
+
+def _feature_map_step(path: str, leaf: nn.Module, F, shape: tuple) -> tuple:
+    c = shape[0]
+    if isinstance(leaf, L.AOLConv2d):
+        kernel = leaf.kernel().detach().cpu().tolist()
+        bias = [0.0] * leaf.out_channels if leaf.bias is None else leaf.bias.detach().cpu().tolist()
+        return F.conv2d(kernel, bias, shape, padding="circular"), (leaf.out_channels, *shape[1:])
+    if isinstance(leaf, (L.ZeroChannelConcatenation, L.FirstChannels, L.ConcatenationPooling2D, nn.Flatten)):
+        index, out_shape = _index_map(leaf, shape)
+        return F.gather(index), out_shape
+    if isinstance(leaf, (nn.Identity, nn.Dropout)):
+        return F, shape
+    if isinstance(leaf, A.MaxMin):
+        order = list(range(c)) if leaf.pairing == "adjacent" else [j for i in range(c // 2) for j in (i, i + c // 2)]
+        return _grouped(F, shape, exact.MaxMin("adjacent", leaf.order), order), shape
+    if isinstance(leaf, A.GroupSort):
+        return _grouped(F, shape, leaf.to_cpwl(), list(range(c))), shape
+    if isinstance(leaf, A.Householder):
+        normals = [[float(v) for v in row] for row in leaf.normals().detach().cpu().tolist()]
+        return _grouped(F, shape, exact.Householder(normals * (shape[1] * shape[2])), list(range(c))), shape
+    if isinstance(leaf, A.AbsIdentity):
+        return F.apply(_spread(leaf.to_cpwl(c), shape)), shape
+    layers, _ = _convert(path, leaf, c)
+    for layer in layers:
+        F = F.apply(_spread(layer, shape))
+    return F, shape
+
+
+def restrict_to_line(module: nn.Module, start, end, canonical: bool = False) -> "cpwl.CPWLMap":
+    """The exact outputs of a model along ``start + t (end - start)``, ``t`` in ``[0, 1]``,
+    for dense models and convolutional ones (``AOLConv2d`` and the channel helpers, with
+    channel-wise activations); convolutions act on patches, never as dense matrices.  By
+    default every breakpoint where some neuron changes piece is kept (``canonical=True``
+    keeps only the outputs' kinks).  ``start``/``end`` are tensors of one input's shape (no
+    batch dimension); their float values are taken exactly.
+
+    Example:
+        >>> model = nn.Sequential(nn.Linear(2, 1), nn.ReLU())
+        >>> with torch.no_grad():
+        ...     _ = model[0].weight.fill_(1.0), model[0].bias.zero_()
+        >>> restrict_to_line(model, torch.tensor([-1.0, -1.0]), torch.tensor([1.0, 1.0])).breakpoints
+        (Fraction(1, 2),)
+    """
+    a, b = torch.as_tensor(start), torch.as_tensor(end)
+    if a.shape != b.shape:
+        raise ValueError(f"start and end must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    shape = tuple(a.shape)
+    F = cpwl.CPWLMap.line(a.flatten().tolist(), b.flatten().tolist())
+    with evaluation_mode(module):
+        for path, leaf in leaves(module):
+            try:
+                if len(shape) == 1:
+                    layers, width = _convert(path, leaf, shape[0])
+                    for layer in layers:
+                        F = layer.apply_map(F) if isinstance(layer, Affine) else F.apply(layer)
+                    shape = (width,)
+                else:
+                    F, shape = _feature_map_step(path, leaf, F, shape)
+            except CPWLError as err:
+                raise UnsupportedModuleError(f"{type(leaf).__name__} at '{path}': {err}") from err
+    return F.canonical() if canonical else F

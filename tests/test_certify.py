@@ -107,3 +107,28 @@ def test_clear_margins_are_certified_on_a_conv_net():
     report = certified_robust_accuracy(model, x, labels, 0.0)
     assert report.certified == report.naive == 1.0 or report.disagreements  # exact ties aside, all correct
     assert report.lipschitz <= 1
+
+
+def test_line_certificate_distance_is_at_least_the_margin_radius():
+    from nets.certify import line_certificate
+
+    torch.manual_seed(4)
+    model = nets.LipschitzMLP([2, 8, 8, 3], activation="maxmin", layer="aol").double()
+    cert_L = lipschitz_certificate(model).bound
+    net = to_network(model)
+    checked = 0
+    for _ in range(10):
+        start = torch.randn(2, dtype=torch.float64)
+        end = start + 4 * torch.randn(2, dtype=torch.float64)
+        line = line_certificate(model, start, end)
+        scores = net([Fraction(v) for v in start.tolist()])
+        if line.label is None:
+            continue
+        margin = scores[line.label] - max(s for i, s in enumerate(scores) if i != line.label)
+        if line.t is not None:
+            checked += 1
+            assert line.distance_squared * 2 * cert_L**2 >= margin**2  # exact: distance >= M / (sqrt(2) L)
+            at_change = net([Fraction(s) + line.t * (Fraction(e) - Fraction(s)) for s, e in zip(start.tolist(), end.tolist())])
+            assert max(at_change) == at_change[line.label]  # the label still (weakly) wins at the change...
+            assert at_change.count(max(at_change)) >= 2  # ...and is tied there
+    assert checked >= 3

@@ -86,3 +86,27 @@ def test_unsupported_modules_are_named_with_their_path():
     with pytest.raises(UnsupportedModuleError, match="AOLConv2d"):
         to_network(nn.Sequential(nets.AOLConv2d(1, 1, 3)))
     assert issubclass(UnsupportedModuleError, cpwl.CPWLError)
+
+
+@pytest.mark.parametrize("activation", ["maxmin", "n", "groupsort", "abs", "householder", "absid"])
+def test_conv_net_restricted_to_a_line_matches_torch_at_every_breakpoint(activation):
+    torch.manual_seed(0)
+    model = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=2, layers_per_block=1, activation=activation).double()
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nets.AOLConv2d):
+                m.P.add_(0.3 * torch.randn_like(m.P))
+                m.bias.normal_()
+            if isinstance(m, nets.NActivation):
+                m.theta.normal_()
+    a, b = torch.rand(1, 4, 4, dtype=torch.float64), torch.rand(1, 4, 4, dtype=torch.float64) * 3
+    F = restrict_to_line(model, a, b)
+    assert F.dim == 4
+    for t in [Fraction(0), Fraction(1, 3), Fraction(1), *F.breakpoints]:
+        got = _torch_out(model, (a + float(t) * (b - a))[None])[0].tolist()
+        assert all(abs(float(e) - g) <= 1e-9 for e, g in zip(F(t), got))
+
+
+def test_line_shapes_must_match():
+    with pytest.raises(ValueError):
+        restrict_to_line(nn.Sequential(nn.Linear(2, 1)), torch.zeros(2), torch.zeros(3))
