@@ -33,7 +33,7 @@ from torch import nn
 from cpwl import Affine, is_psd, operator_norm_at_most, spectral_norm_enclosure
 from cpwl import _intarrays
 from cpwl.activations import ActivationLayer, Elementwise
-from nets import activations as A, layers as L
+from nets import activations as A, adapters, layers as L
 from nets.export import UnsupportedModuleError, _convert, evaluation_mode, leaves
 
 __all__ = ["LayerCertificate", "LineCertificate", "LipschitzCertificate", "RobustnessReport", "bounded_forward", "certified_robust_accuracy", "line_certificate", "lipschitz_certificate"]
@@ -176,6 +176,10 @@ def lipschitz_certificate(module: nn.Module) -> LipschitzCertificate:
                 continue
             if isinstance(leaf, L.SLLLinear):
                 certificates.append(LayerCertificate(path, name, *reversed(_sll_bound(leaf))))
+                continue
+            if adapters.is_one_lipschitz_activation(leaf):
+                certificates.append(LayerCertificate(path, name, "library activation, 1-Lipschitz by construction", Fraction(1)))
+                width = (2 * width if width is not None and name == "MaxMin" and "torchlip" in type(leaf).__module__ else width)
                 continue
             if isinstance(leaf, (A.AbsIdentity, A.MaxMin, A.GroupSort)) and width is None:
                 certificates.append(LayerCertificate(path, name, "permutation or abs/identity on each group (1-Lipschitz by construction)", Fraction(1)))

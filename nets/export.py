@@ -27,7 +27,7 @@ from torch import nn
 import cpwl
 from cpwl import Affine, CPWLError, Network
 from cpwl import activations as exact
-from nets import activations as A, layers as L
+from nets import activations as A, adapters, layers as L
 
 __all__ = ["UnsupportedModuleError", "leaves", "to_network", "to_cpwl", "restrict_to_line", "evaluation_mode"]
 
@@ -117,10 +117,13 @@ def _convert(path: str, m: nn.Module, width: Optional[int]) -> tuple:
     if type(m) in _ELEMENTWISE_TORCH:
         factory = _ELEMENTWISE_TORCH[type(m)]
         return ([exact.Elementwise(factory())] if factory else []), width
+    foreign = adapters.convert(path, m, width)
+    if foreign is not None:
+        return foreign
     raise UnsupportedModuleError(
         f"{type(m).__name__} at '{path}' is not supported by the exact export (dense layers, nets "
-        "activations, ReLU/LeakyReLU and the channel helpers are; convolutional models go through "
-        "restrict_to_line)"
+        "activations, ReLU/LeakyReLU, the channel helpers and the activations of deel-torchlip, "
+        "orthogonium and monotonicnetworks are; convolutional models go through restrict_to_line)"
     )
 
 

@@ -39,3 +39,26 @@ def write_json(out: pathlib.Path, name: str, payload: dict) -> pathlib.Path:
     path = out / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2))
     return path
+
+
+def subplots(*args, **kwargs):
+    """``matplotlib.pyplot.subplots`` on the headless Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(*args, **kwargs)
+
+
+def publish(out: pathlib.Path, name: str, payload: dict, draw) -> None:
+    """Write ``out/name.json``, save the figure ``draw(payload)`` returns as ``out/name.png``,
+    and say where both went."""
+    import matplotlib.pyplot as plt
+
+    path = write_json(out, name, payload)
+    fig = draw(payload)
+    fig.tight_layout()
+    fig.savefig(out / f"{name}.png", dpi=120)
+    plt.close(fig)
+    print(f"wrote {path} and {out / f'{name}.png'}")

@@ -20,7 +20,7 @@ from sklearn.datasets import load_digits
 from tqdm.auto import tqdm
 
 from nets.certify import certified_robust_accuracy, lipschitz_certificate
-from nets.experiments._report import mean_std, parser, table, write_json
+from nets.experiments._report import mean_std, parser, publish, subplots, table
 from nets.models import SimplifiedConvNet
 from nets.train import accuracy, certified_robust_accuracy_float, fit, offset_cross_entropy
 
@@ -68,23 +68,16 @@ def run(epochs: int, seeds: int, progress: bool = True, device=None) -> dict:
     return {"radii": list(RADII), "metrics": results, "curve_radii": np.linspace(0, 1.5, 61).tolist(), "curves": curves}
 
 
-def plot(result: dict, path) -> None:
+def plot(result: dict):
     """Certified robust accuracy against the l2 radius (seed 0)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.5))
+    fig, ax = subplots(figsize=(5, 3.5))
     for activation, ys in result["curves"].items():
         ax.plot(result["curve_radii"], ys, label={"maxmin": "MaxMin", "n": "N-activation"}[activation])
     ax.set_xlabel("l2 radius")
     ax.set_ylabel("certified robust accuracy")
     ax.set_ylim(0, 1)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None) -> int:
@@ -99,9 +92,7 @@ def main(argv=None) -> int:
         cells += [", ".join(m["layers_proven"]), f"{max(m['lipschitz_bound']):.9f}"]
         rows.append(cells)
     print(table(header, rows))
-    write_json(args.out, "digits", {"epochs": epochs, "seeds": seeds, **result})
-    plot(result, args.out / "digits.png")
-    print(f"wrote {args.out / 'digits.json'} and {args.out / 'digits.png'}")
+    publish(args.out, "digits", {"epochs": epochs, "seeds": seeds, **result}, plot)
     return 0
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from nets.experiments._report import mean_std, parser, table, write_json
+from nets.experiments._report import mean_std, parser, publish, subplots, table
 from nets.models import LipschitzMLP
 from nets.train import fit
 
@@ -53,24 +53,17 @@ def run(epochs: int, seeds: int, width: int = 40, points: int = 1000, progress: 
     return {"final_mse": results, "grid": grid[:, 0].tolist(), "curves": curves}
 
 
-def plot(result: dict, path) -> None:
+def plot(result: dict):
     """The fitted functions of seed 0 over the target (the paper's Figure 3 layout)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     grid = np.array(result["grid"])
-    fig, axes = plt.subplots(1, len(result["curves"]), figsize=(4 * len(result["curves"]), 3.2), sharey=True)
+    fig, axes = subplots(1, len(result["curves"]), figsize=(4 * len(result["curves"]), 3.2), sharey=True)
     for ax, (name, ys) in zip(np.atleast_1d(axes), result["curves"].items()):
         ax.plot(grid, n_function(torch.tensor(grid)).numpy(), color="0.7", lw=3, label="target n(x)")
         ax.plot(grid, ys, color="C1", lw=1.5, label="fit")
         ax.set_title(name, fontsize=10)
         ax.set_xlabel("x")
     np.atleast_1d(axes)[0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 def main(argv=None) -> int:
@@ -79,9 +72,7 @@ def main(argv=None) -> int:
     result = run(epochs, seeds, progress=not args.quiet, device=args.device)
     rows = [(name, mean_std(v)) for name, v in result["final_mse"].items()]
     print(table(["model", f"final training MSE ({seeds} seeds, {epochs} epochs)"], rows))
-    write_json(args.out, "toy_fit", {"epochs": epochs, "seeds": seeds, **result})
-    plot(result, args.out / "toy_fit.png")
-    print(f"wrote {args.out / 'toy_fit.json'} and {args.out / 'toy_fit.png'}")
+    publish(args.out, "toy_fit", {"epochs": epochs, "seeds": seeds, **result}, plot)
     return 0
 
 
