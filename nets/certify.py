@@ -313,12 +313,21 @@ class LineCertificate:
     """Exact facts about a model along the segment ``start + t (end - start)``, ``t`` in
     ``[0, 1]``: the label at ``t = 0`` (``None`` if the top score is tied there), the first
     ``t`` at which the exact argmax stops being that label (a tie counts as a change;
-    ``None`` if it never does on the segment), and ``||end - start||^2``, so the distance to
-    the change is ``t * sqrt(length_squared)``."""
+    ``None`` if it never does on the segment), ``||end - start||^2`` (the distance to the
+    change is ``t * sqrt(length_squared)``), and the exact squared Lipschitz constant of the
+    outputs along the line: the largest ``||dF/dx||^2`` over the pieces, per unit of input
+    distance."""
 
     label: Optional[int]
     t: Optional[Fraction]
     length_squared: Fraction
+    lipschitz_squared: Fraction
+
+    @property
+    def lipschitz_upper(self) -> Fraction:
+        """A rational upper bound (within ``2**-40``) of the exact Lipschitz constant of the
+        outputs along the segment, ``sqrt(lipschitz_squared)``."""
+        return _sqrt_upper(self.lipschitz_squared)
 
     @property
     def distance_squared(self) -> Optional[Fraction]:
@@ -353,11 +362,13 @@ def line_certificate(module: nn.Module, start, end) -> LineCertificate:
     b = [Fraction(v) for v in torch.as_tensor(end, dtype=torch.float64).flatten().tolist()]
     F_line = restrict_to_line(module, start, end)
     length_squared = sum((y - x) ** 2 for x, y in zip(a, b))
+    comps = F_line.components
+    per_piece = zip(*(f.slopes for f in comps))
+    lipschitz_squared = max(sum(s * s for s in slopes) for slopes in per_piece) / length_squared if length_squared else Fraction(0)
     scores = F_line(0)
     top = max(scores)
     if scores.count(top) > 1:
-        return LineCertificate(None, Fraction(0), length_squared)
+        return LineCertificate(None, Fraction(0), length_squared, lipschitz_squared)
     label = scores.index(top)
-    comps = F_line.components
     changes = [t for i in range(len(comps)) if i != label if (t := _first_nonpositive(comps[label] - comps[i])) is not None]
-    return LineCertificate(label, min(changes, default=None), length_squared)
+    return LineCertificate(label, min(changes, default=None), length_squared, lipschitz_squared)

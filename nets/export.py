@@ -197,12 +197,29 @@ def _grouped(F, shape: tuple, layer, order: list):
     return F.gather(forward).apply(layer).gather(inverse)
 
 
+def _plain_conv(path: str, conv: nn.Conv2d, F, shape: tuple) -> tuple:
+    """A "same" ``nn.Conv2d`` (or a subclass with a parametrized weight, as in deel-torchlip
+    and orthogonium): stride 1, odd square kernel, padding ``k // 2``, no dilation or groups."""
+    k = conv.kernel_size
+    same = conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and k[0] == k[1] and k[0] % 2 == 1
+    if not same or conv.padding not in ((k[0] // 2, k[1] // 2), "same") or conv.padding_mode not in ("zeros", "circular"):
+        raise UnsupportedModuleError(
+            f"{type(conv).__name__} at '{path}': only stride-1, undilated, ungrouped 'same' convolutions with odd "
+            "kernels and zero or circular padding are supported"
+        )
+    kernel = conv.weight.detach().cpu().tolist()
+    bias = [0.0] * conv.out_channels if conv.bias is None else conv.bias.detach().cpu().tolist()
+    return F.conv2d(kernel, bias, shape, padding=conv.padding_mode), (conv.out_channels, *shape[1:])
+
+
 def _feature_map_step(path: str, leaf: nn.Module, F, shape: tuple) -> tuple:
     c = shape[0]
     if isinstance(leaf, L.AOLConv2d):
         kernel = leaf.kernel().detach().cpu().tolist()
         bias = [0.0] * leaf.out_channels if leaf.bias is None else leaf.bias.detach().cpu().tolist()
         return F.conv2d(kernel, bias, shape, padding="circular"), (leaf.out_channels, *shape[1:])
+    if isinstance(leaf, nn.Conv2d):
+        return _plain_conv(path, leaf, F, shape)
     if isinstance(leaf, (L.ZeroChannelConcatenation, L.FirstChannels, L.ConcatenationPooling2D, nn.Flatten)):
         index, out_shape = _index_map(leaf, shape)
         return F.gather(index), out_shape
@@ -226,8 +243,9 @@ def _feature_map_step(path: str, leaf: nn.Module, F, shape: tuple) -> tuple:
 
 def restrict_to_line(module: nn.Module, start, end, canonical: bool = False) -> "cpwl.CPWLMap":
     """The exact outputs of a model along ``start + t (end - start)``, ``t`` in ``[0, 1]``,
-    for dense models and convolutional ones (``AOLConv2d`` and the channel helpers, with
-    channel-wise activations); convolutions act on patches, never as dense matrices.  By
+    for dense models and convolutional ones (``AOLConv2d``, "same" ``nn.Conv2d`` layers and
+    their parametrized subclasses, the channel helpers, channel-wise activations);
+    convolutions act on patches, never as dense matrices.  By
     default every breakpoint where some neuron changes piece is kept (``canonical=True``
     keeps only the outputs' kinks).  ``start``/``end`` are tensors of one input's shape (no
     batch dimension); their float values are taken exactly.

@@ -131,4 +131,5 @@ def test_line_certificate_distance_is_at_least_the_margin_radius():
             at_change = net([Fraction(s) + line.t * (Fraction(e) - Fraction(s)) for s, e in zip(start.tolist(), end.tolist())])
             assert max(at_change) == at_change[line.label]  # the label still (weakly) wins at the change...
             assert at_change.count(max(at_change)) >= 2  # ...and is tied there
+        assert line.lipschitz_squared <= cert_L**2  # the directional constant obeys the proven bound
     assert checked >= 3

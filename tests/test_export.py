@@ -110,3 +110,24 @@ def test_conv_net_restricted_to_a_line_matches_torch_at_every_breakpoint(activat
 def test_line_shapes_must_match():
     with pytest.raises(ValueError):
         restrict_to_line(nn.Sequential(nn.Linear(2, 1)), torch.zeros(2), torch.zeros(3))
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
+def test_plain_and_library_convolutions_restrict_exactly(padding_mode):
+    torchlip = pytest.importorskip("deel.torchlip")
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, padding_mode=padding_mode),
+        nets.MaxMin(),
+        torchlip.SpectralConv2d(4, 2, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(2 * 4 * 4, 3),
+    ).double().eval()
+    a, b = torch.rand(1, 4, 4, dtype=torch.float64), torch.rand(1, 4, 4, dtype=torch.float64)
+    F = restrict_to_line(model, a, b)
+    for t in [Fraction(0), Fraction(1), *F.breakpoints]:
+        got = _torch_out(model, (a + float(t) * (b - a))[None])[0].tolist()
+        assert all(abs(float(e) - g) <= 1e-9 for e, g in zip(F(t), got))
+    with pytest.raises(UnsupportedModuleError, match="stride"):
+        restrict_to_line(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2)), a, b)

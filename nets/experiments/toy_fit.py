@@ -1,6 +1,9 @@
 """The toy experiment of Prach & Lampert (THEORY.md §2.7): fit the N-function on [-3, 3] with
 an unconstrained ReLU network and with MaxMin, abs and N-activation networks of AOL layers.
 
+Each Lipschitz model of seed 0 is also exported exactly (``nets.export.to_cpwl``): its exact
+breakpoints, exact Lipschitz constant and exact sup distance to the target on [-3, 3].
+
 Run ``python -m nets.experiments.toy_fit`` (``--quick`` for a smoke test).  Defaults follow the
 paper: 1000 epochs of SGD (lr 0.01, momentum 0.9, batch 100) on 1000 points, width 40.  Writes
 ``toy_fit.json`` and ``toy_fit.png`` and prints the table of final training MSE.
@@ -9,11 +12,14 @@ paper: 1000 epochs of SGD (lr 0.01, momentum 0.9, batch 100) on 1000 points, wid
 from __future__ import annotations
 
 import sys
+from fractions import Fraction
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+import cpwl
+from nets.export import to_cpwl
 from nets.experiments._report import mean_std, parser, publish, subplots, table
 from nets.models import LipschitzMLP
 from nets.train import fit
@@ -36,7 +42,8 @@ def run(epochs: int, seeds: int, width: int = 40, points: int = 1000, progress: 
     """Train every run for every seed; returns final MSEs and the seed-0 fits on a grid."""
     grid = torch.linspace(-3, 3, 1000)[:, None]
     results = {name: [] for name in RUNS}
-    curves = {}
+    curves, exact = {}, {}
+    target = cpwl.activations.n_function().restrict(-3, 3)
     jobs = [(name, seed) for seed in range(seeds) for name in RUNS]
     for name, seed in tqdm(jobs, disable=not progress, desc="toy fit"):
         activation, layer = RUNS[name]
@@ -50,7 +57,14 @@ def run(epochs: int, seeds: int, width: int = 40, points: int = 1000, progress: 
             model.eval()
             with torch.no_grad():
                 curves[name] = model.cpu()(grid)[:, 0].tolist()
-    return {"final_mse": results, "grid": grid[:, 0].tolist(), "curves": curves}
+            if layer != "plain":
+                f = to_cpwl(model, domain=(-3, 3))
+                exact[name] = {
+                    "breakpoints": len(f.breakpoints),
+                    "lipschitz_constant": str(f.lipschitz_constant()),
+                    "sup_distance_to_target": float(cpwl.sup_distance(f, target)),
+                }
+    return {"final_mse": results, "exact_seed0": exact, "grid": grid[:, 0].tolist(), "curves": curves}
 
 
 def plot(result: dict):
@@ -72,6 +86,9 @@ def main(argv=None) -> int:
     result = run(epochs, seeds, progress=not args.quiet, device=args.device)
     rows = [(name, mean_std(v)) for name, v in result["final_mse"].items()]
     print(table(["model", f"final training MSE ({seeds} seeds, {epochs} epochs)"], rows))
+    exact_rows = [(name, e["breakpoints"], f"{float(Fraction(e['lipschitz_constant'])):.9f}", f"{e['sup_distance_to_target']:.3g}") for name, e in result["exact_seed0"].items()]
+    print()
+    print(table(["model (seed 0, exported exactly)", "breakpoints", "exact Lipschitz constant", "exact sup distance to n"], exact_rows))
     publish(args.out, "toy_fit", {"epochs": epochs, "seeds": seeds, **result}, plot)
     return 0
 
