@@ -34,7 +34,7 @@ from cpwl import Affine, is_psd, operator_norm_at_most, spectral_norm_enclosure
 from cpwl import _intarrays
 from cpwl.activations import ActivationLayer, Elementwise
 from nets import activations as A, adapters, layers as L
-from nets.export import UnsupportedModuleError, _convert, evaluation_mode, leaves
+from nets.export import UnsupportedModuleError, _convert, _plain_conv_checked, evaluation_mode, leaves
 
 __all__ = ["LayerCertificate", "LineCertificate", "LipschitzCertificate", "RobustnessReport", "bounded_forward", "certified_robust_accuracy", "line_certificate", "lipschitz_certificate"]
 
@@ -121,15 +121,18 @@ def _activation_bound(layer: ActivationLayer) -> tuple:
     return Fraction(1), "permutation or exact reflection on each group (1-Lipschitz by construction)"
 
 
-def _conv_bound(conv: L.AOLConv2d) -> tuple:
-    """Weighted Schur (row-sum) bound on ``||conv||_2^2`` from the kernel self-correlation with
-    AOL weights ``q = 1/d``, every float64 rounding bounded."""
-    K = conv.kernel().detach().double()
-    q = 1 / conv.scales().detach().double()
-    k = conv.kernel_size
+def _conv_bound(kernel: torch.Tensor, q: torch.Tensor) -> tuple:
+    """Weighted Schur (row-sum) bound on ``||conv||_2^2`` from the self-correlation of a
+    ``[out, in, k, k]`` kernel with positive weights ``q`` per input channel (AOL layers use
+    ``q = 1/d``, for which the test is their closed-form guarantee), every float64 rounding
+    bounded.  Valid for circular and zero padding (boundary terms only shrink the Gram
+    operator's entries)."""
+    exact_products = kernel.dtype == torch.float32  # products of two float32 are exact in float64
+    K = kernel.detach().double()
+    q = q.detach().double()
+    k = K.shape[-1]
     Kt = K.transpose(0, 1)
-    terms = conv.out_channels * k * k
-    exact_products = conv.kernel().dtype == torch.float32  # products of two float32 are exact in float64
+    terms = K.shape[0] * k * k
     corr = F.conv2d(Kt, Kt, padding=k - 1)  # [in, in, 2k-1, 2k-1]
     magnitude = F.conv2d(Kt.abs(), Kt.abs(), padding=k - 1)
     entry = corr.abs() + _gamma(terms + (0 if exact_products else 1)) * magnitude * (1 + _gamma(terms))
@@ -139,15 +142,22 @@ def _conv_bound(conv: L.AOLConv2d) -> tuple:
     return bound, "float64 weighted row-sum test of the kernel self-correlation, rounding bounded"
 
 
+def _conv_leaf_bound(leaf: nn.Module) -> tuple:
+    if isinstance(leaf, L.AOLConv2d):
+        return _conv_bound(leaf.kernel(), 1 / leaf.scales())
+    return _conv_bound(leaf.weight, torch.ones(leaf.in_channels))
+
+
 def _sll_bound(layer: L.SLLLinear) -> tuple:
     W = [[Fraction(v) for v in row] for row in layer.W.detach().cpu().tolist()]
     t = [Fraction(v) for v in layer.scales().detach().cpu().tolist()]
     m = len(t)
     gram = [[sum(row[i] * row[j] for row in W) for j in range(m)] for i in range(m)]
-    ok = is_psd([[(t[i] if i == j else 0) - gram[i][j] for j in range(m)] for i in range(m)])
-    if ok:
+    if is_psd([[(t[i] if i == j else 0) - gram[i][j] for j in range(m)] for i in range(m)]):
         return Fraction(1), "exact PSD test of T - W^T W (SLL condition)"
-    raise UnsupportedModuleError("the SLL condition T - W^T W >= 0 fails exactly; no bound is proven for this layer")
+    scaled = [[w / t[j] for j, w in enumerate(row)] for row in W]
+    bound = 1 + 2 * spectral_norm_enclosure(scaled).hi * spectral_norm_enclosure(W).hi
+    return bound, "SLL condition fails exactly; triangle bound 1 + 2 ||W T^-1|| ||W|| (exact brackets)"
 
 
 _ISOMETRIES = (L.ZeroChannelConcatenation, L.ConcatenationPooling2D, nn.Flatten, nn.Identity, nn.Dropout)
@@ -171,15 +181,16 @@ def lipschitz_certificate(module: nn.Module) -> LipschitzCertificate:
                 certificates.append(LayerCertificate(path, name, "isometry or coordinate projection (by construction)", Fraction(1)))
                 width = leaf.channels if hasattr(leaf, "channels") else width
                 continue
-            if isinstance(leaf, L.AOLConv2d):
-                certificates.append(LayerCertificate(path, name, *reversed(_conv_bound(leaf))))
+            if isinstance(leaf, nn.Conv2d) or isinstance(leaf, L.AOLConv2d):
+                certificates.append(LayerCertificate(path, name, *reversed(_conv_leaf_bound(leaf))))
                 continue
             if isinstance(leaf, L.SLLLinear):
                 certificates.append(LayerCertificate(path, name, *reversed(_sll_bound(leaf))))
                 continue
             if adapters.is_one_lipschitz_activation(leaf):
                 certificates.append(LayerCertificate(path, name, "library activation, 1-Lipschitz by construction", Fraction(1)))
-                width = (2 * width if width is not None and name == "MaxMin" and "torchlip" in type(leaf).__module__ else width)
+                converted = adapters.convert(path, leaf, width)
+                width = converted[1] if converted else width
                 continue
             if isinstance(leaf, (A.AbsIdentity, A.MaxMin, A.GroupSort)) and width is None:
                 certificates.append(LayerCertificate(path, name, "permutation or abs/identity on each group (1-Lipschitz by construction)", Fraction(1)))
@@ -201,15 +212,16 @@ def _linear(x, e, W, b):
     return y, (F.linear(e, absW) + rounding) * (1 + _gamma(W.shape[1] + 2))
 
 
-def _conv(x, e, conv: L.AOLConv2d):
-    pad = conv.kernel_size // 2
-    K = conv.kernel().detach().double()
-    b = None if conv.bias is None else conv.bias.detach().double()
-    circ = lambda t: F.pad(t, (pad, pad, pad, pad), mode="circular")  # noqa: E731
-    y = F.conv2d(circ(x), K, b)
-    n = conv.in_channels * conv.kernel_size**2 + 1
-    magnitude = F.conv2d(circ(x.abs()), K.abs()) + (0 if b is None else b.abs()[None, :, None, None])
-    return y, (F.conv2d(circ(e), K.abs()) + _gamma(n) * magnitude) * (1 + _gamma(n + 1))
+def _conv(x, e, kernel: torch.Tensor, bias, mode: str):
+    """A "same" convolution in float64 and a bound on its distance to the exact value."""
+    K = kernel.detach().double()
+    b = None if bias is None else bias.detach().double()
+    pad = K.shape[-1] // 2
+    same = lambda t: F.pad(t, (pad, pad, pad, pad), mode="circular" if mode == "circular" else "constant")  # noqa: E731
+    y = F.conv2d(same(x), K, b)
+    n = K.shape[1] * K.shape[-1] ** 2 + 1
+    magnitude = F.conv2d(same(x.abs()), K.abs()) + (0 if b is None else b.abs()[None, :, None, None])
+    return y, (F.conv2d(same(e), K.abs()) + _gamma(n) * magnitude) * (1 + _gamma(n + 1))
 
 
 def bounded_forward(module: nn.Module, x: torch.Tensor) -> tuple:
@@ -235,7 +247,10 @@ def _bounded_step(path, leaf, y, e):
     if isinstance(leaf, nn.Linear):
         return _linear(y, e, leaf.weight.detach().double(), None if leaf.bias is None else leaf.bias.detach().double())
     if isinstance(leaf, L.AOLConv2d):
-        return _conv(y, e, leaf)
+        return _conv(y, e, leaf.kernel(), leaf.bias, "circular")
+    if isinstance(leaf, nn.Conv2d):
+        _plain_conv_checked(path, leaf)
+        return _conv(y, e, leaf.weight, leaf.bias, leaf.padding_mode)
     if isinstance(leaf, (nn.ReLU, A.Abs, A.AbsIdentity)):
         return leaf(y), e  # exact in floats, 1-Lipschitz
     if isinstance(leaf, (A.LeakyReLU, A.PReLU)):

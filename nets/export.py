@@ -197,9 +197,9 @@ def _grouped(F, shape: tuple, layer, order: list):
     return F.gather(forward).apply(layer).gather(inverse)
 
 
-def _plain_conv(path: str, conv: nn.Conv2d, F, shape: tuple) -> tuple:
-    """A "same" ``nn.Conv2d`` (or a subclass with a parametrized weight, as in deel-torchlip
-    and orthogonium): stride 1, odd square kernel, padding ``k // 2``, no dilation or groups."""
+def _plain_conv_checked(path: str, conv: nn.Conv2d) -> None:
+    """Raise unless ``conv`` is a stride-1, undilated, ungrouped "same" convolution with an odd
+    square kernel and zero or circular padding."""
     k = conv.kernel_size
     same = conv.stride == (1, 1) and conv.dilation == (1, 1) and conv.groups == 1 and k[0] == k[1] and k[0] % 2 == 1
     if not same or conv.padding not in ((k[0] // 2, k[1] // 2), "same") or conv.padding_mode not in ("zeros", "circular"):
@@ -207,6 +207,12 @@ def _plain_conv(path: str, conv: nn.Conv2d, F, shape: tuple) -> tuple:
             f"{type(conv).__name__} at '{path}': only stride-1, undilated, ungrouped 'same' convolutions with odd "
             "kernels and zero or circular padding are supported"
         )
+
+
+def _plain_conv(path: str, conv: nn.Conv2d, F, shape: tuple) -> tuple:
+    """A "same" ``nn.Conv2d`` (or a subclass with a parametrized weight, as in deel-torchlip
+    and orthogonium): stride 1, odd square kernel, padding ``k // 2``, no dilation or groups."""
+    _plain_conv_checked(path, conv)
     kernel = conv.weight.detach().cpu().tolist()
     bias = [0.0] * conv.out_channels if conv.bias is None else conv.bias.detach().cpu().tolist()
     return F.conv2d(kernel, bias, shape, padding=conv.padding_mode), (conv.out_channels, *shape[1:])

@@ -133,3 +133,34 @@ def test_line_certificate_distance_is_at_least_the_margin_radius():
             assert at_change.count(max(at_change)) >= 2  # ...and is tied there
         assert line.lipschitz_squared <= cert_L**2  # the directional constant obeys the proven bound
     assert checked >= 3
+
+
+@pytest.mark.parametrize("padding_mode", ["zeros", "circular"])
+def test_conv_bounded_forward_encloses_the_exact_line_values(padding_mode):
+    from nets.export import restrict_to_line
+
+    torch.manual_seed(5)
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1, padding_mode=padding_mode), nets.NActivation(4), nets.AOLConv2d(4, 4, 3), nets.MaxMin(),
+        nn.Flatten(), nn.Linear(64, 3),
+    )
+    x = torch.rand(1, 4, 4)
+    exact = restrict_to_line(model, x, x + 1)(0)  # exact outputs at x
+    y, err = bounded_forward(model, x[None])
+    assert all(abs(e - Fraction(v)) <= Fraction(b) for e, v, b in zip(exact, y[0].tolist(), err[0].tolist()))
+    cert = lipschitz_certificate(model)
+    plain = cert.layers[0]
+    fft = torch.fft.fft2(torch.nn.functional.pad(model[0].weight.detach().double(), (0, 5, 0, 5))).permute(2, 3, 0, 1)
+    assert plain.module == "Conv2d" and float(plain.bound) >= torch.linalg.matrix_norm(fft, 2).max().item() * (1 - 1e-9)
+
+
+def test_failing_sll_condition_still_gets_a_sound_bound():
+    layer = nets.SLLLinear(3, hidden=3)
+    with torch.no_grad():
+        layer.log_q.copy_(torch.tensor([0.0, 3.0, -3.0]))  # extreme weights break nothing: T stays valid
+    assert lipschitz_certificate(nn.Sequential(layer)).bound == 1
+    from nets.certify import _sll_bound
+
+    broken = nets.SLLLinear(3, hidden=3, eps=-100.0)  # a wrong T: the condition fails
+    bound, method = _sll_bound(broken)
+    assert bound > 1 and "fails" in method
