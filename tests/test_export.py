@@ -2,6 +2,7 @@
 
 from fractions import Fraction
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -131,3 +132,20 @@ def test_plain_and_library_convolutions_restrict_exactly(padding_mode):
         assert all(abs(float(e) - g) <= 1e-9 for e, g in zip(F(t), got))
     with pytest.raises(UnsupportedModuleError, match="stride"):
         restrict_to_line(nn.Sequential(nn.Conv2d(1, 1, 3, stride=2)), a, b)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_restrict_to_line_matches_a_float64_reference(seed):
+    from float_reference import relu_mlp_breakpoints
+
+    torch.manual_seed(seed)
+    widths = (3, 24, 24, 24, 2)
+    layers = []
+    for a, b in zip(widths, widths[1:]):
+        layers += [nn.Linear(a, b), nn.ReLU()]
+    model = nn.Sequential(*layers[:-1]).double()
+    start, end = torch.randn(3, dtype=torch.float64), torch.randn(3, dtype=torch.float64) * 3
+    ours = np.array([float(t) for t in restrict_to_line(model, start, end).breakpoints])
+    linears = [m for m in model if isinstance(m, nn.Linear)]
+    ref = relu_mlp_breakpoints([m.weight.detach().numpy() for m in linears], [m.bias.detach().numpy() for m in linears], start.numpy(), end.numpy())
+    assert len(ours) == len(ref) and np.max(np.abs(ours - ref), initial=0.0) <= 1e-6
