@@ -81,6 +81,8 @@ class LipschitzMLP(nn.Sequential):
         super().__init__(*modules)
         #: Input width (lets the exact export size the zero-channel embedding).
         self.input_dim = widths[0]
+        #: Constructor arguments, saved with the weights by :func:`nets.io.save`.
+        self.spec = {"widths": list(widths), "activation": activation, "layer": layer, "embed": embed}
 
 
 class SimplifiedConvNet(nn.Sequential):
@@ -112,3 +114,10 @@ class SimplifiedConvNet(nn.Sequential):
             raise ValueError(f"the head has {c} channels, fewer than num_classes={num_classes}; raise base_width")
         modules += [L.AOLConv2d(c, c, 1, init="orthogonal"), L.FirstChannels(num_classes), nn.Flatten()]
         super().__init__(*modules)
+        #: Constructor arguments, saved with the weights by :func:`nets.io.save`.
+        self.spec = {
+            "in_channels": in_channels, "num_classes": num_classes, "base_width": base_width, "blocks": blocks,
+            "layers_per_block": layers_per_block, "activation": activation, "kernel_size": kernel_size,
+        }
+        #: Input shape ``(channels, height, width)``.
+        self.input_shape = (in_channels, 2**blocks, 2**blocks)

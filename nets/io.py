@@ -1,0 +1,67 @@
+"""Model files for the :mod:`nets` architectures: constructor arguments plus weights, read
+with ``torch.load(weights_only=True)`` so that loading never executes code from the file.
+
+Example:
+    >>> import tempfile, pathlib, nets
+    >>> model = nets.LipschitzMLP([1, 4, 1], activation="n")
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.pt"
+    >>> save(model, path)
+    >>> type(load(path)).__name__
+    'LipschitzMLP'
+"""
+
+from __future__ import annotations
+
+import pathlib
+import pickle
+import warnings
+
+import torch
+from torch import nn
+
+from cpwl import CPWLError
+from nets.models import LipschitzMLP, SimplifiedConvNet
+
+__all__ = ["ModelFileError", "save", "load"]
+
+_FORMAT, _VERSION = "lipcpwl.nets", 1
+_CLASSES = {"LipschitzMLP": LipschitzMLP, "SimplifiedConvNet": SimplifiedConvNet}
+
+
+class ModelFileError(CPWLError, ValueError):
+    """A model file is missing, unreadable, not a lipcpwl model, or would need code to load."""
+
+
+def save(model: nn.Module, path) -> None:
+    """Write a :class:`nets.LipschitzMLP` or :class:`nets.SimplifiedConvNet` (its ``spec`` and
+    ``state_dict``) to ``path``."""
+    name = type(model).__name__
+    if name not in _CLASSES or not isinstance(getattr(model, "spec", None), dict):
+        raise ModelFileError(f"save supports {sorted(_CLASSES)} built with string options, got {name}")
+    if not all(isinstance(v, (str, int, float, bool, list)) for v in model.spec.values()):
+        raise ModelFileError("only models built with named activations (strings) can be saved")
+    torch.save({"format": _FORMAT, "version": _VERSION, "class": name, "spec": model.spec, "state_dict": model.state_dict()}, path)
+
+
+def load(path) -> nn.Module:
+    """Read a model written by :func:`save` (in evaluation mode).  Anything else — a missing
+    file, another format, a pickle that would run code — raises :class:`ModelFileError`."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"no model file at {path}")
+    try:
+        with warnings.catch_warnings():  # torch warns about the pickle it is refusing; we say why ourselves
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, weights_only=True, map_location="cpu")
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
+        raise ModelFileError(f"{path} is not a lipcpwl model file (or would need code to load): {str(err).splitlines()[0]}") from err
+    if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
+        raise ModelFileError(f"{path} is not a lipcpwl model file")
+    if payload.get("version") != _VERSION or payload.get("class") not in _CLASSES or not isinstance(payload.get("spec"), dict):
+        raise ModelFileError(f"{path}: unsupported version or model class")
+    try:
+        model = _CLASSES[payload["class"]](**payload["spec"])
+        model.load_state_dict(payload["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as err:
+        raise ModelFileError(f"{path}: the weights do not fit the model spec: {str(err).splitlines()[0]}") from err
+    return model.eval()

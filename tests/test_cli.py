@@ -1,0 +1,91 @@
+"""The lipcpwl command end to end (subprocess), its error paths included."""
+
+import json
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import nets
+from nets.io import save
+
+
+def _run(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "lipcpwl", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _assert_user_error(result, fragment):
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    scalar, planar, digits = folder / "scalar.pt", folder / "planar.pt", folder / "digits.pt"
+    save(nets.LipschitzMLP([1, 8, 8, 1], activation="n", layer="aol", embed=True), scalar)
+    save(nets.LipschitzMLP([2, 6, 3], activation="maxmin", layer="aol"), planar)
+    save(nets.LipschitzMLP([64, 16, 10], activation="maxmin", layer="aol"), digits)
+    return {"scalar": scalar, "planar": planar, "digits": digits, "folder": folder}
+
+
+def test_demo_quick(tmp_path):
+    result = _run("demo", "--quick", "--quiet", "--json", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["theorems"]["constructed_N_network_equals_target"] is True
+    assert report["theorems"]["target_fails_tight_window_test"] is True
+    assert set(report["models"]) == {"N-activation + AOL", "MaxMin + AOL"}
+    assert (tmp_path / "demo.png").stat().st_size > 1000
+
+
+def test_export_then_plot(models, tmp_path):
+    out = tmp_path / "f.json"
+    result = _run("export", str(models["scalar"]), "--domain", "-1", "1", "-o", str(out))
+    assert result.returncode == 0 and "exact Lipschitz constant" in result.stdout
+    assert json.loads(out.read_text())["type"] == "cpwl.CPWL"
+    result = _run("plot", str(out), "-o", str(tmp_path / "f.png"))
+    assert result.returncode == 0 and (tmp_path / "f.png").stat().st_size > 1000
+    line = _run("export", str(models["planar"]), "--line", "0,0", "1,2", "--json")
+    assert line.returncode == 0 and json.loads(line.stdout)["type"] == "cpwl.CPWLMap"
+
+
+def test_certify_on_digits_and_npz(models, tmp_path):
+    result = _run("certify", str(models["digits"]), "--data", "digits", "--eps", "0.1", "0.5")
+    assert result.returncode == 0 and "product:" in result.stdout and "| 0.5 |" in result.stdout
+    data = tmp_path / "data.npz"
+    np.savez(data, x=np.random.rand(5, 2), y=np.array([0, 1, 2, 0, 1]))
+    result = _run("certify", str(models["planar"]), "--data", str(data), "--json")
+    assert result.returncode == 0 and len(json.loads(result.stdout)["robustness"]) == 3
+
+
+def test_user_mistakes_exit_2_with_one_line(models, tmp_path):
+    _assert_user_error(_run("export", str(tmp_path / "missing.pt"), "--domain", "0", "1"), "no model file")
+    _assert_user_error(_run("export", str(models["scalar"]), "--domain", "1", "0"), "A < B")
+    _assert_user_error(_run("export", str(models["planar"]), "--line", "1,1", "1,1"), "START != END")
+    _assert_user_error(_run("export", str(models["planar"]), "--line", "1,x", "1,1"), "comma-separated")
+    _assert_user_error(_run("export", str(models["scalar"])), "--domain")
+    bad_json = tmp_path / "bad.json"
+    bad_json.write_text("{not json")
+    _assert_user_error(_run("plot", str(bad_json)), "not a JSON document")
+    _assert_user_error(_run("certify", str(models["planar"]), "--data", str(tmp_path / "nope.npz")), "no data file")
+    _assert_user_error(_run("certify", str(models["planar"]), "--data", "digits"), "features")
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("this code ran while loading",))
+
+
+def test_model_files_are_data_not_code(tmp_path):
+    evil = tmp_path / "evil.pt"
+    with open(evil, "wb") as fh:
+        pickle.dump({"format": "lipcpwl.nets", "payload": _Exploit()}, fh)
+    result = _run("export", str(evil), "--domain", "0", "1")
+    _assert_user_error(result, "not a lipcpwl model file")
+    assert "this code ran" not in result.stdout
