@@ -3,6 +3,7 @@ restricted to a line), stored exactly as integer matrices over one common denomi
 
 from __future__ import annotations
 
+import math
 from typing import Optional, Sequence
 
 import numpy as np
@@ -105,6 +106,42 @@ class CPWLMap:
             domain = domain.intersect(f.domain)
         bps = _pieces.merge_breakpoints(domain, *(f._bps for f in comps))
         return cls._from_component_pieces(bps, comps, domain)
+
+    @classmethod
+    def identity(cls, domain=None) -> "CPWLMap":
+        """The one-component map ``x -> x`` on ``domain`` (the real line by default): the input
+        of a scalar-input network.
+
+        Example:
+            >>> CPWLMap.identity((0, 2))(1)
+            (Fraction(1, 1),)
+        """
+        one = as_rational(1)
+        return cls._from_rational_rows([], [[one]], [[one - one]], Interval.coerce(domain))
+
+    @classmethod
+    def stack(cls, maps: Sequence["CPWLMap"]) -> "CPWLMap":
+        """The components of several maps on one domain side by side (breakpoints merged).
+
+        Example:
+            >>> F = CPWLMap.stack([CPWLMap.line([0], [1]), CPWLMap.line([1, 2], [0, 0])])
+            >>> F.dim, F("1/2")
+            (3, (Fraction(1, 2), Fraction(1, 2), Fraction(1, 1)))
+        """
+        maps = list(maps)
+        if not maps or not all(isinstance(m, CPWLMap) for m in maps):
+            raise ShapeError("stack needs a non-empty sequence of CPWLMap")
+        domain = maps[0]._domain
+        if any(m._domain != domain for m in maps):
+            raise DomainError("stack needs maps on the same domain")
+        bps = _pieces.merge_breakpoints(domain, *(m._bps for m in maps))
+        samples = _pieces.sample_points(bps, domain)
+        D = math.lcm(*(m._D for m in maps))
+        parts = []
+        for m in maps:
+            rows = np.array([_pieces.piece_index(m._bps, x) for x in samples])
+            parts.append((m._A[rows] * (D // m._D), m._C[rows] * (D // m._D)))
+        return cls._raw(bps, np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1), D, domain)
 
     @classmethod
     def line(cls, start: Sequence[RationalLike], end: Sequence[RationalLike]) -> "CPWLMap":

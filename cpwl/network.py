@@ -161,7 +161,7 @@ class Network:
                 "use restrict_to_line(start, end)"
             )
         dom = Interval.coerce(domain)
-        F = self._propagate(CPWLMap._from_rational_rows([], [[as_rational(1)]], [[as_rational(0)]], dom))
+        F = self._propagate(CPWLMap.identity(dom))
         F = F.canonical() if canonical else F
         return F[0] if F.dim == 1 else F
 

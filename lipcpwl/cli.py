@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
 import sys
 from fractions import Fraction
 
@@ -57,22 +58,35 @@ def _cmd_prove(args) -> int:
 def _cmd_export(args) -> int:
     import torch
 
+    from nets import onnx_import
     from nets.export import restrict_to_line, to_cpwl
 
-    model = _load_model(args.model)
+    is_onnx = str(args.model).endswith(".onnx")
+    if is_onnx:
+        onnx_import.load(args.model)  # fail early, with a clear message, on an unreadable file
+        model = args.model
+    else:
+        model = _load_model(args.model)
     if args.domain is not None:
         a, b = args.domain
         if not a < b:
             raise UsageError(f"--domain needs A < B, got {a} >= {b}")
-        result = to_cpwl(model, domain=(a, b), canonical=not args.all_breakpoints)
+        if is_onnx:
+            result = onnx_import.to_cpwl(model, domain=(a, b))
+        else:
+            result = to_cpwl(model, domain=(a, b), canonical=not args.all_breakpoints)
     elif args.line is not None:
         start, end = (torch.tensor(_numbers(v), dtype=torch.float32) for v in args.line)
-        shape = getattr(model, "input_shape", None)
+        shape = None if is_onnx else getattr(model, "input_shape", None)
         if shape is not None:
             start, end = start.reshape(shape), end.reshape(shape)
         if torch.equal(start, end):
             raise UsageError("--line needs START != END")
-        result = restrict_to_line(model, start, end, canonical=not args.all_breakpoints)
+        if is_onnx:
+            result = onnx_import.restrict_to_line(model, start.numpy(), end.numpy())
+            result = result.canonical() if not args.all_breakpoints else result
+        else:
+            result = restrict_to_line(model, start, end, canonical=not args.all_breakpoints)
     else:
         raise UsageError("give --domain A B (scalar-input models) or --line START END")
     text = result.to_json()
@@ -182,7 +196,7 @@ def _parser() -> argparse.ArgumentParser:
     prove.add_argument("--profile", choices=["ci", "deep"], default="ci")
     prove.set_defaults(run=_cmd_prove)
 
-    export = sub.add_parser("export", help="exact CPWL of a saved model (nets.io.save)")
+    export = sub.add_parser("export", help="exact CPWL of a saved model (nets.io.save) or an ONNX file")
     export.add_argument("model")
     export.add_argument("--domain", nargs=2, type=float, metavar=("A", "B"), help="scalar-input models: the interval [A, B]")
     export.add_argument("--line", nargs=2, metavar=("START", "END"), help="comma-separated input points")
@@ -211,6 +225,10 @@ def main(argv=None) -> int:
     """Run the command line; returns the exit code (2 for user mistakes)."""
     from cpwl import CPWLError
 
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # argparse takes "-1,2" for an option; no option of ours starts with a digit, so such
+    # tokens are values (points like --line -1,-1 1,2): a leading space keeps them values.
+    argv = [f" {a}" if re.match(r"^-\.?\d", a) else a for a in argv]
     args = _parser().parse_args(argv)
     try:
         return args.run(args)

@@ -55,6 +55,22 @@ def test_export_then_plot(models, tmp_path):
     assert line.returncode == 0 and json.loads(line.stdout)["type"] == "cpwl.CPWLMap"
 
 
+def test_export_an_onnx_model(tmp_path):
+    import warnings
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    path = tmp_path / "m.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 2),), str(path), dynamo=False)
+    result = _run("export", str(path), "--line", "-1,-1", "1,2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["type"] == "cpwl.CPWLMap"
+    broken = tmp_path / "broken.onnx"
+    broken.write_bytes(b"garbage")
+    _assert_user_error(_run("export", str(broken), "--line", "0,0", "1,1"), "ONNX")
+
+
 def test_certify_on_digits_and_npz(models, tmp_path):
     result = _run("certify", str(models["digits"]), "--data", "digits", "--eps", "0.1", "0.5")
     assert result.returncode == 0 and "product:" in result.stdout and "| 0.5 |" in result.stdout

@@ -67,7 +67,7 @@ class LeakyReLU(nn.Module):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.where(x >= 0, x, x * self.negative_slope)
+        return torch.nn.functional.leaky_relu(x, self.negative_slope)
 
     def to_cpwl(self):
         """:func:`cpwl.activations.leaky_relu` with the exact stored slope."""
