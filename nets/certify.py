@@ -98,6 +98,21 @@ class LipschitzCertificate:
         lines.append(f"product: {float(self.bound):.12g} ({sum(c.ok for c in self.layers)}/{len(self.layers)} layers proven <= 1)")
         return "\n".join(lines)
 
+    def plot(self, ax=None):
+        """Bars of each layer's proven bound (green: proven <= 1, red: above); returns the axes."""
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(max(4, 0.35 * len(self.layers)), 3))
+        bounds = [float(c.bound) for c in self.layers]
+        ax.bar(range(len(bounds)), bounds, color=["tab:green" if c.ok else "tab:red" for c in self.layers])
+        ax.axhline(1.0, color="0.3", lw=0.8)
+        ax.set_xticks(range(len(bounds)), [c.path for c in self.layers], rotation=90, fontsize=7)
+        ax.set_ylabel("proven Lipschitz bound")
+        low, high = min(bounds), max(bounds)
+        ax.set_ylim(min(0.0, low), max(1.05, high * 1.02))
+        return ax
+
 
 def _dense_bound(layer: Affine, weights: Optional[list] = None) -> tuple:
     """(bound, method) for an exact dense layer.  ``weights`` (positive, any precision) are the

@@ -29,6 +29,16 @@ def test_exactly_orthogonal_layer_is_exactly_one_and_excess_is_detected():
     assert not cert.ok and Fraction(1, 2**20) <= cert.excess <= Fraction(1, 2**20) + Fraction(1, 2**29)  # enclosure width 2^-30
 
 
+def test_certificate_plot(tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = lipschitz_certificate(nn.Sequential(_linear(H4), nn.ReLU(), _linear(H4 * 1.5))).plot()
+    colours = [tuple(p.get_facecolor()) for p in ax.patches]
+    assert len(colours) == 3 and colours[0] != colours[2]  # proven vs not proven
+    ax.figure.savefig(tmp_path / "bars.png")
+
+
 @pytest.mark.parametrize("layer", ["aol", "orthogonal", "bjorck", "frobenius"])
 def test_trained_style_layers_get_sound_bounds(layer):
     torch.manual_seed(0)
