@@ -26,7 +26,9 @@ def per_channel(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def finite(module, name: str, value: torch.Tensor) -> torch.Tensor:
-    """``value`` itself, or a ValueError if it holds NaN or infinity."""
+    """``value`` itself, or a ValueError if it holds NaN or infinity.  Used where parameters
+    leave torch (exact export), never in a forward pass: a data-dependent check there would
+    force a device sync per call and break ``torch.export``/``torch.compile`` tracing."""
     if not torch.isfinite(value).all():
         raise ValueError(f"{type(module).__name__}: parameter {name} holds NaN or infinity")
     return value

@@ -134,7 +134,7 @@ def test_bad_parameters():
     with torch.no_grad():
         act.theta.fill_(float("nan"))
     with pytest.raises(ValueError, match="NaN"):
-        act(torch.zeros(1, 1))
+        act.to_cpwl()  # checked where parameters leave torch, not in every forward pass
     with pytest.raises(ValueError):
         nets.LeakyReLU(1.5)
     with pytest.raises(ValueError):
@@ -147,3 +147,11 @@ def test_activations_accept_conv_shapes():
     x = torch.randn(2, 4, 3, 3)
     for module in (nets.NActivation(4), nets.MaxMin(), nets.GroupSort(2), nets.Householder(4), nets.PReLU(4), nets.LinearSpline(4)):
         assert module(x).shape == x.shape
+
+
+@pytest.mark.parametrize("activation", ["n", "maxmin", "groupsort", "householder", "spline", "abs", "absid", "leaky_relu"])
+def test_models_trace_with_torch_export(activation):
+    model = nets.LipschitzMLP([2, 4, 2], activation=activation, layer="aol").eval()
+    program = torch.export.export(model, (torch.zeros(3, 2),))  # a static batch of 3
+    x = torch.randn(3, 2)
+    assert torch.allclose(program.module()(x), model(x))

@@ -90,7 +90,7 @@ class PReLU(nn.Module):
 
     def slopes(self) -> torch.Tensor:
         """The deployed slopes, clamped to ``[-1, 1]``."""
-        return finite(self, "slope", self.slope).clamp(-1, 1)
+        return self.slope.clamp(-1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels_of(self, x, expected=self.channels)
@@ -98,7 +98,7 @@ class PReLU(nn.Module):
 
     def to_cpwl(self):
         """Exact per-channel leaky ReLUs with the deployed slopes."""
-        return _exact_leaky(self.slopes().tolist(), broadcast=False)
+        return _exact_leaky(finite(self, "slope", self.slopes()).tolist(), broadcast=False)
 
 
 def _exact_leaky(slopes: list, broadcast: bool):

@@ -30,7 +30,7 @@ class Householder(nn.Module):
 
     def normals(self) -> torch.Tensor:
         """The unit normals ``v``, shape ``[channels // 2, 2]``."""
-        t = finite(self, "angle", self.angle)
+        t = self.angle
         return torch.stack([torch.cos(t), torch.sin(t)], dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -48,4 +48,4 @@ class Householder(nn.Module):
         exactly a unit vector, so it differs from the float forward pass by rounding only."""
         from cpwl.activations import Householder as ExactHouseholder
 
-        return ExactHouseholder([[float(c) for c in row] for row in self.normals().detach().cpu().tolist()])
+        return ExactHouseholder([[float(c) for c in row] for row in finite(self, "angle", self.normals()).detach().cpu().tolist()])

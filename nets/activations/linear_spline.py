@@ -40,7 +40,7 @@ class LinearSpline(nn.Module):
 
     def clipped(self) -> torch.Tensor:
         """The deployed knot values ``[channels, size]`` after slope clipping."""
-        c = finite(self, "coefficients", self.coefficients)
+        c = self.coefficients
         diffs = torch.clamp(c[:, 1:] - c[:, :-1], -self.step, self.step)
         rebuilt = torch.cat([c[:, :1], c[:, :1] + torch.cumsum(diffs, dim=1)], dim=1)
         return rebuilt + (c - rebuilt).mean(dim=1, keepdim=True)
@@ -69,7 +69,7 @@ class LinearSpline(nn.Module):
         step, start = Fraction(self.step), -Fraction(self.range_)
         grid = [start + k * step for k in range(self.size)]
         fns = []
-        for row in self.clipped().detach().cpu().tolist():
+        for row in finite(self, "coefficients", self.clipped()).detach().cpu().tolist():
             c = [Fraction(v) for v in row]
             fns.append(linear_spline(grid, c, (c[1] - c[0]) / step, (c[-1] - c[-2]) / step))
         return Elementwise(fns)

@@ -77,7 +77,7 @@ class NActivation(nn.Module):
 
     def thetas(self) -> torch.Tensor:
         """The effective sorted ``[channels, 2]`` thresholds used by the forward pass."""
-        return torch.sort(finite(self, "theta", self.theta) * self._scale, dim=-1).values
+        return torch.sort(self.theta * self._scale, dim=-1).values
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels_of(self, x, expected=self.channels)
@@ -88,7 +88,7 @@ class NActivation(nn.Module):
         """The exact layer (:class:`cpwl.activations.NLayer`) with the deployed thetas."""
         from cpwl.activations import NLayer
 
-        return NLayer([tuple(float(v) for v in pair) for pair in self.thetas().detach().cpu()])
+        return NLayer([tuple(float(v) for v in pair) for pair in finite(self, "theta", self.thetas()).detach().cpu()])
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, lr_factor={self.lr_factor}"
