@@ -58,12 +58,13 @@ def _cmd_prove(args) -> int:
 def _cmd_export(args) -> int:
     import torch
 
-    from nets import onnx_import
+    from nets import onnx_import, pt2_import
     from nets.export import restrict_to_line, to_cpwl
 
-    is_onnx = str(args.model).endswith(".onnx")
-    if is_onnx:
-        onnx_import.load(args.model)  # fail early, with a clear message, on an unreadable file
+    graph_format = {".onnx": onnx_import, ".pt2": pt2_import}.get(pathlib.Path(args.model).suffix)
+    is_graph = graph_format is not None  # a graph file (ONNX or torch.export), not a nets model
+    if is_graph:
+        graph_format.load(args.model)  # fail early, with a clear message, on an unreadable file
         model = args.model
     else:
         model = _load_model(args.model)
@@ -71,19 +72,19 @@ def _cmd_export(args) -> int:
         a, b = args.domain
         if not a < b:
             raise UsageError(f"--domain needs A < B, got {a} >= {b}")
-        if is_onnx:
-            result = onnx_import.to_cpwl(model, domain=(a, b))
+        if is_graph:
+            result = graph_format.to_cpwl(model, domain=(a, b))
         else:
             result = to_cpwl(model, domain=(a, b), canonical=not args.all_breakpoints)
     elif args.line is not None:
         start, end = (torch.tensor(_numbers(v), dtype=torch.float32) for v in args.line)
-        shape = None if is_onnx else getattr(model, "input_shape", None)
+        shape = None if is_graph else getattr(model, "input_shape", None)
         if shape is not None:
             start, end = start.reshape(shape), end.reshape(shape)
         if torch.equal(start, end):
             raise UsageError("--line needs START != END")
-        if is_onnx:
-            result = onnx_import.restrict_to_line(model, start.numpy(), end.numpy())
+        if is_graph:
+            result = graph_format.restrict_to_line(model, start.numpy(), end.numpy())
             result = result.canonical() if not args.all_breakpoints else result
         else:
             result = restrict_to_line(model, start, end, canonical=not args.all_breakpoints)
@@ -196,7 +197,7 @@ def _parser() -> argparse.ArgumentParser:
     prove.add_argument("--profile", choices=["ci", "deep"], default="ci")
     prove.set_defaults(run=_cmd_prove)
 
-    export = sub.add_parser("export", help="exact CPWL of a saved model (nets.io.save) or an ONNX file")
+    export = sub.add_parser("export", help="exact CPWL of a saved model: nets.io.save (.pt), ONNX (.onnx) or torch.export (.pt2)")
     export.add_argument("model")
     export.add_argument("--domain", nargs=2, type=float, metavar=("A", "B"), help="scalar-input models: the interval [A, B]")
     export.add_argument("--line", nargs=2, metavar=("START", "END"), help="comma-separated input points")

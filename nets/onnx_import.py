@@ -27,13 +27,10 @@ import numpy as np
 import cpwl
 from cpwl import CPWLMap
 from cpwl import activations as exact
+from nets._symbolic import UnsupportedOperatorError, Sym as _Sym, combine, affine as _affine, broadcast as _broadcast, diag as _diag, pairwise as _pairwise
 from nets.io import ModelFileError
 
 __all__ = ["UnsupportedOperatorError", "load", "restrict_to_line", "to_cpwl"]
-
-
-class UnsupportedOperatorError(cpwl.CPWLError, TypeError):
-    """An ONNX operator (or a use of one) that the exact evaluation does not cover."""
 
 
 def load(source: Union[str, pathlib.Path, bytes]):
@@ -48,48 +45,6 @@ def load(source: Union[str, pathlib.Path, bytes]):
         return onnx.load(str(source))
     except Exception as err:  # protobuf decoding errors share no public base class
         raise ModelFileError(f"not a readable ONNX model: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
-
-
-class _Sym:
-    """A value that depends on the input: an exact map and its per-sample shape."""
-
-    def __init__(self, F: CPWLMap, shape: tuple):
-        self.F, self.shape = F, tuple(shape)
-
-
-def _const(node, name, values):
-    if name not in values:
-        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}': input {name!r} is not available")
-    return values[name]
-
-
-def _affine(F: CPWLMap, W, b=None) -> CPWLMap:
-    return F.affine([[Fraction(float(v)) for v in row] for row in np.atleast_2d(W)], None if b is None else [Fraction(float(v)) for v in np.ravel(b)])
-
-
-def _broadcast(c, size: int) -> np.ndarray:
-    flat = np.ravel(np.asarray(c, dtype=np.float64))
-    if flat.size not in (1, size):
-        raise UnsupportedOperatorError(f"cannot broadcast a constant of {flat.size} values over {size} features")
-    return np.broadcast_to(flat, (size,))
-
-
-def _diag(F: CPWLMap, scale, bias=None) -> CPWLMap:
-    n = F.dim
-    s = _broadcast(scale, n)
-    rows = [[Fraction(float(s[i])) if i == j else 0 for j in range(n)] for i in range(n)]
-    return F.affine(rows, None if bias is None else [Fraction(float(v)) for v in _broadcast(bias, n)])
-
-
-def _pairwise(a: _Sym, b, take_max: bool) -> _Sym:
-    if not isinstance(b, _Sym):
-        c = _broadcast(b, a.F.dim)
-        pieces = [exact.two_piece(Fraction(float(v)), 0, 1, value=Fraction(float(v))) if take_max else exact.two_piece(Fraction(float(v)), 1, 0, value=Fraction(float(v))) for v in c]
-        return _Sym(a.F.apply(exact.Elementwise(pieces)), a.shape)
-    n = a.F.dim
-    both = CPWLMap.stack([a.F, b.F]).gather([i + k * n for i in range(n) for k in (0, 1)])
-    sorted_pairs = both.apply(exact.MaxMin("adjacent", "max_first"))
-    return _Sym(sorted_pairs.gather([2 * i + (0 if take_max else 1) for i in range(n)]), a.shape)
 
 
 def _axis(node, shape, default=1) -> int:
@@ -137,9 +92,7 @@ def _step(node, values: dict) -> list:
         sign = 1 if op == "Add" else -1
         a, b = ins
         if isinstance(a, _Sym) and isinstance(b, _Sym):
-            n = a.F.dim
-            rows = [[int(i == j) for j in range(n)] + [sign * int(i == j) for j in range(n)] for i in range(n)]
-            return [_Sym(CPWLMap.stack([a.F, b.F]).affine(rows), a.shape)]
+            return [combine(a, b, sign)]
         if isinstance(a, _Sym):
             return [_Sym(_diag(a.F, 1.0, sign * np.asarray(b, dtype=np.float64)), a.shape)]
         return [_Sym(_diag(b.F, float(sign), a), b.shape)]

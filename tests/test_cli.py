@@ -66,6 +66,10 @@ def test_export_an_onnx_model(tmp_path):
     result = _run("export", str(path), "--line", "-1,-1", "1,2", "--json")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["type"] == "cpwl.CPWLMap"
+    program = tmp_path / "m.pt2"
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 2),)), str(program))
+    result = _run("export", str(program), "--line", "-1,-1", "1,2", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout)["type"] == "cpwl.CPWLMap"
     broken = tmp_path / "broken.onnx"
     broken.write_bytes(b"garbage")
     _assert_user_error(_run("export", str(broken), "--line", "0,0", "1,1"), "ONNX")
