@@ -82,3 +82,19 @@ def clip(a: Sym, lo=None, hi=None) -> Sym:
     """Featurewise ``min(max(a, lo), hi)`` with constant bounds (``None``: unbounded)."""
     out = a if lo is None else pairwise(a, constant_over(lo, a.shape), take_max=True)
     return out if hi is None else pairwise(out, constant_over(hi, a.shape), take_max=False)
+
+
+def line_input(start, end) -> tuple:
+    """The exact input map along ``start + t (end - start)``, ``t`` in ``[0, 1]``, and the
+    per-sample shape of ``start``."""
+    a, b = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"start and end must have the same shape, got {a.shape} and {b.shape}")
+    F = CPWLMap.line([Fraction(float(v)) for v in a.ravel()], [Fraction(float(v)) for v in b.ravel()])
+    return F, (a.shape if a.ndim else (1,))
+
+
+def as_function(F: CPWLMap):
+    """A scalar-input result: the canonical CPWL for one output, the canonical map otherwise."""
+    F = F.canonical()
+    return F[0] if F.dim == 1 else F

@@ -27,7 +27,7 @@ import numpy as np
 import cpwl
 from cpwl import CPWLMap
 from cpwl import activations as exact
-from nets._symbolic import UnsupportedOperatorError, Sym as _Sym, combine, affine as _affine, broadcast as _broadcast, diag as _diag, pairwise as _pairwise
+from nets._symbolic import Sym, UnsupportedOperatorError, affine, as_function, broadcast, combine, diag, line_input, pairwise
 from nets.io import ModelFileError
 
 __all__ = ["UnsupportedOperatorError", "load", "restrict_to_line", "to_cpwl"]
@@ -69,7 +69,7 @@ def _attrs(node) -> dict:
 def _step(node, values: dict) -> list:
     op, ins = node.op_type, [values.get(name) if name else None for name in node.input]
     attrs = _attrs(node)
-    sym = [v for v in ins if isinstance(v, _Sym)]
+    sym = [v for v in ins if isinstance(v, Sym)]
     if not sym and op != "Constant":
         return _fold_constants(node, ins)
     x = sym[0] if sym else None
@@ -78,65 +78,65 @@ def _step(node, values: dict) -> list:
 
         return [onnx.numpy_helper.to_array(attrs["value"])]
     if op == "Gemm":
-        if attrs.get("transA", 0) or not isinstance(ins[0], _Sym) or isinstance(ins[1], _Sym):
+        if attrs.get("transA", 0) or not isinstance(ins[0], Sym) or isinstance(ins[1], Sym):
             raise UnsupportedOperatorError(f"Gemm node '{node.name}': only input x weight (no transA) is supported")
         B = np.asarray(ins[1]) * attrs.get("alpha", 1.0)
         W = B if attrs.get("transB", 0) else B.T
         bias = None if len(ins) < 3 or ins[2] is None else np.asarray(ins[2]) * attrs.get("beta", 1.0)
-        return [_Sym(_affine(x.F, W, bias), (W.shape[0],))]
+        return [Sym(affine(x.F, W, bias), (W.shape[0],))]
     if op == "MatMul":
-        if not isinstance(ins[0], _Sym) or isinstance(ins[1], _Sym):
+        if not isinstance(ins[0], Sym) or isinstance(ins[1], Sym):
             raise UnsupportedOperatorError(f"MatMul node '{node.name}': only input x constant is supported")
-        return [_Sym(_affine(x.F, np.asarray(ins[1]).T), (np.asarray(ins[1]).shape[1],))]
+        return [Sym(affine(x.F, np.asarray(ins[1]).T), (np.asarray(ins[1]).shape[1],))]
     if op in ("Add", "Sub"):
         sign = 1 if op == "Add" else -1
         a, b = ins
-        if isinstance(a, _Sym) and isinstance(b, _Sym):
+        if isinstance(a, Sym) and isinstance(b, Sym):
             return [combine(a, b, sign)]
-        if isinstance(a, _Sym):
-            return [_Sym(_diag(a.F, 1.0, sign * np.asarray(b, dtype=np.float64)), a.shape)]
-        return [_Sym(_diag(b.F, float(sign), a), b.shape)]
+        if isinstance(a, Sym):
+            return [Sym(diag(a.F, 1.0, sign * np.asarray(b, dtype=np.float64)), a.shape)]
+        return [Sym(diag(b.F, float(sign), a), b.shape)]
     if op in ("Mul", "Div"):
         a, b = ins
-        if isinstance(a, _Sym) and isinstance(b, _Sym):
+        if isinstance(a, Sym) and isinstance(b, Sym):
             raise UnsupportedOperatorError(f"{op} node '{node.name}' multiplies two input-dependent values (not piecewise linear)")
-        c = np.asarray(b if isinstance(a, _Sym) else a, dtype=np.float64)
+        c = np.asarray(b if isinstance(a, Sym) else a, dtype=np.float64)
         if op == "Div":
-            if not isinstance(a, _Sym) or np.any(c == 0):
+            if not isinstance(a, Sym) or np.any(c == 0):
                 raise UnsupportedOperatorError(f"Div node '{node.name}': only input / non-zero constant is supported")
             n = x.F.dim
-            inv = [1 / Fraction(float(v)) for v in _broadcast(c, n)]
-            return [_Sym(x.F.affine([[inv[i] if i == j else 0 for j in range(n)] for i in range(n)]), x.shape)]
-        return [_Sym(_diag(x.F, c), x.shape)]
+            inv = [1 / Fraction(float(v)) for v in broadcast(c, n)]
+            return [Sym(x.F.affine([[inv[i] if i == j else 0 for j in range(n)] for i in range(n)]), x.shape)]
+        return [Sym(diag(x.F, c), x.shape)]
     if op == "Neg":
-        return [_Sym(_diag(x.F, -1.0), x.shape)]
+        return [Sym(diag(x.F, -1.0), x.shape)]
     if op == "Relu":
-        return [_Sym(x.F.apply(exact.relu()), x.shape)]
+        return [Sym(x.F.apply(exact.relu()), x.shape)]
     if op == "Abs":
-        return [_Sym(x.F.apply(exact.abs_()), x.shape)]
+        return [Sym(x.F.apply(exact.abs_()), x.shape)]
     if op == "LeakyRelu":
         alpha = attrs.get("alpha", 0.01)
-        return [_Sym(x.F.apply(exact.leaky_relu(alpha) if alpha != 1 else exact.identity()), x.shape)]
+        return [Sym(x.F.apply(exact.leaky_relu(alpha) if alpha != 1 else exact.identity()), x.shape)]
     if op == "Clip":
         lo = None if len(ins) < 2 or ins[1] is None else float(np.asarray(ins[1]))
         hi = None if len(ins) < 3 or ins[2] is None else float(np.asarray(ins[2]))
         F = x.F
         if lo is not None:
-            F = _pairwise(_Sym(F, x.shape), lo, take_max=True).F
+            F = pairwise(Sym(F, x.shape), lo, take_max=True).F
         if hi is not None:
-            F = _pairwise(_Sym(F, x.shape), hi, take_max=False).F
-        return [_Sym(F, x.shape)]
+            F = pairwise(Sym(F, x.shape), hi, take_max=False).F
+        return [Sym(F, x.shape)]
     if op in ("Max", "Min"):
         out = ins[0]
         for other in ins[1:]:
-            out = _pairwise(out, other, op == "Max") if isinstance(out, _Sym) else _pairwise(other, out, op == "Max")
+            out = pairwise(out, other, op == "Max") if isinstance(out, Sym) else pairwise(other, out, op == "Max")
         return [out]
     if op == "Concat":
         _axis(node, x.shape)
-        if not all(isinstance(v, _Sym) for v in ins):
+        if not all(isinstance(v, Sym) for v in ins):
             raise UnsupportedOperatorError(f"Concat node '{node.name}' mixes constants and input-dependent values")
         channels = sum(v.shape[0] for v in ins)
-        return [_Sym(CPWLMap.stack([v.F for v in ins]), (channels, *x.shape[1:]))]
+        return [Sym(CPWLMap.stack([v.F for v in ins]), (channels, *x.shape[1:]))]
     if op == "Slice":
         starts, ends = (int(np.ravel(v)[0]) for v in ins[1:3])
         axes = [int(v) for v in np.ravel(ins[3])] if len(ins) > 3 and ins[3] is not None else [0]
@@ -146,13 +146,13 @@ def _step(node, values: dict) -> list:
             raise UnsupportedOperatorError(f"Slice node '{node.name}': only unit-step slices of axis 1 are supported")
         c = x.shape[0]
         lo, hi = max(0, starts + c if starts < 0 else starts), min(c, ends + c if ends < 0 else ends)
-        return [_Sym(x.F.gather(_channel_slices(x.shape, lo, hi)), (hi - lo, *x.shape[1:]))]
+        return [Sym(x.F.gather(_channel_slices(x.shape, lo, hi)), (hi - lo, *x.shape[1:]))]
     if op == "Split":
         _axis(node, x.shape, default=0)
         sizes = [int(v) for v in np.ravel(ins[1])] if len(ins) > 1 and ins[1] is not None else [x.shape[0] // len(node.output)] * len(node.output)
         outs, start = [], 0
         for size in sizes:
-            outs.append(_Sym(x.F.gather(_channel_slices(x.shape, start, start + size)), (size, *x.shape[1:])))
+            outs.append(Sym(x.F.gather(_channel_slices(x.shape, start, start + size)), (size, *x.shape[1:])))
             start += size
         return outs
     if op in ("Flatten", "Reshape"):
@@ -161,7 +161,7 @@ def _step(node, values: dict) -> list:
             target = (int(np.prod(x.shape)),) if len(target) == 1 else target
         if int(np.prod(target)) != int(np.prod(x.shape)):
             raise UnsupportedOperatorError(f"{op} node '{node.name}' changes the batch layout; only per-sample reshapes are supported")
-        return [_Sym(x.F, target)]
+        return [Sym(x.F, target)]
     if op == "Identity":
         return [x]
     if op == "Conv":
@@ -170,7 +170,7 @@ def _step(node, values: dict) -> list:
         if attrs.get("group", 1) != 1 or any(s != 1 for s in attrs.get("strides", [1, 1])) or any(d != 1 for d in attrs.get("dilations", [1, 1])) or list(attrs.get("pads", [k // 2] * 4)) != [k // 2] * 4:
             raise UnsupportedOperatorError(f"Conv node '{node.name}': only stride-1, undilated, ungrouped 'same' convolutions are supported")
         bias = np.zeros(W.shape[0]) if len(ins) < 3 or ins[2] is None else np.asarray(ins[2], dtype=np.float64)
-        return [_Sym(x.F.conv2d(W.tolist(), bias.tolist(), x.shape, padding="zeros"), (W.shape[0], *x.shape[1:]))]
+        return [Sym(x.F.conv2d(W.tolist(), bias.tolist(), x.shape, padding="zeros"), (W.shape[0], *x.shape[1:]))]
     raise UnsupportedOperatorError(f"operator {op} (node '{node.name}') is not supported by the exact evaluation")
 
 
@@ -196,12 +196,12 @@ def _evaluate(model, F: CPWLMap, shape: tuple):
     inputs = [i for i in graph.input if i.name not in values]
     if len(inputs) != 1:
         raise UnsupportedOperatorError(f"the model has {len(inputs)} inputs; exactly one is supported")
-    values[inputs[0].name] = _Sym(F, shape)
+    values[inputs[0].name] = Sym(F, shape)
     for node in graph.node:
         for name, value in zip(node.output, _step(node, values)):
             values[name] = value
     outputs = [values[o.name] for o in graph.output]
-    if len(outputs) != 1 or not isinstance(outputs[0], _Sym):
+    if len(outputs) != 1 or not isinstance(outputs[0], Sym):
         raise UnsupportedOperatorError("the model must have one output that depends on its input")
     return outputs[0].F
 
@@ -209,14 +209,10 @@ def _evaluate(model, F: CPWLMap, shape: tuple):
 def restrict_to_line(source, start, end) -> CPWLMap:
     """The exact outputs of an ONNX model (path or bytes) along ``start + t (end - start)``,
     ``t`` in ``[0, 1]``; ``start``/``end`` are one input's values (any shape, no batch)."""
-    a, b = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"start and end must have the same shape, got {a.shape} and {b.shape}")
-    F = CPWLMap.line([Fraction(float(v)) for v in a.ravel()], [Fraction(float(v)) for v in b.ravel()])
-    return _evaluate(load(source), F, a.shape if a.ndim > 1 else (a.size,))
+    F, shape = line_input(start, end)
+    return _evaluate(load(source), F, shape)
 
 
 def to_cpwl(source, domain=None):
     """The exact function of a scalar-input ONNX model on ``domain``."""
-    F = _evaluate(load(source), CPWLMap.identity(domain), (1,)).canonical()
-    return F[0] if F.dim == 1 else F
+    return as_function(_evaluate(load(source), CPWLMap.identity(domain), (1,)))

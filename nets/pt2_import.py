@@ -29,7 +29,7 @@ import torch
 
 from cpwl import CPWLMap
 from cpwl import activations as exact
-from nets._symbolic import Sym, UnsupportedOperatorError, affine, clip, combine, constant_over, diag, pairwise
+from nets._symbolic import as_function, line_input, Sym, UnsupportedOperatorError, affine, clip, combine, constant_over, diag, pairwise
 from nets.io import ModelFileError
 
 __all__ = ["load", "restrict_to_line", "to_cpwl"]
@@ -237,14 +237,10 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
 def restrict_to_line(source, start, end) -> CPWLMap:
     """The exact outputs of a ``.pt2`` program (path or bytes) along ``start + t (end - start)``,
     ``t`` in ``[0, 1]``; ``start``/``end`` are one input's values (any shape, no batch)."""
-    a, b = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"start and end must have the same shape, got {a.shape} and {b.shape}")
-    F = CPWLMap.line([Fraction(float(v)) for v in a.ravel()], [Fraction(float(v)) for v in b.ravel()])
-    return _evaluate(load(source), F, a.shape)
+    F, shape = line_input(start, end)
+    return _evaluate(load(source), F, shape)
 
 
 def to_cpwl(source, domain=None):
     """The exact function of a scalar-input ``.pt2`` program on ``domain``."""
-    F = _evaluate(load(source), CPWLMap.identity(domain), (1,)).canonical()
-    return F[0] if F.dim == 1 else F
+    return as_function(_evaluate(load(source), CPWLMap.identity(domain), (1,)))

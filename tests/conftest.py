@@ -3,6 +3,8 @@ cores) and ``deep`` (many examples: ``HYPOTHESIS_PROFILE=deep pytest``)."""
 
 import os
 
+import pytest
+
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(
@@ -20,3 +22,17 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture
+def abs_model():
+    """``relu(x) + relu(-x) = |x|`` as a torch model (exported and re-read by the importers)."""
+    import torch
+
+    model = torch.nn.Sequential(torch.nn.Linear(1, 2), torch.nn.ReLU(), torch.nn.Linear(2, 1))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        model[0].bias.zero_()
+        model[2].weight.copy_(torch.tensor([[1.0, 1.0]]))
+        model[2].bias.zero_()
+    return model

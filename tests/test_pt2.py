@@ -48,15 +48,9 @@ def test_conv_net_program():
     _check(model, torch.rand(1, 4, 4, dtype=torch.float64), torch.rand(1, 4, 4, dtype=torch.float64))
 
 
-def test_scalar_program_to_cpwl():
-    model = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1))
-    with torch.no_grad():
-        model[0].weight.copy_(torch.tensor([[1.0], [-1.0]]))
-        model[0].bias.zero_()
-        model[2].weight.copy_(torch.tensor([[1.0, 1.0]]))
-        model[2].bias.zero_()
-    f = to_cpwl(_program_bytes(model, torch.zeros(1, 1)))
-    assert f.breakpoints == (0,) and f.slopes == (-1, 1)
+def test_scalar_program_to_cpwl(abs_model):
+    f = to_cpwl(_program_bytes(abs_model, torch.zeros(1, 1)))
+    assert f.breakpoints == (0,) and f.slopes == (-1, 1)  # |x|
 
 
 def test_errors():
