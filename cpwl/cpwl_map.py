@@ -19,7 +19,12 @@ __all__ = ["CPWLMap", "exact_matrix", "exact_vector"]
 
 
 def exact_matrix(W, name: str = "W") -> list:
-    """Rows of exact rationals (mpq) from a nested sequence or a 2-D array; checks shape."""
+    """Rows of exact rationals (mpq) from a nested sequence or a 2-D array; checks shape.
+
+    Example:
+        >>> exact_matrix([[0.5, "1/3"]])[0][1] == as_rational("1/3")
+        True
+    """
     arr = W.tolist() if hasattr(W, "tolist") and not isinstance(W, list) else W
     try:
         rows = [list(r) for r in arr]
@@ -36,7 +41,12 @@ def exact_matrix(W, name: str = "W") -> list:
 
 
 def exact_vector(v, length: int, name: str = "b") -> list:
-    """Exact rational vector (mpq) of the given length; ``None`` means zeros."""
+    """Exact rational vector (mpq) of the given length; ``None`` means zeros.
+
+    Example:
+        >>> exact_vector(None, 2) == [0, 0]
+        True
+    """
     if v is None:
         return [mpq(0)] * length
     vals = v.tolist() if hasattr(v, "tolist") else list(v)

@@ -134,6 +134,12 @@ def to_network(module: nn.Module, input_dim: Optional[int] = None) -> Network:
     ``input_dim`` is needed only when the model starts with a width-dependent helper
     (``ZeroChannelConcatenation``) before any linear layer; :class:`nets.LipschitzMLP` with
     ``embed=True`` records it.
+
+    Example:
+        >>> import nets
+        >>> net = to_network(nets.LipschitzMLP([2, 4, 1], activation="maxmin"))
+        >>> [type(layer).__name__ for layer in net.layers]
+        ['Affine', 'MaxMin', 'Affine']
     """
     width = input_dim if input_dim is not None else getattr(module, "input_dim", None)
     layers = []

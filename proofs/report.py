@@ -61,6 +61,10 @@ def check_all(profile: str = "ci", only=None, progress=None) -> Report:
     """Run every registered check (or those named in ``only``) under a profile.
 
     ``progress``, if given, is called with each :class:`CheckOutcome` as it completes.
+
+    Example:
+        >>> check_all(only=["linf_contrast"]).passed
+        True
     """
     from proofs.registry import build
 

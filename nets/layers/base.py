@@ -13,6 +13,11 @@ class LipschitzLinear(nn.Module):
     :meth:`weight_matrix`.  ``guarantee`` says how ``||W||_2 <= 1`` holds: ``"closed form"``
     (provably, up to float rounding), ``"iterative"`` (approached by iterations), or
     ``"estimate"`` (not a bound at all).
+
+    Example:
+        >>> from nets.layers import AOLLinear
+        >>> AOLLinear(3, 2).weight_matrix().shape
+        torch.Size([2, 3])
     """
 
     guarantee = "closed form"
