@@ -16,6 +16,7 @@ from cpwl.errors import BreakpointError, CPWLError, DomainError, NumberError, Se
 from cpwl.function import CPWL
 from cpwl.interval import Interval
 from cpwl.lattice import maximum, minimum
+from cpwl.limits import BreakpointLimitError, breakpoint_limit
 from cpwl.linalg import NormCheck, is_psd, operator_norm_at_most, spectral_norm_enclosure
 from cpwl.network import Affine, Network
 from cpwl.numbers import as_fraction
@@ -23,6 +24,7 @@ from cpwl.numbers import as_fraction
 __all__ = [
     "Affine",
     "BreakpointError",
+    "BreakpointLimitError",
     "CPWL",
     "CPWLError",
     "CPWLMap",
@@ -36,6 +38,7 @@ __all__ = [
     "ShapeError",
     "activations",
     "as_fraction",
+    "breakpoint_limit",
     "is_psd",
     "l2_distance_squared",
     "maximum",

@@ -22,6 +22,7 @@ import numpy as np
 from gmpy2 import mpq
 
 from cpwl import _intarrays, _pieces
+from cpwl.limits import check_breakpoints
 
 
 def point_arrays(points) -> tuple:
@@ -86,6 +87,7 @@ def crossings(bps, A, C, D, domain, lev_n, lev_d, valid) -> list:
 def refine(bps, A, C, domain, new_points) -> tuple:
     """Insert ``new_points``; returns ``(bps, A, C, samples)`` for the refined pieces, where
     ``samples`` holds one exact point strictly inside each new piece."""
+    check_breakpoints(len(bps) + len(new_points))
     merged = _pieces.merge_breakpoints(domain, bps, new_points)
     samples = _pieces.sample_points(merged, domain)
     if len(merged) == len(bps):

@@ -34,6 +34,7 @@ __all__ = [
     "contractions",
     "matrices",
     "networks",
+    "near_degenerate_networks",
     "ACTIVATIONS",
 ]
 
@@ -277,3 +278,37 @@ def networks(
     widths = width if isinstance(width, st.SearchStrategy) else st.just(width)
     depths = depth if isinstance(depth, st.SearchStrategy) else st.just(depth)
     return _network(activation, widths, depths, input_dim, output_dim, lipschitz)
+
+
+@st.composite
+def _near_degenerate(draw, width, depth):
+    net = draw(networks("relu", width=width, depth=depth, lipschitz=draw(st.booleans())))
+    first, rest = net.layers[0], list(net.layers[1:])
+    W = [list(row) for row in first.weight]
+    b = list(first.bias)
+    x0 = draw(rationals(-2, 2, 16))
+    delta = Fraction(draw(st.sampled_from([1, -1, 0])), 2 ** draw(st.integers(20, 60)))
+    j = draw(st.integers(0, len(W) - 1))
+    b[j] = delta - W[j][0] * x0  # neuron j sits delta away from zero at x0 (or exactly on it)
+    if len(W) > 1:  # a second neuron crossing at (nearly) the same point
+        j2 = (j + 1) % len(W)
+        W[j2] = list(W[j])
+        b[j2] = b[j] + draw(st.sampled_from([0, delta, -delta]))
+    return Network([Affine(W, b), *rest]), x0
+
+
+def near_degenerate_networks(width=st.integers(1, 4), depth=st.integers(1, 3)) -> st.SearchStrategy:
+    """Pairs ``(network, x0)`` of scalar-input ReLU networks tuned to defeat float decisions:
+    at ``x0`` one neuron's pre-activation is ``0`` or ``±2**-k`` (k in 20..60) away from it,
+    and a second neuron crosses zero at the same point or within ``2**-k`` of it (the
+    floating-point attacks of Jia & Rinard, in 1-D).
+
+    Example:
+        >>> from hypothesis import find
+        >>> net, x0 = find(near_degenerate_networks(width=2), lambda pair: True)
+        >>> net.layers[0].out_features
+        2
+    """
+    widths = width if isinstance(width, st.SearchStrategy) else st.just(width)
+    depths = depth if isinstance(depth, st.SearchStrategy) else st.just(depth)
+    return _near_degenerate(widths, depths)

@@ -98,3 +98,16 @@ def as_function(F: CPWLMap):
     """A scalar-input result: the canonical CPWL for one output, the canonical map otherwise."""
     F = F.canonical()
     return F[0] if F.dim == 1 else F
+
+
+def guarded(evaluate, *args):
+    """Run a graph evaluation; anything but the library's own errors means the file holds a
+    malformed graph, reported as :class:`nets.io.ModelFileError`."""
+    from nets.io import ModelFileError
+
+    try:
+        return evaluate(*args)
+    except CPWLError:
+        raise
+    except Exception as err:  # malformed graphs fail in arbitrary places of arbitrary code
+        raise ModelFileError(f"malformed model graph ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err

@@ -285,5 +285,5 @@ def restrict_to_line(module: nn.Module, start, end, canonical: bool = False) -> 
                 else:
                     F, shape = _feature_map_step(path, leaf, F, shape)
             except CPWLError as err:
-                raise UnsupportedModuleError(f"{type(leaf).__name__} at '{path}': {err}") from err
+                raise type(err)(f"{type(leaf).__name__} at '{path}': {err}") from err
     return F.canonical() if canonical else F

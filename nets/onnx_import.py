@@ -27,7 +27,7 @@ import numpy as np
 import cpwl
 from cpwl import CPWLMap
 from cpwl import activations as exact
-from nets._symbolic import Sym, UnsupportedOperatorError, affine, as_function, broadcast, combine, diag, line_input, pairwise
+from nets._symbolic import guarded, Sym, UnsupportedOperatorError, affine, as_function, broadcast, combine, diag, line_input, pairwise
 from nets.io import ModelFileError
 
 __all__ = ["UnsupportedOperatorError", "load", "restrict_to_line", "to_cpwl"]
@@ -210,9 +210,9 @@ def restrict_to_line(source, start, end) -> CPWLMap:
     """The exact outputs of an ONNX model (path or bytes) along ``start + t (end - start)``,
     ``t`` in ``[0, 1]``; ``start``/``end`` are one input's values (any shape, no batch)."""
     F, shape = line_input(start, end)
-    return _evaluate(load(source), F, shape)
+    return guarded(_evaluate, load(source), F, shape)
 
 
 def to_cpwl(source, domain=None):
     """The exact function of a scalar-input ONNX model on ``domain``."""
-    return as_function(_evaluate(load(source), CPWLMap.identity(domain), (1,)))
+    return as_function(guarded(_evaluate, load(source), CPWLMap.identity(domain), (1,)))

@@ -29,7 +29,7 @@ import torch
 
 from cpwl import CPWLMap
 from cpwl import activations as exact
-from nets._symbolic import as_function, line_input, Sym, UnsupportedOperatorError, affine, clip, combine, constant_over, diag, pairwise
+from nets._symbolic import guarded, as_function, line_input, Sym, UnsupportedOperatorError, affine, clip, combine, constant_over, diag, pairwise
 from nets.io import ModelFileError
 
 __all__ = ["load", "restrict_to_line", "to_cpwl"]
@@ -238,9 +238,9 @@ def restrict_to_line(source, start, end) -> CPWLMap:
     """The exact outputs of a ``.pt2`` program (path or bytes) along ``start + t (end - start)``,
     ``t`` in ``[0, 1]``; ``start``/``end`` are one input's values (any shape, no batch)."""
     F, shape = line_input(start, end)
-    return _evaluate(load(source), F, shape)
+    return guarded(_evaluate, load(source), F, shape)
 
 
 def to_cpwl(source, domain=None):
     """The exact function of a scalar-input ``.pt2`` program on ``domain``."""
-    return as_function(_evaluate(load(source), CPWLMap.identity(domain), (1,)))
+    return as_function(guarded(_evaluate, load(source), CPWLMap.identity(domain), (1,)))
