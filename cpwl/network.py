@@ -13,7 +13,7 @@ from cpwl.cpwl_map import CPWLMap, exact_matrix, exact_vector
 from cpwl.errors import CPWLError, ShapeError
 from cpwl.function import CPWL
 from cpwl.interval import Interval
-from cpwl.linalg import NormCheck, check_norm
+from cpwl.linalg import check_norm
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
 
 __all__ = ["Affine", "Network"]

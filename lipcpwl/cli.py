@@ -11,7 +11,6 @@ import json
 import pathlib
 import re
 import sys
-from fractions import Fraction
 
 __all__ = ["main"]
 

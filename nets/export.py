@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 from fractions import Fraction
-from typing import Iterator, Optional, Sequence
+from typing import Iterator, Optional
 
 import torch
 from torch import nn

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-import torch
 from torch import nn
 
 from nets import activations as A, layers as L
@@ -55,6 +54,7 @@ class LipschitzMLP(nn.Sequential):
     first hidden width, square layers, and keep the first ``out`` channels.
 
     Example:
+        >>> import torch
         >>> model = LipschitzMLP([1, 8, 8, 1], activation="n", layer="aol")
         >>> model(torch.zeros(5, 1)).shape
         torch.Size([5, 1])

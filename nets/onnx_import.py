@@ -24,7 +24,6 @@ from typing import Union
 
 import numpy as np
 
-import cpwl
 from cpwl import CPWLMap
 from cpwl import activations as exact
 from nets._symbolic import guarded, Sym, UnsupportedOperatorError, affine, as_function, broadcast, combine, diag, line_input, pairwise

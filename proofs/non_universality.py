@@ -7,7 +7,7 @@ from fractions import Fraction
 
 from hypothesis import strategies as st
 
-from cpwl import Affine, Network, activations as act, strategies
+from cpwl import Network, activations as act, strategies
 from proofs.harness import Checker, Result
 from proofs.lipschitz_export import inflate
 from proofs.invariants import activation_contraction, unit_slopes_share_sign, window_test, window_test_on_line
@@ -53,6 +53,7 @@ def case_a_holds(net: Network) -> bool:
     """Case A invariant on the exported function (network on R).
 
     Example:
+        >>> from cpwl import Affine
         >>> net = Network([Affine([[1]]), act.leaky_relu("1/2"), Affine([[1]])])
         >>> case_a_holds(net)
         True

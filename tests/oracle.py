@@ -14,7 +14,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from cpwl import CPWL, Affine
-from cpwl.activations import Elementwise, GroupSort, Householder, MaxMin
+from cpwl.activations import Elementwise, Householder, MaxMin
 
 
 def _groups(layer, k: int) -> list:

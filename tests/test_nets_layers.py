@@ -6,7 +6,6 @@ import math
 import pytest
 import torch
 
-import nets
 from nets import layers as L
 from nets.models import ACTIVATIONS, LipschitzMLP, SimplifiedConvNet
 

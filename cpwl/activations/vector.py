@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 
 from cpwl import _intarrays, _refine
 from cpwl.activations.base import ActivationLayer
 from cpwl.errors import ShapeError
-from cpwl.numbers import RationalLike, _to_fraction, as_rational
+from cpwl.numbers import _to_fraction, as_rational
 
 __all__ = ["MaxMin", "GroupSort", "Householder"]
 
