@@ -11,7 +11,7 @@ Example:
 from cpwl import activations
 from cpwl.cpwl_map import CPWLMap
 from cpwl.distances import l2_distance_squared, sup_distance
-from cpwl.enclosure import Enclosure
+from cpwl.enclosure import Enclosure, sqrt_upper
 from cpwl.errors import BreakpointError, CPWLError, DomainError, NumberError, SerializationError, ShapeError
 from cpwl.function import CPWL
 from cpwl.interval import Interval
@@ -45,6 +45,7 @@ __all__ = [
     "minimum",
     "operator_norm_at_most",
     "spectral_norm_enclosure",
+    "sqrt_upper",
     "sup_distance",
 ]
 

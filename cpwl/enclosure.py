@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from math import isqrt
 
 from cpwl.numbers import RationalLike, as_fraction
 
-__all__ = ["Enclosure"]
+__all__ = ["Enclosure", "sqrt_upper"]
 
 
 @dataclass(frozen=True)
@@ -44,3 +45,21 @@ class Enclosure:
 
     def __str__(self) -> str:
         return f"[{float(self.lo):.12g}, {float(self.hi):.12g}] (enclosure)"
+
+
+def sqrt_upper(q: RationalLike, bits: int = 40) -> Fraction:
+    """A rational ``>= sqrt(q)`` within ``2**-bits`` relative precision (0 for ``q <= 0``).
+
+    Example:
+        >>> r = sqrt_upper(2); r * r >= 2 and r - Fraction(1, 2**30) < 1.4142136
+        True
+    """
+    q = as_fraction(q)
+    if q <= 0:
+        return Fraction(0)
+    scale = 1 << bits
+    target = q * scale * scale
+    root = isqrt(target.numerator // target.denominator)
+    while root * root < target:
+        root += 1
+    return Fraction(root, scale)

@@ -111,3 +111,11 @@ def guarded(evaluate, *args):
         raise
     except Exception as err:  # malformed graphs fail in arbitrary places of arbitrary code
         raise ModelFileError(f"malformed model graph ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+
+
+def single_output(outputs) -> CPWLMap:
+    """The map of a graph's only output, which must depend on the input."""
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    if len(outputs) != 1 or not isinstance(outputs[0], Sym):
+        raise UnsupportedOperatorError("the model must have one output that depends on its input")
+    return outputs[0].F

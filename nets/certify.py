@@ -22,7 +22,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from math import isqrt
 from typing import Optional
 
 import flint
@@ -30,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cpwl import Affine, is_psd, operator_norm_at_most, spectral_norm_enclosure
+from cpwl import Affine, is_psd, operator_norm_at_most, spectral_norm_enclosure, sqrt_upper
 from cpwl import _intarrays
 from cpwl.activations import ActivationLayer, Elementwise
 from nets import activations as A, adapters, layers as L
@@ -44,18 +43,6 @@ _U = 2.0**-53  # unit roundoff of float64
 def _gamma(n: int) -> float:
     """``n u / (1 - n u)``, inflated slightly so that its own rounding is covered."""
     return n * _U / (1 - n * _U) * (1 + 2.0**-40)
-
-
-def _sqrt_upper(q: Fraction, bits: int = 40) -> Fraction:
-    """A rational ``>= sqrt(q)`` within ``2**-bits`` relative precision."""
-    if q <= 0:
-        return Fraction(0)
-    scale = 1 << bits
-    target = q * scale * scale
-    root = isqrt(target.numerator // target.denominator)
-    while Fraction(root * root) < target:
-        root += 1
-    return Fraction(root, scale)
 
 
 @dataclass(frozen=True)
@@ -159,7 +146,7 @@ def _conv_bound(kernel: torch.Tensor, q: torch.Tensor) -> tuple:
     entry = corr.abs() + _gamma(terms + (0 if exact_products else 1)) * magnitude * (1 + _gamma(terms))
     weighted = (entry * q[None, :, None, None]).sum(dim=(1, 2, 3)) / q  # sum_k |G_jk| q_k / q_j
     row_max = float(weighted.max()) * (1 + _gamma(corr[0].numel() + 3))
-    bound = Fraction(1) if row_max <= 1 else _sqrt_upper(Fraction(row_max))
+    bound = Fraction(1) if row_max <= 1 else sqrt_upper(Fraction(row_max))
     return bound, "float64 weighted row-sum test of the kernel self-correlation, rounding bounded"
 
 
@@ -369,7 +356,7 @@ class LineCertificate:
     def lipschitz_upper(self) -> Fraction:
         """A rational upper bound (within ``2**-40``) of the exact Lipschitz constant of the
         outputs along the segment, ``sqrt(lipschitz_squared)``."""
-        return _sqrt_upper(self.lipschitz_squared)
+        return sqrt_upper(self.lipschitz_squared)
 
     @property
     def distance_squared(self) -> Optional[Fraction]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from cpwl import CPWLMap
 from cpwl import activations as exact
-from nets._symbolic import guarded, Sym, UnsupportedOperatorError, affine, as_function, broadcast, combine, diag, line_input, pairwise
+from nets._symbolic import Sym, UnsupportedOperatorError, affine, as_function, broadcast, combine, diag, guarded, line_input, pairwise, single_output
 from nets.io import ModelFileError
 
 __all__ = ["UnsupportedOperatorError", "load", "restrict_to_line", "to_cpwl"]
@@ -199,10 +199,7 @@ def _evaluate(model, F: CPWLMap, shape: tuple):
     for node in graph.node:
         for name, value in zip(node.output, _step(node, values)):
             values[name] = value
-    outputs = [values[o.name] for o in graph.output]
-    if len(outputs) != 1 or not isinstance(outputs[0], Sym):
-        raise UnsupportedOperatorError("the model must have one output that depends on its input")
-    return outputs[0].F
+    return single_output([values[o.name] for o in graph.output])
 
 
 def restrict_to_line(source, start, end) -> CPWLMap:

@@ -29,7 +29,7 @@ import torch
 
 from cpwl import CPWLMap
 from cpwl import activations as exact
-from nets._symbolic import guarded, as_function, line_input, Sym, UnsupportedOperatorError, affine, clip, combine, constant_over, diag, pairwise
+from nets._symbolic import Sym, UnsupportedOperatorError, affine, as_function, clip, combine, constant_over, diag, guarded, line_input, pairwise, single_output
 from nets.io import ModelFileError
 
 __all__ = ["load", "restrict_to_line", "to_cpwl"]
@@ -228,10 +228,7 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
             break
         args, kwargs = resolve(node.args), {k: resolve(v) for k, v in node.kwargs.items()}
         values[node.name] = operator.getitem(*args) if node.target is operator.getitem else _call(node, args, kwargs)
-    outputs = result if isinstance(result, (list, tuple)) else [result]
-    if len(outputs) != 1 or not isinstance(outputs[0], Sym):
-        raise UnsupportedOperatorError("the program must return one tensor that depends on its input")
-    return outputs[0].F
+    return single_output(result)
 
 
 def restrict_to_line(source, start, end) -> CPWLMap:

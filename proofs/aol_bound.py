@@ -4,11 +4,10 @@ square-root upper bounds."""
 from __future__ import annotations
 
 from fractions import Fraction
-from math import isqrt
 
 from hypothesis import strategies as st
 
-from cpwl import is_psd, operator_norm_at_most, strategies
+from cpwl import is_psd, operator_norm_at_most, sqrt_upper, strategies
 from proofs.harness import Checker, Result
 
 STATEMENT = (
@@ -23,21 +22,6 @@ def row_sums(P: list) -> tuple:
     n = len(P[0])
     gram = [[sum(row[i] * row[j] for row in P) for j in range(n)] for i in range(n)]
     return gram, [sum(abs(v) for v in gram[j]) for j in range(n)]
-
-
-def sqrt_upper(r: Fraction, bits: int = 40) -> Fraction:
-    """A rational ``q >= sqrt(r)`` within ``2**-bits`` relative precision.
-
-    Example:
-        >>> q = sqrt_upper(Fraction(2)); q * q >= 2
-        True
-    """
-    scale = 1 << bits
-    num = r.numerator * scale * scale
-    root = isqrt(num // r.denominator)
-    while root * root * r.denominator < num:
-        root += 1
-    return Fraction(root, scale)
 
 
 def rescaled(P: list, shrink: Fraction = Fraction(1)) -> list:
