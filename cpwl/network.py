@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Optional, Sequence, Union
 
 import numpy as np
+from gmpy2 import mpq
 
-from cpwl import _intarrays
+from cpwl import _filtered, _intarrays, _modular
+from cpwl._dyadic import DyadicArray
 from cpwl.activations.base import ActivationLayer
 from cpwl.activations.elementwise import Elementwise
 from cpwl.cpwl_map import CPWLMap, exact_matrix, exact_vector
-from cpwl.errors import CPWLError, ShapeError
+from cpwl.errors import CPWLError, NumberError, ShapeError
 from cpwl.function import CPWL
 from cpwl.interval import Interval
 from cpwl.linalg import check_norm
@@ -22,6 +25,10 @@ __all__ = ["Affine", "Network"]
 class Affine:
     """The affine layer ``x -> W x + b`` with exact rational ``W`` (``m x n``) and ``b``.
 
+    ``W`` and ``b`` may be nested sequences of anything :func:`cpwl.as_rational` accepts, or
+    float numpy arrays (trained weights), which are kept in an exact binary form instead of
+    one rational object per entry.
+
     Example:
         >>> from cpwl import Affine
         >>> Affine([[1, 2]], [3])([1, 1])
@@ -29,10 +36,59 @@ class Affine:
     """
 
     def __init__(self, W, b=None):
-        self._W = exact_matrix(W, "W")
-        self._b = exact_vector(b, len(self._W), "b")
-        W_int, b_int, self._den = _intarrays.over_common_denominator(self._W, [self._b])
-        self._W_int, self._b_int = W_int, b_int[0]
+        if _is_float_array(W) and (b is None or _is_float_array(b)):
+            self._dyadic = _dyadic_parts(W, b)
+            self._shape = self._dyadic[0].values.shape
+        else:
+            self._dyadic = None
+            self._W = exact_matrix(W, "W")
+            self._b = exact_vector(b, len(self._W), "b")
+            self._shape = (len(self._W), len(self._W[0]))
+
+    @functools.cached_property
+    def _W(self) -> list:
+        return [[mpq(v) for v in row] for row in self._dyadic[0].values.tolist()]
+
+    @functools.cached_property
+    def _b(self) -> list:
+        return [mpq(v) for v in self._dyadic[1].values.tolist()]
+
+    @functools.cached_property
+    def _int_form(self) -> tuple:
+        """``(W_int, b_int, den)``: integer object arrays over the least common denominator."""
+        if self._dyadic is None:
+            W_int, b_int, den = _intarrays.over_common_denominator(self._W, [self._b])
+            return W_int, b_int[0], den
+        shift = self._den_exponent()
+        return self._dyadic[0].scaled_ints(shift), self._dyadic[1].scaled_ints(shift), 1 << shift
+
+    def _den_exponent(self) -> int:
+        return max(0, -min(self._dyadic[0].min_exponent(), self._dyadic[1].min_exponent()))
+
+    @property
+    def _den(self) -> int:
+        return self._int_form[2] if self._dyadic is None else 1 << self._den_exponent()
+
+    def _float_form(self) -> tuple:
+        """``(W, b, exact)``: float64 copies and whether they equal the exact ``W`` and ``b``."""
+        if self._dyadic is not None:
+            return self._dyadic[0].values, self._dyadic[1].values, True
+        Wf = np.array([[float(v) for v in row] for row in self._W], dtype=np.float64)
+        bf = np.array([float(v) for v in self._b], dtype=np.float64)
+        exact = all(mpq(f) == q for row_f, row in zip(Wf.tolist(), self._W) for f, q in zip(row_f, row)) and all(
+            mpq(f) == q for f, q in zip(bf.tolist(), self._b)
+        )
+        return Wf, bf, exact
+
+    def _residues(self, moduli) -> tuple:
+        """Residues of ``W_int`` *transposed* and of ``b_int`` modulo each prime of a
+        :class:`cpwl._modular.Moduli` (float64, leading prime axis, contiguous) and the common
+        denominator."""
+        if self._dyadic is not None:
+            shift = self._den_exponent()
+            return self._dyadic[0].T.scaled_residues(shift, moduli), self._dyadic[1].scaled_residues(shift, moduli), 1 << shift
+        W_int, b_int, den = self._int_form
+        return _modular.residues(W_int.T, moduli.primes), _modular.residues(b_int, moduli.primes), den
 
     @property
     def weight(self) -> tuple:
@@ -47,12 +103,12 @@ class Affine:
     @property
     def in_features(self) -> int:
         """Number of inputs ``n``."""
-        return len(self._W[0])
+        return self._shape[1]
 
     @property
     def out_features(self) -> int:
         """Number of outputs ``m``."""
-        return len(self._W)
+        return self._shape[0]
 
     def __call__(self, vector: Sequence[RationalLike]) -> tuple:
         """Exact ``W x + b``."""
@@ -68,7 +124,8 @@ class Affine:
         """The exact image ``W F + b`` of a map."""
         if F.dim != self.in_features:
             raise ShapeError(f"Affine expects {self.in_features} inputs, the map has {F.dim}")
-        return F._affine_int(self._W_int, self._b_int, self._den)
+        W_int, b_int, den = self._int_form
+        return F._affine_int(W_int, b_int, den)
 
     def __repr__(self) -> str:
         return f"Affine({self.out_features}x{self.in_features})"
@@ -136,12 +193,16 @@ class Network:
         return tuple(_to_fraction(v) for v in vals)
 
     def _propagate(self, F: CPWLMap) -> CPWLMap:
+        engine = _filtered.start(F, self.layers)
         for i, layer in enumerate(self.layers):
             try:
-                F = layer.apply_map(F)
+                if engine is None:
+                    F = layer.apply_map(F)
+                else:
+                    engine.apply(layer)
             except CPWLError as err:
                 raise type(err)(f"layer {i} ({layer!r}): {err}") from err
-        return F
+        return F if engine is None else engine.result()
 
     def to_cpwl(self, domain=None, canonical: bool = True) -> Union[CPWL, CPWLMap]:
         """The exact function of a scalar-input network on ``domain`` (the real line by
@@ -193,6 +254,22 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network([{', '.join(repr(layer) for layer in self.layers)}])"
+
+
+def _is_float_array(x) -> bool:
+    return isinstance(x, np.ndarray) and np.issubdtype(x.dtype, np.floating)
+
+
+def _dyadic_parts(W: np.ndarray, b: Optional[np.ndarray]) -> tuple:
+    if W.ndim != 2 or 0 in W.shape:
+        raise ShapeError(f"W must be a non-empty 2-D matrix, got an array of shape {W.shape}")
+    bias = np.zeros(W.shape[0]) if b is None else b
+    if bias.shape != (W.shape[0],):
+        raise ShapeError(f"b must be a vector of length {W.shape[0]}, got an array of shape {bias.shape}")
+    for name, arr in (("W", W), ("b", bias)):
+        if not np.isfinite(arr).all():
+            raise NumberError(f"{name}: NaN and infinite floats have no rational value")
+    return DyadicArray(W), DyadicArray(bias)
 
 
 def _as_vector(x) -> list:

@@ -75,7 +75,7 @@ def leaves(module: nn.Module, prefix: str = "") -> Iterator[tuple]:
 
 
 def _dense(W: torch.Tensor, b: Optional[torch.Tensor]) -> Affine:
-    return Affine(W.detach().cpu().tolist(), None if b is None else b.detach().cpu().tolist())
+    return Affine(W.detach().cpu().double().numpy(), None if b is None else b.detach().cpu().double().numpy())
 
 
 def _selection(rows: int, cols: int) -> list:

@@ -1,0 +1,192 @@
+"""The fast engine (float filter + residues, cpwl._filtered) against the reference engine
+(each layer's ``apply_map`` on integer object arrays): same breakpoints, same pieces, exactly;
+and its number layers (cpwl._modular, cpwl._dyadic) against Python integers."""
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cpwl import Affine, CPWLMap, Interval, Network, NumberError, ShapeError, activations, strategies
+from cpwl import _filtered
+from cpwl._dyadic import DyadicArray
+from cpwl._modular import Moduli
+
+ELEMENTWISE = ["relu", "abs", "identity", "leaky_relu", "two_piece", "absid", "n"]
+DOMAINS = [(-3, 3), (None, None), (None, "1/2"), ("-5/7", None)]
+
+
+def _reference(net: Network, F: CPWLMap) -> CPWLMap:
+    for layer in net.layers:
+        F = layer.apply_map(F)
+    return F
+
+
+def _assert_same(fast: CPWLMap, ref: CPWLMap) -> None:
+    assert fast.breakpoints == ref.breakpoints
+    assert fast.domain == ref.domain
+    assert fast == ref
+    assert fast.components == ref.components
+
+
+@given(
+    st.sampled_from(ELEMENTWISE).flatmap(
+        lambda name: strategies.networks(name, width=st.integers(1, 5), depth=st.integers(1, 3), lipschitz=name != "n")
+    ),
+    st.sampled_from(DOMAINS),
+)
+def test_fast_engine_equals_reference(net, domain):
+    F = CPWLMap.identity(Interval(*domain))
+    assert _filtered.start(F, net.layers) is not None
+    _assert_same(net._propagate(F), _reference(net, F))
+
+
+@given(strategies.networks("relu", width=st.integers(1, 4), depth=st.integers(1, 3), lipschitz=False, output_dim=2))
+def test_fast_engine_equals_reference_without_lipschitz_bound(net):
+    F = CPWLMap.identity(Interval(-10, 10))
+    _assert_same(net._propagate(F), _reference(net, F))
+
+
+@given(strategies.near_degenerate_networks(width=st.integers(1, 5)))
+def test_fast_engine_settles_ties_exactly(pair):
+    net, x0 = pair
+    F = CPWLMap.identity(Interval(x0 - 1, x0 + 1))
+    fast = net._propagate(F)
+    _assert_same(fast, _reference(net, F))
+    assert fast(x0) == net(x0)
+
+
+@given(
+    st.integers(-50, 50),
+    st.sampled_from([3, 7, 11, 13, 19, 23, 29]),
+    st.integers(45, 75),
+    st.sampled_from([1, -1]),
+    st.integers(1, 9),
+    st.sampled_from([3, 7, 11]),
+)
+def test_float_signs_that_rounding_flips_are_decided_exactly(cn, cd, k, side, sn, sd):
+    """Two neurons crossing ``2**-k`` apart near a point that floats cannot hold: at the first
+    breakpoint the second neuron is ``-+2**-k`` exactly, while its float value can have either
+    sign (a filter without error bounds gets about one case in ten wrong)."""
+    c, s, delta = Fraction(cn, cd), Fraction(sn, sd), Fraction(side, 2**k)
+    net = Network([Affine([[1], [s]], [-c, -s * c - delta]), activations.relu(), Affine([[1, -1]])])
+    F = CPWLMap.identity(Interval(c - 1, c + 1))
+    _assert_same(net._propagate(F), _reference(net, F))
+
+
+@given(strategies.networks("abs", width=st.integers(1, 4), depth=st.integers(1, 2), input_dim=3), st.integers(0, 2**32 - 1))
+def test_fast_engine_on_lines(net, seed):
+    rng = np.random.default_rng(seed)
+    start, end = rng.standard_normal(3), rng.standard_normal(3)
+    line = CPWLMap.line(start, end)
+    _assert_same(net.restrict_to_line(start, end, canonical=False), _reference(net, line))
+
+
+@st.composite
+def _float_networks(draw):
+    """Float32 networks as trained ones arrive: He-initialised or spectral-normalised weights,
+    some tiny entries, zero biases or not; ReLU, abs or N-activations in between."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    width, depth = draw(st.integers(1, 12)), draw(st.integers(1, 3))
+    scale = draw(st.sampled_from(["he", "spectral", "tiny"]))
+    act = draw(st.sampled_from(["relu", "abs", "n"]))
+    dims = [1] + [width] * depth + [2]
+    layers = []
+    for k in range(len(dims) - 1):
+        W = rng.standard_normal((dims[k + 1], dims[k])) * np.sqrt(2 / dims[k])
+        if scale == "spectral":
+            W /= np.linalg.norm(W, 2)
+        elif scale == "tiny":
+            W *= 2.0 ** rng.integers(-40, 0, size=W.shape)
+        b = rng.standard_normal(dims[k + 1]) * draw(st.sampled_from([0.0, 0.1]))
+        layers.append(Affine(W.astype(np.float32), b.astype(np.float32)))
+        if k < len(dims) - 2:
+            thetas = [tuple(sorted(rng.standard_normal(2).astype(np.float32).tolist())) for _ in range(width)]
+            layers.append({"relu": activations.relu(), "abs": activations.abs_(), "n": activations.NLayer(thetas)}[act])
+    return Network(layers)
+
+
+@given(_float_networks(), st.sampled_from(DOMAINS))
+def test_fast_engine_on_float_weights(net, domain):
+    F = CPWLMap.identity(Interval(*domain))
+    _assert_same(net._propagate(F), _reference(net, F))
+
+
+@given(strategies.networks("relu", width=st.integers(1, 4), depth=st.integers(1, 2)), st.integers(0, 2**32 - 1))
+def test_rational_weights_that_floats_cannot_hold(net, seed):
+    """Weights like 1/3 reach the filter rounded; its bounds account for that."""
+    rng = np.random.default_rng(seed)
+    thirds = [Affine([[v + Fraction(int(rng.integers(-3, 4)), 3) for v in row] for row in layer.weight], layer.bias) if isinstance(layer, Affine) else layer for layer in net.layers]
+    net = Network(thirds)
+    F = CPWLMap.identity(Interval(-2, 2))
+    _assert_same(net._propagate(F), _reference(net, F))
+
+
+def test_layers_the_engine_does_not_handle_go_to_the_reference():
+    net = Network([Affine([[1], [2]]), activations.MaxMin(), Affine([[1, -1]])])
+    assert _filtered.start(CPWLMap.identity(), net.layers) is None
+    assert net.to_cpwl(domain=(-1, 1)).slopes == (Fraction(-1), Fraction(1))  # max - min of x, 2x = |x|
+
+
+# ---------------------------------------------------------------------------- number layers
+@given(st.lists(st.integers(0, 2**53 - 1), min_size=1, max_size=20), st.integers(1, 6))
+def test_reduce_is_exact(values, count):
+    mod = Moduli(count)
+    got = mod.reduce(np.broadcast_to(np.array(values, dtype=np.float64), (count, len(values))).copy())
+    assert got.tolist() == [[float(v % p) for v in values] for p in mod.primes_list]
+
+
+@given(st.integers(1, 5), st.integers(0, 3000), st.integers(1, 4), st.integers(0, 2**32 - 1))
+def test_residue_products_are_exact(rows, inner, cols, seed):
+    mod = Moduli(2)
+    rng = np.random.default_rng(seed)
+    primes = np.array(mod.primes_list)[:, None, None]
+    left = rng.integers(0, 2**62, (2, rows, inner)) % primes
+    right = rng.integers(0, 2**62, (2, inner, cols)) % primes
+    got = mod.matmul(left.astype(np.float64), right.astype(np.float64))
+    expected = [(left[n].astype(object) @ right[n].astype(object)) % p if inner else np.zeros((rows, cols)) for n, p in enumerate(mod.primes_list)]
+    assert got.tolist() == [np.asarray(e, dtype=np.float64).tolist() for e in expected]
+
+
+@given(st.integers(1, 400).flatmap(lambda bits: st.tuples(st.just(bits), st.lists(st.integers(-(2**bits) + 1, 2**bits - 1), min_size=1, max_size=8))))
+def test_residues_reconstruct_every_integer_in_range(case):
+    bits, values = case
+    mod = Moduli.for_bits(bits)
+    res = np.stack([[v % p for v in values] for p in mod.primes_list]).astype(np.float64)
+    assert mod.reconstruct(res).tolist() == values
+
+
+_floats = st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=True, width=64)
+
+
+@given(st.lists(_floats, min_size=1, max_size=12), st.integers(0, 7))
+def test_dyadic_form_is_exact(values, extra):
+    d = DyadicArray(np.array(values))
+    shift = max(0, -d.min_exponent()) + extra
+    ints = d.scaled_ints(shift).tolist()
+    assert [Fraction(n, 2**shift) for n in ints] == [Fraction(v) for v in values]
+    mod = Moduli(3)
+    assert d.scaled_residues(shift, mod).tolist() == [[float(n % p) for n in ints] for p in mod.primes_list]
+
+
+@given(st.lists(st.lists(_floats.filter(lambda v: abs(v) < 1e300), min_size=2, max_size=2), min_size=1, max_size=3))
+def test_affine_from_float_arrays_is_the_affine_from_rationals(rows):
+    W = np.array(rows)
+    b = W[:, 0] / 2
+    fast, slow = Affine(W, b), Affine([[Fraction(v) for v in row] for row in rows], [Fraction(v) for v in b.tolist()])
+    assert fast.weight == slow.weight and fast.bias == slow.bias
+    assert fast._int_form[2] == slow._int_form[2]
+    assert fast._int_form[0].tolist() == slow._int_form[0].tolist()
+
+
+def test_affine_from_float_arrays_rejects_what_has_no_rational_value():
+    with pytest.raises(NumberError, match="NaN"):
+        Affine(np.array([[np.nan]]))
+    with pytest.raises(NumberError, match="b"):
+        Affine(np.array([[1.0]]), np.array([np.inf]))
+    with pytest.raises(ShapeError, match="vector of length 1"):
+        Affine(np.array([[1.0]]), np.array([1.0, 2.0]))
+    with pytest.raises(ShapeError, match="2-D"):
+        Affine(np.ones(3))
