@@ -25,6 +25,7 @@ from gmpy2 import mpq
 
 from cpwl import _intarrays, _modular, _pieces
 from cpwl.activations.elementwise import Elementwise
+from cpwl.errors import ShapeError
 from cpwl.limits import check_breakpoints
 
 _U = 2.0**-53  # unit roundoff of float64
@@ -75,8 +76,6 @@ class Propagation:
     # ------------------------------------------------------------------ affine layers
     def _affine(self, layer) -> None:
         if self._Af.shape[1] != layer.in_features:
-            from cpwl.errors import ShapeError
-
             raise ShapeError(f"Affine expects {layer.in_features} inputs, the map has {self._Af.shape[1]}")
         Wf, bf, exact = layer._float_form()
         WTR, bR, den = layer._residues(self._mod)
