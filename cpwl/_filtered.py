@@ -77,7 +77,7 @@ class Propagation:
     def _affine(self, layer) -> None:
         if self._Af.shape[1] != layer.in_features:
             raise ShapeError(f"Affine expects {layer.in_features} inputs, the map has {self._Af.shape[1]}")
-        Wf, bf, exact = layer._float_form()
+        Wf, bf, exact = layer._float_form
         WTR, bR, den = layer._residues(self._mod)
         k = Wf.shape[1]
         rel = 0.0 if exact else _REL
@@ -261,7 +261,7 @@ def _bits_needed(F, layers) -> float:
     width = F.dim
     for layer in layers:
         if isinstance(layer, Affine):
-            Wf, bf, _ = layer._float_form()
+            Wf, bf, _ = layer._float_form
             magnitude = magnitude * float(np.abs(Wf).sum(axis=1).max()) + float(np.abs(bf).max())
             D *= layer._den
             width = layer.out_features

@@ -69,6 +69,7 @@ class Affine:
     def _den(self) -> int:
         return self._int_form[2] if self._dyadic is None else 1 << self._den_exponent()
 
+    @functools.cached_property
     def _float_form(self) -> tuple:
         """``(W, b, exact)``: float64 copies and whether they equal the exact ``W`` and ``b``."""
         if self._dyadic is not None:

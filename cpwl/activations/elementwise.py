@@ -48,6 +48,14 @@ class Elementwise(ActivationLayer):
         return [f._eval(v) for f, v in zip(self._per_channel(len(vals)), vals)]
 
     def _tables(self, k: int) -> tuple:
+        """Levels, validity, slopes and intercepts for ``k`` channels (cached: both engines and
+        the fast engine's size bound read them)."""
+        cache = self.__dict__.setdefault("_table_cache", {})
+        if k not in cache:
+            cache[k] = self._build_tables(k)
+        return cache[k]
+
+    def _build_tables(self, k: int) -> tuple:
         fns = self._per_channel(k)
         m = max(len(f._bps) for f in fns)
         lev_n = _intarrays.ints([0] * (m * k), (m, k))
