@@ -9,17 +9,37 @@ Example:
 """
 
 from cpwl import activations
+from cpwl.affine import Affine, FloatForm
+from cpwl.conv import Conv2d
 from cpwl.cpwl_map import CPWLMap
 from cpwl.distances import l2_distance_squared, sup_distance
 from cpwl.enclosure import Enclosure, sqrt_upper
-from cpwl.errors import BreakpointError, CPWLError, DomainError, NumberError, SerializationError, ShapeError
+from cpwl.errors import (
+    BreakpointError,
+    BreakpointLimitError,
+    CPWLError,
+    DomainError,
+    InvalidArgument,
+    LimitError,
+    MemoryLimitError,
+    ModelFileError,
+    NumberError,
+    SerializationError,
+    ShapeError,
+    UnsupportedError,
+    UnsupportedModuleError,
+    UnsupportedOperatorError,
+)
 from cpwl.function import CPWL
+from cpwl.gather import Gather
 from cpwl.interval import Interval
 from cpwl.lattice import maximum, minimum
-from cpwl.limits import BreakpointLimitError, breakpoint_limit
+from cpwl.layer import Layer, LipschitzBound
+from cpwl.limits import breakpoint_limit, memory_limit
 from cpwl.linalg import NormCheck, is_psd, operator_norm_at_most, spectral_norm_enclosure
-from cpwl.network import Affine, Network
+from cpwl.network import Network
 from cpwl.numbers import as_fraction
+from cpwl.residual import Residual
 
 __all__ = [
     "Affine",
@@ -28,17 +48,31 @@ __all__ = [
     "CPWL",
     "CPWLError",
     "CPWLMap",
+    "Conv2d",
     "DomainError",
     "Enclosure",
+    "FloatForm",
+    "Gather",
     "Interval",
+    "InvalidArgument",
+    "Layer",
+    "LimitError",
+    "LipschitzBound",
+    "MemoryLimitError",
+    "ModelFileError",
     "Network",
     "NormCheck",
     "NumberError",
+    "Residual",
     "SerializationError",
     "ShapeError",
+    "UnsupportedError",
+    "UnsupportedModuleError",
+    "UnsupportedOperatorError",
     "activations",
     "as_fraction",
     "breakpoint_limit",
+    "memory_limit",
     "is_psd",
     "l2_distance_squared",
     "maximum",

@@ -24,9 +24,11 @@ import numpy as np
 from gmpy2 import mpq
 
 from cpwl import _intarrays, _modular, _pieces
+from cpwl._floats import ratio_to_float
 from cpwl.activations.elementwise import Elementwise
 from cpwl.errors import ShapeError
-from cpwl.limits import check_breakpoints
+from cpwl.gather import Gather
+from cpwl.limits import check_breakpoints, check_memory
 
 _U = 2.0**-53  # unit roundoff of float64
 _REL = 2.0**-51  # relative error of any float64 conversion of a rational, rounded or truncated
@@ -36,11 +38,11 @@ _TINY = 2.0**-1000  # covers underflow
 
 def start(F, layers) -> Optional["Propagation"]:
     """The engine's state for the map ``F`` about to pass through ``layers``, or ``None`` when
-    some layer is neither affine nor elementwise or the weights overflow float64 bounds (the
-    reference engine then does the work)."""
-    from cpwl.network import Affine
+    some layer is not affine, elementwise or a gather (the reference engine then does the
+    work)."""
+    from cpwl.affine import Affine
 
-    if not all(isinstance(layer, (Affine, Elementwise)) for layer in layers):
+    if not all(isinstance(layer, (Affine, Elementwise, Gather)) for layer in layers):
         return None
     bits = _bits_needed(F, layers)
     return Propagation(F, _modular.Moduli.for_bits(bits)) if math.isfinite(bits) else None
@@ -52,16 +54,18 @@ class Propagation:
     def __init__(self, F, moduli: _modular.Moduli):
         self._bps, self._domain, self._D = list(F._bps), F._domain, F._D
         self._mod = moduli
-        self._Af, self._Cf = _to_float(F._A, F._D), _to_float(F._C, F._D)
+        self._Af, self._Cf = ratio_to_float(F._A, F._D)[0], ratio_to_float(F._C, F._D)[0]
         self._eA = _REL * _row_max(self._Af) + _TINY
         self._eC = _REL * _row_max(self._Cf) + _TINY
         primes = self._mod.primes
         self._R = np.stack([_modular.residues(F._A, primes), _modular.residues(F._C, primes)], axis=1)
 
     def apply(self, layer) -> None:
-        """Push the state through one affine or elementwise layer."""
+        """Push the state through one affine, elementwise or gather layer."""
         if isinstance(layer, Elementwise):
             self._activation(layer)
+        elif isinstance(layer, Gather):
+            self._gather(layer)
         else:
             self._affine(layer)
 
@@ -77,7 +81,10 @@ class Propagation:
     def _affine(self, layer) -> None:
         if self._Af.shape[1] != layer.in_features:
             raise ShapeError(f"Affine expects {layer.in_features} inputs, the map has {self._Af.shape[1]}")
-        Wf, bf, exact = layer._float_form
+        form = layer.float_form
+        Wf, bf, exact = form.weight, form.bias, form.exact
+        n, _, P, _ = self._R.shape
+        check_memory(8.0 * P * Wf.shape[0] * (4 * n + 8), f"an affine layer of width {Wf.shape[0]} on {P} pieces")
         WTR, bR, den = layer._residues(self._mod)
         k = Wf.shape[1]
         rel = 0.0 if exact else _REL
@@ -91,10 +98,18 @@ class Propagation:
             self._eA = (self._eA * w1 + gamma * nA * w2) * _SLACK + _TINY
             self._eC = (self._eC * w1 + gamma * nC * w2 + rel * float(np.abs(bf).max()) + _U * _row_max(Cf)) * _SLACK + _TINY
         self._Af, self._Cf = Af, Cf
-        n, _, P, _ = self._R.shape
         bias = bR * self._mod.of_int(self._D)[:, None]  # below 2**42: added before one reduction
         prod = self._mod.matmul(self._R.reshape(n, 2 * P, k), WTR, add=(P, bias))
         self._R, self._D = prod.reshape(n, 2, P, -1), self._D * den
+
+    # ------------------------------------------------------------------ gathers
+    def _gather(self, layer: Gather) -> None:
+        width = self._Af.shape[1]
+        if width != layer.in_features:
+            raise ShapeError(f"{layer!r} takes {layer.in_features} inputs, the map has {width}")
+        cols = [width if i is None else i for i in layer.index]
+        pad = lambda M: np.concatenate([M, np.zeros(M.shape[:-1] + (1,), dtype=M.dtype)], axis=-1)[..., cols]  # noqa: E731
+        self._Af, self._Cf, self._R = pad(self._Af), pad(self._Cf), pad(self._R)  # zeros are exact: the bounds stay
 
     # ------------------------------------------------------------------ elementwise layers
     def _activation(self, layer: Elementwise) -> None:
@@ -105,6 +120,8 @@ class Propagation:
         hits = np.nonzero(ends[:, :-1, :] * ends[:, 1:, :] < 0)
         new = self._crossings(levels, *hits)
         check_breakpoints(len(self._bps) + len(new))
+        pieces = len(self._bps) + len(new) + 1
+        check_memory(8.0 * pieces * width * (6 * self._mod.count + 12), f"refining {pieces} pieces of width {width}")
         merged = _pieces.merge_breakpoints(self._domain, self._bps, new)
         samples = _pieces.sample_points(merged, self._domain)
         parents = _parents(self._bps, merged)
@@ -116,8 +133,8 @@ class Propagation:
 
     def _select(self, parents, active, S, I, den) -> None:
         cols = np.arange(S.shape[1])[None, :]
-        Sf, If = _to_float(S, den), _to_float(I, den)
-        exact = _exactly_floats(S, den) and _exactly_floats(I, den)
+        (Sf, exact_s), (If, exact_i) = ratio_to_float(S, den), ratio_to_float(I, den)
+        exact = exact_s and exact_i
         rel = 0.0 if exact else _REL
         s_max = float(np.abs(Sf).max()) * (1 + rel)
         slope, offset = Sf[active, cols], If[active, cols]
@@ -166,7 +183,7 @@ class Propagation:
     def _signs(self, points: list, pieces: np.ndarray, levels: "_Levels", r: int) -> np.ndarray:
         """Exact signs of ``neuron - level r`` at rational ``points``, point ``q`` read on piece
         ``pieces[q]``: float where the filter proves it, exact integers elsewhere."""
-        tf = np.array([float(t) for t in points], dtype=np.float64)[:, None]
+        tf = ratio_to_float(_intarrays.ints([t.numerator for t in points]), _intarrays.ints([t.denominator for t in points]))[0][:, None]
         et = _REL * np.abs(tf) + _TINY
         Af, Cf = self._Af[pieces], self._Cf[pieces]
         eA, eC = self._eA[pieces][:, None], self._eC[pieces][:, None]
@@ -218,7 +235,7 @@ class _Levels:
     def __init__(self, num, den, valid):
         self.num, self.den, self.valid = num, den, valid
         self.count = num.shape[0]
-        self.floats = np.array([[float(mpq(int(a), int(b))) for a, b in zip(rn, rd)] for rn, rd in zip(num, den)]).reshape(num.shape)
+        self.floats = ratio_to_float(num, den)[0]
         self.errors = 2 * _REL * np.abs(self.floats) + _TINY
 
 
@@ -230,44 +247,35 @@ def _parents(old: list, merged: list) -> np.ndarray:
     return np.cumsum(is_old)
 
 
-def _to_float(ints: np.ndarray, den: int) -> np.ndarray:
-    """Float64 approximations (within ``_REL``, relatively) of the rationals ``ints / den``."""
-    if _small(ints) and den.bit_length() < 1000:
-        return ints.astype(np.float64) / float(den)  # two roundings: within 2u
-    return np.array([float(mpq(int(v), den)) for v in ints.ravel()], dtype=np.float64).reshape(ints.shape)
-
-
-def _exactly_floats(ints: np.ndarray, den: int) -> bool:
-    """Whether ``_to_float(ints, den)`` is exact: integers below ``2**53`` over a power of two."""
-    return _small(ints) and den & (den - 1) == 0
-
-
-def _small(ints: np.ndarray) -> bool:
-    return ints.size == 0 or max(abs(int(v)) for v in ints.ravel()) < 2**53
-
-
 def _row_max(values: np.ndarray) -> np.ndarray:
     return np.abs(values).max(axis=1) if values.shape[1] else np.zeros(values.shape[0])
 
 
 def _bits_needed(F, layers) -> float:
-    """A proven bound on the bit length of every integer ``A, C`` the restriction produces."""
-    from cpwl.network import Affine
+    """A proven bound on the bit length of every integer ``A, C`` the restriction produces:
+    ``log2`` of the largest magnitude a value can reach, plus the bits of the denominator."""
+    from cpwl.affine import Affine
 
     D = F._D
     largest = max(abs(int(v)) for v in np.concatenate([F._A.ravel(), F._C.ravel()]))
     bits = max(largest.bit_length(), 1)
-    magnitude = float(mpq(largest, D)) * 1.01
+    log_mag = largest.bit_length() - D.bit_length() + 1  # log2 of an upper bound of |A / D|, |C / D|
     width = F.dim
     for layer in layers:
         if isinstance(layer, Affine):
-            Wf, bf, _ = layer._float_form
-            magnitude = magnitude * float(np.abs(Wf).sum(axis=1).max()) + float(np.abs(bf).max())
+            form = layer.float_form
+            w = float(np.abs(form.weight).sum(axis=1).max()) * (1 + 2.0**-40)
+            b = float(np.abs(form.bias).max()) * (1 + 2.0**-40)
+            log_mag = max(log_mag + math.log2(max(w, 2.0**-1000)), math.log2(max(b, 2.0**-1000))) + 1
             D *= layer._den
             width = layer.out_features
-        else:
+        elif isinstance(layer, Elementwise):
             _, _, _, S, I, den = layer._tables(width)
-            magnitude = magnitude * max(abs(int(v)) for v in S.ravel()) / den + max(abs(int(v)) for v in I.ravel()) / den
+            s = max(abs(int(v)) for v in S.ravel()).bit_length() - den.bit_length() + 1
+            c = max(abs(int(v)) for v in I.ravel()).bit_length() - den.bit_length() + 1
+            log_mag = max(log_mag + s, c) + 1
             D *= den
-        bits = max(bits, math.log2(max(magnitude, 1.0) * 1.01) + D.bit_length() + 1)
+        else:
+            width = len(layer.index)
+        bits = max(bits, max(log_mag, 0) + D.bit_length() + 2)
     return bits

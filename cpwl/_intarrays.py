@@ -11,6 +11,12 @@ import numpy as np
 from gmpy2 import mpq
 
 
+def object_bytes(entries: int, bits: int) -> float:
+    """Estimated bytes of an object array of ``entries`` Python ints of about ``bits`` bits
+    (a pointer and an int object each)."""
+    return float(entries) * (8 + 28 + bits / 8)
+
+
 def ints(values, shape=None) -> np.ndarray:
     """Object array of Python ints."""
     arr = np.empty(len(values), dtype=object)

@@ -52,8 +52,13 @@ class Moduli:
 
     @classmethod
     def for_bits(cls, bits: float) -> "Moduli":
-        """Enough primes that ``(-2**bits, 2**bits)`` maps one-to-one onto the residues."""
-        return cls(max(1, math.ceil((bits + 2) / 20.99)))
+        """Enough primes that ``(-2**bits, 2**bits)`` maps one-to-one onto the residues: the
+        product of the primes actually chosen is checked to exceed ``2**(bits + 2)``."""
+        need = math.ceil(bits) + 2
+        count = max(1, math.ceil(need / 21))
+        while math.prod(_first_primes(count)).bit_length() - 1 < need:
+            count += max(1, (need - math.prod(_first_primes(count)).bit_length()) // 21)
+        return cls(count)
 
     @property
     def count(self) -> int:

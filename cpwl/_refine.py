@@ -22,7 +22,7 @@ import numpy as np
 from gmpy2 import mpq
 
 from cpwl import _intarrays, _pieces
-from cpwl.limits import check_breakpoints
+from cpwl.limits import check_breakpoints, check_memory
 
 
 def point_arrays(points) -> tuple:
@@ -84,10 +84,14 @@ def crossings(bps, A, C, D, domain, lev_n, lev_d, valid) -> list:
     return list(found)
 
 
-def refine(bps, A, C, domain, new_points) -> tuple:
+def refine(bps, A, C, domain, new_points, D: int) -> tuple:
     """Insert ``new_points``; returns ``(bps, A, C, samples)`` for the refined pieces, where
-    ``samples`` holds one exact point strictly inside each new piece."""
+    ``samples`` holds one exact point strictly inside each new piece.  The working arrays of
+    the activation that follows (about six of pieces x width integers of the size of ``D``)
+    are checked against the memory budget first."""
     check_breakpoints(len(bps) + len(new_points))
+    pieces = len(bps) + len(new_points) + 1
+    check_memory(_intarrays.object_bytes(6 * pieces * A.shape[1], D.bit_length() + 64), f"refining {pieces} pieces of width {A.shape[1]}")
     merged = _pieces.merge_breakpoints(domain, bps, new_points)
     samples = _pieces.sample_points(merged, domain)
     if len(merged) == len(bps):

@@ -10,9 +10,10 @@ import numpy as np
 from gmpy2 import mpq
 
 from cpwl import _intarrays, _pieces
-from cpwl.errors import DomainError, NumberError, ShapeError
+from cpwl.errors import DomainError, InvalidArgument, NumberError, ShapeError
 from cpwl.function import CPWL
 from cpwl.interval import Interval
+from cpwl.limits import check_memory
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
 
 __all__ = ["CPWLMap", "exact_matrix", "exact_vector"]
@@ -235,8 +236,23 @@ class CPWLMap:
         W_int, b_int, den = _intarrays.over_common_denominator(rows, [bias])
         return self._affine_int(W_int, b_int[0], den)
 
+    def featurewise(self, scale, offset=None) -> "CPWLMap":
+        """The map ``x -> scale * F(x) + offset`` with one exact scale (and offset) per
+        component: no dense matrix is formed.
+
+        Example:
+            >>> CPWLMap.line([1, 1], [3, 3]).featurewise(["1/2", -1], [0, 5])(1)
+            (Fraction(3, 2), Fraction(2, 1))
+        """
+        scales = exact_vector(scale, self.dim, "scale")
+        offsets = exact_vector(offset, self.dim, "offset")
+        s_int, o_int, den = _intarrays.over_common_denominator([scales], [offsets])
+        return CPWLMap._raw(self._bps, self._A * s_int[0][None, :], self._C * s_int[0][None, :] + o_int[0][None, :] * self._D, self._D * den, self._domain)
+
     def _affine_int(self, W_int, b_int, den: int) -> "CPWLMap":
         P = self._A.shape[0]
+        bits = self._D.bit_length() + int(den).bit_length() + 64
+        check_memory(_intarrays.object_bytes(4 * P * (W_int.shape[0] + W_int.shape[1]), bits), f"an affine map of width {W_int.shape[0]} on {P} pieces")
         stacked = np.concatenate([self._A, self._C], axis=0)
         prod = _intarrays.matmul(stacked, W_int.T)
         A, C = prod[:P], prod[P:] + b_int[None, :] * self._D
@@ -255,57 +271,16 @@ class CPWLMap:
         if not index or any(i is not None and (not isinstance(i, (int, np.integer)) or not 0 <= i < self.dim) for i in index):
             raise ShapeError(f"gather needs a non-empty index of components in [0, {self.dim}) or None")
         cols = [self.dim if i is None else int(i) for i in index]
+        check_memory(24.0 * self._A.shape[0] * (len(cols) + self.dim), f"a gather of {len(cols)} outputs on {self._A.shape[0]} pieces")
         zero = _intarrays.ints([0] * self._A.shape[0], (self._A.shape[0], 1))
         A = np.concatenate([self._A, zero], axis=1)[:, cols]
         C = np.concatenate([self._C, zero], axis=1)[:, cols]
         return CPWLMap._raw(self._bps, A, C, self._D, self._domain)
 
-    def conv2d(self, kernel, bias, shape: tuple, padding: str = "circular") -> "CPWLMap":
-        """Exact "same" 2-D convolution (cross-correlation, as torch's ``conv2d``) of a map whose
-        components are a ``(channels, height, width)`` feature map in row-major order; the
-        kernel ``[out][in][k][k]`` (odd ``k``) and bias are exact rationals.  ``padding`` is
-        ``"circular"`` or ``"zeros"``.  The convolution acts on patches; no dense matrix of the
-        layer is formed.
-
-        Example:
-            >>> F = CPWLMap.line([0, 1, 2], [3, 3, 3])          # one channel, 1 x 3 image
-            >>> F.conv2d([[[[0, 0, 0], [1, 0, 1], [0, 0, 0]]]], [0], (1, 1, 3))(0)
-            (Fraction(3, 1), Fraction(2, 1), Fraction(1, 1))
-        """
-        c_in, h, w = shape
-        if c_in * h * w != self.dim:
-            raise ShapeError(f"shape {shape} has {c_in * h * w} entries but the map has {self.dim} outputs")
-        K = np.array(kernel, dtype=object)
-        if K.ndim != 4 or K.shape[1] != c_in or K.shape[2] != K.shape[3] or K.shape[2] % 2 == 0:
-            raise ShapeError(f"kernel must be [out][{c_in}][k][k] with odd k, got shape {K.shape}")
-        if padding not in ("circular", "zeros"):
-            raise ValueError(f"padding must be 'circular' or 'zeros', got {padding!r}")
-        c_out, k = K.shape[0], K.shape[2]
-        rows = exact_matrix(K.reshape(c_out, c_in * k * k).tolist(), "kernel")
-        W_int, b_int, den = _intarrays.over_common_denominator(rows, [exact_vector(bias, c_out, "bias")])
-        pad = k // 2
-        maps = np.concatenate([self._A, self._C], axis=0).reshape(-1, c_in, h, w)
-        if padding == "circular":
-            ys = (np.arange(h)[:, None] + np.arange(-pad, pad + 1)[None, :]) % h
-            xs = (np.arange(w)[:, None] + np.arange(-pad, pad + 1)[None, :]) % w
-        else:
-            padded = np.empty((maps.shape[0], c_in, h + 2 * pad, w + 2 * pad), dtype=object)
-            padded.fill(0)  # Python ints, which flint accepts (numpy's integer zeros it does not)
-            padded[:, :, pad : pad + h, pad : pad + w] = maps
-            maps = padded
-            ys = np.arange(h)[:, None] + np.arange(k)[None, :]
-            xs = np.arange(w)[:, None] + np.arange(k)[None, :]
-        patches = maps[:, :, ys[:, :, None, None], xs[None, None, :, :]]  # [2P, C, h, k, w, k]
-        patches = patches.transpose(0, 2, 4, 1, 3, 5).reshape(-1, c_in * k * k)
-        out = _intarrays.matmul(patches, W_int.T).reshape(-1, h, w, c_out).transpose(0, 3, 1, 2).reshape(-1, c_out * h * w)
-        P = self._A.shape[0]
-        offset = np.repeat(b_int[0], h * w)[None, :] * self._D
-        return CPWLMap._raw(self._bps, out[:P], out[P:] + offset, self._D * den, self._domain)
-
     def apply(self, activation) -> "CPWLMap":
-        """Apply an activation: a scalar :class:`CPWL` (elementwise), or any activation layer
-        of :mod:`cpwl.activations` (``Elementwise``, ``NLayer``, ``MaxMin``, ``GroupSort``,
-        ``Householder``).
+        """Apply an activation or any layer: a scalar :class:`CPWL` (elementwise), an
+        activation layer of :mod:`cpwl.activations` (``Elementwise``, ``NLayer``, ``MaxMin``,
+        ``GroupSort``, ``Householder``) or any :class:`cpwl.Layer`.
 
         Example:
             >>> from cpwl import activations
@@ -317,10 +292,11 @@ class CPWLMap:
 
         if isinstance(activation, CPWL):
             activation = Elementwise([activation] * self.dim)
-        apply_map = getattr(activation, "apply_map", None)
-        if apply_map is None:
-            raise TypeError(f"{type(activation).__name__} is not an activation of cpwl")
-        return apply_map(self)
+        from cpwl.layer import Layer
+
+        if not isinstance(activation, Layer):
+            raise InvalidArgument(f"{type(activation).__name__} is not a CPWL or a layer of cpwl")
+        return activation.apply_map(self)
 
     def restrict(self, a: Optional[RationalLike], b: Optional[RationalLike]) -> "CPWLMap":
         """The same map on ``[a, b]`` (inside the domain)."""

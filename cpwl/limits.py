@@ -1,7 +1,12 @@
-"""Resource guards: exact exports stop with a clear error instead of exhausting memory.
+"""Resource guards: exact computations stop with a typed error instead of exhausting the machine.
 
-The limit is a context variable, so it applies to every path that refines a map (networks,
-line restrictions, graph importers) without threading an argument through each of them.
+Two knobs, both context variables, so they apply to every path that refines a map (networks,
+line restrictions, graph importers) without threading an argument through each of them:
+
+* :func:`breakpoint_limit` caps the breakpoints of one exact map;
+* :func:`memory_limit` caps the bytes one step may allocate.  Every engine step estimates its
+  working arrays *before* allocating them and raises :class:`MemoryLimitError` when the
+  estimate exceeds the budget.
 
 Example:
     >>> from cpwl import Affine, Network, activations
@@ -10,7 +15,7 @@ Example:
     ...     net.to_cpwl()
     Traceback (most recent call last):
     ...
-    cpwl.limits.BreakpointLimitError: layer 1 (...): the export reached 2 breakpoints, more than max_breakpoints=1; ...
+    cpwl.errors.BreakpointLimitError: layer 1 (...): the export reached 2 breakpoints, more than max_breakpoints=1; ...
 """
 
 from __future__ import annotations
@@ -19,31 +24,67 @@ import contextlib
 import contextvars
 from typing import Optional
 
-from cpwl.errors import CPWLError
+from cpwl.errors import BreakpointLimitError, InvalidArgument, MemoryLimitError
 
-__all__ = ["BreakpointLimitError", "DEFAULT_MAX_BREAKPOINTS", "breakpoint_limit", "check_breakpoints"]
+__all__ = [
+    "DEFAULT_MAX_BREAKPOINTS",
+    "DEFAULT_MAX_BYTES",
+    "breakpoint_limit",
+    "check_breakpoints",
+    "check_memory",
+    "memory_limit",
+]
 
-#: Default cap on the breakpoints of one exact map (about a few GB for width-256 layers).
+#: Default cap on the breakpoints of one exact map.
 DEFAULT_MAX_BREAKPOINTS = 200_000
+#: Default cap on the working memory of one exact step (4 GiB).
+DEFAULT_MAX_BYTES = 4 * 2**30
 
 _LIMIT: contextvars.ContextVar = contextvars.ContextVar("max_breakpoints", default=DEFAULT_MAX_BREAKPOINTS)
+_BYTES: contextvars.ContextVar = contextvars.ContextVar("max_bytes", default=DEFAULT_MAX_BYTES)
 
 
-class BreakpointLimitError(CPWLError, RuntimeError):
-    """An exact map would have more breakpoints than the configured limit."""
+def _checked(value, name: str) -> Optional[int]:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+        raise InvalidArgument(f"{name} must be a non-negative int or None, got {value!r}")
+    return value
 
 
 @contextlib.contextmanager
 def breakpoint_limit(max_breakpoints: Optional[int]):
     """Within the block, exact maps may have at most ``max_breakpoints`` breakpoints
-    (``None``: no limit)."""
-    if max_breakpoints is not None and (not isinstance(max_breakpoints, int) or max_breakpoints < 0):
-        raise ValueError(f"max_breakpoints must be a non-negative int or None, got {max_breakpoints!r}")
-    token = _LIMIT.set(max_breakpoints)
+    (``None``: no limit).
+
+    Example:
+        >>> with breakpoint_limit(10):
+        ...     pass
+    """
+    token = _LIMIT.set(_checked(max_breakpoints, "max_breakpoints"))
     try:
         yield
     finally:
         _LIMIT.reset(token)
+
+
+@contextlib.contextmanager
+def memory_limit(max_bytes: Optional[int]):
+    """Within the block, one exact step may allocate at most ``max_bytes`` bytes of working
+    arrays (``None``: no limit; the default is :data:`DEFAULT_MAX_BYTES`).
+
+    Example:
+        >>> from cpwl import Affine, Network, activations
+        >>> net = Network([Affine([[1], [1]], [0, "-1/2"]), activations.relu(), Affine([[1, 1]])])
+        >>> with memory_limit(100):
+        ...     net.to_cpwl()
+        Traceback (most recent call last):
+        ...
+        cpwl.errors.MemoryLimitError: ...needs about ... bytes, more than max_bytes=100; ...
+    """
+    token = _BYTES.set(_checked(max_bytes, "max_bytes"))
+    try:
+        yield
+    finally:
+        _BYTES.reset(token)
 
 
 def check_breakpoints(count: int) -> None:
@@ -53,4 +94,15 @@ def check_breakpoints(count: int) -> None:
         raise BreakpointLimitError(
             f"the export reached {count} breakpoints, more than max_breakpoints={limit}; "
             "raise the limit (cpwl.breakpoint_limit) or restrict the domain"
+        )
+
+
+def check_memory(nbytes: float, what: str) -> None:
+    """Raise :class:`MemoryLimitError` if a step that allocates about ``nbytes`` bytes (for
+    ``what``) would exceed the current budget.  Call it *before* allocating."""
+    limit = _BYTES.get()
+    if limit is not None and nbytes > limit:
+        raise MemoryLimitError(
+            f"{what} needs about {int(nbytes)} bytes, more than max_bytes={limit}; raise the budget "
+            "(cpwl.memory_limit), restrict the domain or shorten the segment"
         )

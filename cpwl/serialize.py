@@ -1,4 +1,5 @@
-"""Lossless JSON for :class:`CPWL` and :class:`CPWLMap` (rationals as ``"p/q"`` strings).
+"""Lossless JSON for :class:`CPWL` and :class:`CPWLMap` (rationals as ``"p/q"`` strings, or
+``"0x.../0x..."`` when an integer is too long for Python's decimal reader).
 
 Format (version 1)::
 
@@ -17,19 +18,15 @@ import json
 from typing import Any
 
 from cpwl.errors import CPWLError, SerializationError
-from cpwl.numbers import as_rational
+from cpwl.numbers import as_rational, rational_text
 
 __all__ = ["cpwl_to_json", "cpwl_from_json", "map_to_json", "map_from_json"]
 
 _VERSION = 1
 
 
-def _q(value) -> str:
-    return str(as_rational(value))
-
-
 def _domain_json(domain) -> list:
-    return [None if domain._lo is None else _q(domain._lo), None if domain._hi is None else _q(domain._hi)]
+    return [None if domain._lo is None else rational_text(domain._lo), None if domain._hi is None else rational_text(domain._hi)]
 
 
 def cpwl_to_json(f) -> str:
@@ -39,9 +36,9 @@ def cpwl_to_json(f) -> str:
             "type": "cpwl.CPWL",
             "version": _VERSION,
             "domain": _domain_json(f.domain),
-            "breakpoints": [_q(t) for t in f._bps],
-            "slopes": [_q(s) for s in f._s],
-            "intercepts": [_q(c) for c in f._c],
+            "breakpoints": [rational_text(t) for t in f._bps],
+            "slopes": [rational_text(s) for s in f._s],
+            "intercepts": [rational_text(c) for c in f._c],
         }
     )
 
@@ -54,9 +51,9 @@ def map_to_json(F) -> str:
             "type": "cpwl.CPWLMap",
             "version": _VERSION,
             "domain": _domain_json(F.domain),
-            "breakpoints": [_q(t) for t in F._bps],
-            "slopes": [[_q(v) for v in row] for row in slopes],
-            "intercepts": [[_q(v) for v in row] for row in intercepts],
+            "breakpoints": [rational_text(t) for t in F._bps],
+            "slopes": [[rational_text(v) for v in row] for row in slopes],
+            "intercepts": [[rational_text(v) for v in row] for row in intercepts],
         }
     )
 

@@ -40,20 +40,20 @@ def _assert_same(fast: CPWLMap, ref: CPWLMap) -> None:
 def test_fast_engine_equals_reference(net, domain):
     F = CPWLMap.identity(Interval(*domain))
     assert _filtered.start(F, net.layers) is not None
-    _assert_same(net._propagate(F), _reference(net, F))
+    _assert_same(net.apply_map(F), _reference(net, F))
 
 
 @given(strategies.networks("relu", width=st.integers(1, 4), depth=st.integers(1, 3), lipschitz=False, output_dim=2))
 def test_fast_engine_equals_reference_without_lipschitz_bound(net):
     F = CPWLMap.identity(Interval(-10, 10))
-    _assert_same(net._propagate(F), _reference(net, F))
+    _assert_same(net.apply_map(F), _reference(net, F))
 
 
 @given(strategies.near_degenerate_networks(width=st.integers(1, 5)))
 def test_fast_engine_settles_ties_exactly(pair):
     net, x0 = pair
     F = CPWLMap.identity(Interval(x0 - 1, x0 + 1))
-    fast = net._propagate(F)
+    fast = net.apply_map(F)
     _assert_same(fast, _reference(net, F))
     assert fast(x0) == net(x0)
 
@@ -73,7 +73,7 @@ def test_float_signs_that_rounding_flips_are_decided_exactly(cn, cd, k, side, sn
     c, s, delta = Fraction(cn, cd), Fraction(sn, sd), Fraction(side, 2**k)
     net = Network([Affine([[1], [s]], [-c, -s * c - delta]), activations.relu(), Affine([[1, -1]])])
     F = CPWLMap.identity(Interval(c - 1, c + 1))
-    _assert_same(net._propagate(F), _reference(net, F))
+    _assert_same(net.apply_map(F), _reference(net, F))
 
 
 @given(strategies.networks("abs", width=st.integers(1, 4), depth=st.integers(1, 2), input_dim=3), st.integers(0, 2**32 - 1))
@@ -111,7 +111,7 @@ def _float_networks(draw):
 @given(_float_networks(), st.sampled_from(DOMAINS))
 def test_fast_engine_on_float_weights(net, domain):
     F = CPWLMap.identity(Interval(*domain))
-    _assert_same(net._propagate(F), _reference(net, F))
+    _assert_same(net.apply_map(F), _reference(net, F))
 
 
 @given(strategies.networks("relu", width=st.integers(1, 4), depth=st.integers(1, 2)), st.integers(0, 2**32 - 1))
@@ -121,7 +121,7 @@ def test_rational_weights_that_floats_cannot_hold(net, seed):
     thirds = [Affine([[v + Fraction(int(rng.integers(-3, 4)), 3) for v in row] for row in layer.weight], layer.bias) if isinstance(layer, Affine) else layer for layer in net.layers]
     net = Network(thirds)
     F = CPWLMap.identity(Interval(-2, 2))
-    _assert_same(net._propagate(F), _reference(net, F))
+    _assert_same(net.apply_map(F), _reference(net, F))
 
 
 def test_layers_the_engine_does_not_handle_go_to_the_reference():

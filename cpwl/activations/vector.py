@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 
 from cpwl import _intarrays, _refine
 from cpwl.activations.base import ActivationLayer
-from cpwl.errors import ShapeError
+from cpwl.errors import InvalidArgument, ShapeError
+from cpwl.layer import LipschitzBound
 from cpwl.numbers import _to_fraction, as_rational
 
 __all__ = ["MaxMin", "GroupSort", "Householder"]
@@ -31,7 +33,7 @@ def _refine_at_zeros(F, form_A, form_C) -> tuple:
     """Refine ``F`` where any of the linear forms (columns of ``form_A, form_C``) crosses 0."""
     lev_n, lev_d, valid = _zero_levels(form_A.shape[1])
     new = _refine.crossings(F._bps, form_A, form_C, F._D, F._domain, lev_n, lev_d, valid)
-    return _refine.refine(F._bps, F._A, F._C, F._domain, new)
+    return _refine.refine(F._bps, F._A, F._C, F._domain, new, F._D)
 
 
 class _Sort(ActivationLayer):
@@ -39,12 +41,23 @@ class _Sort(ActivationLayer):
 
     descending = False
 
-    def _groups(self, k: int) -> np.ndarray:
+    def groups(self, k: int) -> np.ndarray:
+        """The groups of channels sorted together for ``k`` channels: an int array
+        ``(groups, size)``; within a group the output is sorted in the listed order."""
         raise NotImplementedError
+
+    def lipschitz_bound(self) -> LipschitzBound:
+        """1: on every piece the layer permutes coordinates.
+
+        Example:
+            >>> GroupSort(3).lipschitz_bound().value
+            Fraction(1, 1)
+        """
+        return LipschitzBound(Fraction(1), "a permutation of coordinates on every piece")
 
     def _forward(self, vals: list) -> list:
         out = list(vals)
-        for group in self._groups(len(vals)):
+        for group in self.groups(len(vals)):
             ordered = sorted((vals[i] for i in group), reverse=self.descending)
             for pos, i in enumerate(group):
                 out[i] = ordered[pos]
@@ -53,7 +66,7 @@ class _Sort(ActivationLayer):
     def apply_map(self, F):
         from cpwl.cpwl_map import CPWLMap
 
-        G = self._groups(F.dim)
+        G = self.groups(F.dim)
         if G.shape[1] == 1:
             return F
         first, second = (np.array(ix) for ix in zip(*_pairs(G)))
@@ -84,17 +97,18 @@ class MaxMin(_Sort):
 
     def __init__(self, pairing: str = "adjacent", order: str = "max_first"):
         if pairing not in ("adjacent", "halves"):
-            raise ValueError(f"pairing must be 'adjacent' or 'halves', got {pairing!r}")
+            raise InvalidArgument(f"pairing must be 'adjacent' or 'halves', got {pairing!r}")
         if order not in ("max_first", "min_first"):
-            raise ValueError(f"order must be 'max_first' or 'min_first', got {order!r}")
+            raise InvalidArgument(f"order must be 'max_first' or 'min_first', got {order!r}")
         self.pairing, self.order = pairing, order
         self.descending = order == "max_first"
 
-    def check_width(self, k: int) -> None:
+    def check_width(self, k: int) -> int:
         if k % 2:
             raise ShapeError(f"MaxMin pairs channels, so it needs an even channel count, got {k}")
+        return k
 
-    def _groups(self, k: int) -> np.ndarray:
+    def groups(self, k: int) -> np.ndarray:
         self.check_width(k)
         if self.pairing == "adjacent":
             return _adjacent_groups(k, 2)
@@ -116,14 +130,15 @@ class GroupSort(_Sort):
 
     def __init__(self, group_size: int, descending: bool = False):
         if not isinstance(group_size, int) or isinstance(group_size, bool) or group_size < 1:
-            raise ValueError(f"group_size must be a positive int, got {group_size!r}")
+            raise InvalidArgument(f"group_size must be a positive int, got {group_size!r}")
         self.group_size, self.descending = group_size, bool(descending)
 
-    def check_width(self, k: int) -> None:
+    def check_width(self, k: int) -> int:
         if k % self.group_size:
             raise ShapeError(f"GroupSort({self.group_size}) needs a channel count divisible by {self.group_size}, got {k}")
+        return k
 
-    def _groups(self, k: int) -> np.ndarray:
+    def groups(self, k: int) -> np.ndarray:
         self.check_width(k)
         return _adjacent_groups(k, self.group_size)
 
@@ -138,65 +153,107 @@ class Householder(ActivationLayer):
     by all groups; or a list of such vectors, one per group (fixed width).
     ``Householder([1, -1])`` is ``MaxMin("adjacent", "max_first")``.
 
+    ``normalized=False`` drops the division: ``z - 2 min(0, v·z) v``, the formula a float
+    implementation evaluates with a normal it *assumes* to be a unit vector.  With a float
+    normal ``v·v`` is ``1`` only up to rounding, so that map is orthogonal only up to rounding
+    too; its exact Lipschitz constant is ``max(1, |1 - 2 v·v|)``.
+
     Example:
         >>> Householder([1, -1])([1, 3])
         (Fraction(3, 1), Fraction(1, 1))
         >>> Householder([[1, -1], [-1, 1]])([1, 3, 1, 3])
         (Fraction(3, 1), Fraction(1, 1), Fraction(1, 1), Fraction(3, 1))
+        >>> Householder(["3/5", "-4/5"], normalized=False)([0, 1])
+        (Fraction(24, 25), Fraction(-7, 25))
     """
 
-    def __init__(self, v):
+    def __init__(self, v, normalized: bool = True):
         rows = [list(r) for r in v] if v and isinstance(v[0], (list, tuple)) else [list(v)]
         self._shared = not (v and isinstance(v[0], (list, tuple)))
-        self._vs = [self._integer_normal(r) for r in rows]
-        if len({len(r) for r in self._vs}) != 1:
-            raise ValueError("every Householder normal must have the same length")
-        self.v = tuple(tuple(_to_fraction(as_rational(x)) for x in r) for r in rows)
+        exact = [[as_rational(x) for x in r] for r in rows]
+        if any(len(r) < 2 or all(x == 0 for x in r) for r in exact):
+            raise InvalidArgument("Householder needs non-zero normals with at least 2 entries")
+        if len({len(r) for r in exact}) != 1:
+            raise InvalidArgument("every Householder normal must have the same length")
+        if not isinstance(normalized, bool):
+            raise InvalidArgument(f"normalized must be True or False, got {normalized!r}")
+        self.normalized = normalized
+        scales = [math.lcm(*(int(x.denominator) for x in r)) for r in exact]
+        self._vs = [[int(x * s) for x in r] for r, s in zip(exact, scales)]
+        # the reflection subtracts 2 (V·z) V / n with V = s v integer: n = V·V, or s^2 unnormalized
+        self._norms = [sum(x * x for x in V) if normalized else s * s for V, s in zip(self._vs, scales)]
+        self.v = tuple(tuple(_to_fraction(x) for x in r) for r in exact)
         if self._shared:
             self.v = self.v[0]
         self.group_size = len(self._vs[0])
         self.width = None if self._shared else self.group_size * len(self._vs)
 
-    @staticmethod
-    def _integer_normal(row) -> list:
-        vals = [as_rational(x) for x in row]
-        if len(vals) < 2 or all(x == 0 for x in vals):
-            raise ValueError("Householder needs non-zero normals with at least 2 entries")
-        scale = math.lcm(*(int(x.denominator) for x in vals))
-        return [int(x * scale) for x in vals]
-
-    def check_width(self, k: int) -> None:
+    def check_width(self, k: int) -> int:
         if k % self.group_size:
             raise ShapeError(f"Householder on groups of {self.group_size} needs a channel count divisible by it, got {k}")
-        super().check_width(k)
+        return super().check_width(k)
 
-    def _normals(self, k: int) -> list:
+    def normals(self, k: int) -> tuple:
+        """``(V, n)`` for ``k`` channels: integer normals ``V`` (one row per group, a positive
+        multiple of ``v``) and the integers ``n`` such that a reflected group becomes
+        ``z - 2 (V·z) V / n``."""
         self.check_width(k)
-        return self._vs * (k // self.group_size) if self._shared else self._vs
+        repeat = k // self.group_size if self._shared else 1
+        return self._vs * repeat, self._norms * repeat
+
+    def float_normals(self, k: int) -> tuple:
+        """``(v, c, exact)`` for rigorous float evaluation over ``k`` channels: float64 normals
+        ``v`` ``(groups, g)`` and factors ``c`` ``(groups,)`` with the reflection
+        ``z - c (v·z) v`` exactly the layer's for the exact values of ``v`` and ``c``; each float
+        within a relative ``2**-52`` (or ``2**-1074`` absolutely) of its exact value, equal to
+        it when ``exact``."""
+        from cpwl._floats import ratio_to_float
+
+        vs, norms = self.normals(k)
+        scales = [1 if self.normalized else math.isqrt(n) for n in norms]  # unnormalized: n = s^2, v = V / s
+        V = np.array([[x for x in row] for row in vs], dtype=object)
+        v, exact_v = ratio_to_float(V, np.array([[s] * V.shape[1] for s in scales], dtype=object))
+        factors = [Fraction(2 * s * s, n) for s, n in zip(scales, norms)]
+        c, exact_c = ratio_to_float(np.array([f.numerator for f in factors], dtype=object), np.array([f.denominator for f in factors], dtype=object))
+        return v, c, exact_v and exact_c
+
+    def lipschitz_bound(self) -> LipschitzBound:
+        """1 for the exact reflection (orthogonal); ``max(1, |1 - 2 v·v|)`` for the
+        unnormalized formula, exactly (its pieces are ``I`` and ``I - 2 v v^T``).
+
+        Example:
+            >>> Householder(["3/5", "4/5"], normalized=False).lipschitz_bound().value
+            Fraction(1, 1)
+            >>> Householder([1, 1], normalized=False).lipschitz_bound().value
+            Fraction(3, 1)
+        """
+        if self.normalized:
+            return LipschitzBound(Fraction(1), "exact reflection (orthogonal) on every piece")
+        worst = max(abs(1 - Fraction(2 * sum(x * x for x in V), n)) for V, n in zip(self._vs, self._norms))
+        return LipschitzBound(max(Fraction(1), worst), "exact max(1, |1 - 2 v.v|): the norms of I and I - 2 v v^T")
 
     def _forward(self, vals: list) -> list:
         out = list(vals)
         g = self.group_size
-        for start, v in zip(range(0, len(vals), g), self._normals(len(vals))):
+        vs, norms = self.normals(len(vals))
+        for start, v, n in zip(range(0, len(vals), g), vs, norms):
             z = vals[start : start + g]
             proj = sum(a * b for a, b in zip(v, z))
             if proj < 0:
-                vv = sum(a * a for a in v)
                 for j in range(g):
-                    out[start + j] = z[j] - 2 * proj * v[j] / vv
+                    out[start + j] = z[j] - 2 * proj * v[j] / n
         return out
 
     def apply_map(self, F):
         from cpwl.cpwl_map import CPWLMap
 
-        vs = self._normals(F.dim)
+        vs, norms = self.normals(F.dim)
         G = _adjacent_groups(F.dim, self.group_size)
         V = _intarrays.ints([x for v in vs for x in v], G.shape)
         project = lambda M: sum(M[:, G[:, j]] * V[:, j][None, :] for j in range(G.shape[1]))  # noqa: E731
         bps, A, C, samples = _refine_at_zeros(F, project(F._A), project(F._C))
         N, _ = _refine.numerators_at(A, C, np.arange(len(samples)), samples)
         reflect = project(N) < 0
-        norms = [sum(x * x for x in v) for v in vs]
         common = math.lcm(*norms)
         factor = _intarrays.ints([2 * common // n for n in norms])
         outs = []
@@ -209,4 +266,5 @@ class Householder(ActivationLayer):
         return CPWLMap._raw(bps, outs[0], outs[1], F._D * common, F._domain)
 
     def __repr__(self) -> str:
-        return f"Householder({self.v!r})" if self._shared else f"Householder(<{len(self._vs)} groups>)"
+        extra = "" if self.normalized else ", normalized=False"
+        return f"Householder({self.v!r}{extra})" if self._shared else f"Householder(<{len(self._vs)} groups>{extra})"

@@ -1,0 +1,59 @@
+"""Private: float64 images of exact rationals, with the facts a rounding-error bound needs.
+
+:func:`ratio_to_float` never raises on magnitude: a ratio beyond the float64 range becomes
+``±inf`` (so a float filter built on it cannot decide anything from it and falls back to exact
+arithmetic), and a ratio below the normal range may lose relative precision (callers add an
+absolute term, see :data:`UNDERFLOW`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from gmpy2 import mpq
+
+#: Largest absolute error of a float64 image of a rational in the subnormal range (the
+#: relative bound ``2**-52`` holds above ``2**-1022``).
+UNDERFLOW = 2.0**-1074
+
+
+def _small(ints: np.ndarray) -> bool:
+    return ints.size == 0 or max(abs(int(v)) for v in ints.ravel()) < 2**53
+
+
+def _power_of_two(den) -> bool:
+    den = np.asarray(den, dtype=object)
+    return all(int(d) & (int(d) - 1) == 0 for d in den.ravel())
+
+
+def _one(num: int, den: int) -> float:
+    try:
+        return float(mpq(num, den))
+    except OverflowError:
+        return float("inf") if (num > 0) == (den > 0) else float("-inf")
+
+
+def ratio_to_float(num: np.ndarray, den) -> tuple:
+    """``(floats, exact)``: float64 images of ``num / den`` (an object array of ints over one
+    positive int, or over an array of the same shape), each within ``2**-52`` relatively or
+    :data:`UNDERFLOW` absolutely of the exact value, ``±inf`` beyond the float range; ``exact``
+    says whether every image equals its rational.
+
+    Example:
+        >>> import numpy as np
+        >>> f, exact = ratio_to_float(np.array([1, 3], dtype=object), 4)
+        >>> f.tolist(), exact
+        ([0.25, 0.75], True)
+    """
+    num = np.asarray(num, dtype=object)
+    scalar_den = not isinstance(den, np.ndarray)
+    small = _small(num)
+    if scalar_den and small and int(den).bit_length() < 1000:
+        out = num.astype(np.float64) / float(den)  # two roundings: within 2u
+    else:
+        dens = np.broadcast_to(np.asarray(den, dtype=object), num.shape)
+        out = np.array([_one(int(a), int(b)) for a, b in zip(num.ravel(), dens.ravel())], dtype=np.float64).reshape(num.shape)
+    exact = small and _power_of_two(den) and bool(np.isfinite(out).all())
+    if exact and out.size:
+        nonzero = num != 0
+        exact = bool((np.abs(out[nonzero]) >= 2.0**-1022).all())  # a subnormal image may have rounded
+    return out, exact
