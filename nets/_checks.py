@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import torch
 
+from cpwl.errors import NumberError, ShapeError
+
 
 def channels_of(module, x: torch.Tensor, multiple: int = 1, expected: int = None) -> int:
     """The channel count (dim 1) of ``x``, checked: rank >= 2, divisible by ``multiple``,
     equal to ``expected`` when given."""
     if x.dim() < 2:
-        raise ValueError(f"{type(module).__name__} expects [batch, channels, ...], got shape {tuple(x.shape)}")
+        raise ShapeError(f"{type(module).__name__} expects [batch, channels, ...], got shape {tuple(x.shape)}")
     c = x.shape[1]
     if expected is not None and c != expected:
-        raise ValueError(f"{type(module).__name__} was built for {expected} channels, got shape {tuple(x.shape)}")
+        raise ShapeError(f"{type(module).__name__} was built for {expected} channels, got shape {tuple(x.shape)}")
     if c % multiple:
-        raise ValueError(
+        raise ShapeError(
             f"{type(module).__name__} needs a channel count divisible by {multiple}, got shape {tuple(x.shape)}"
         )
     return c
@@ -26,9 +28,9 @@ def per_channel(values: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 
 
 def finite(module, name: str, value: torch.Tensor) -> torch.Tensor:
-    """``value`` itself, or a ValueError if it holds NaN or infinity.  Used where parameters
+    """``value`` itself, or a :class:`cpwl.NumberError` if it holds NaN or infinity.  Used where parameters
     leave torch (exact export), never in a forward pass: a data-dependent check there would
     force a device sync per call and break ``torch.export``/``torch.compile`` tracing."""
     if not torch.isfinite(value).all():
-        raise ValueError(f"{type(module).__name__}: parameter {name} holds NaN or infinity")
+        raise NumberError(f"{type(module).__name__}: parameter {name} holds NaN or infinity")
     return value

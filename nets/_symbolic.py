@@ -1,6 +1,7 @@
 """Private helpers shared by the graph importers (ONNX, torch.export): values that depend on
 the input are exact maps (:class:`cpwl.CPWLMap`) with a per-sample shape; the operations below
-keep them exact."""
+keep them exact, and compute with the same exact layer types as the translation table
+(:class:`cpwl.Affine`, :class:`cpwl.Conv2d`, :class:`cpwl.Gather`, activations)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,16 @@ from fractions import Fraction
 
 import numpy as np
 
-from cpwl import CPWLError, CPWLMap
+from cpwl import Affine, CPWLError, CPWLMap, Gather
 from cpwl import activations as exact
+from cpwl.errors import InvalidArgument, MemoryLimitError, ShapeError, UnsupportedOperatorError
+from cpwl.limits import check_memory
 
+__all__ = ["Sym", "UnsupportedOperatorError"]
 
-class UnsupportedOperatorError(CPWLError, TypeError):
-    """A graph operator (or a use of one) that the exact evaluation does not cover."""
+#: Probe entries are ``position + 1 + PROBE_OFFSET``: a value an index operation did not copy
+#: (a non-zero padding constant, say) cannot be mistaken for a position.
+PROBE_OFFSET = 2.0**31 + 0.25
 
 
 class Sym:
@@ -24,51 +29,32 @@ class Sym:
         self.F, self.shape = F, tuple(shape)
 
 
-def affine(F: CPWLMap, W, b=None) -> CPWLMap:
-    """``W F + b`` with float constants taken exactly."""
-    return F.affine([[Fraction(float(v)) for v in row] for row in np.atleast_2d(W)], None if b is None else [Fraction(float(v)) for v in np.ravel(b)])
+def exact_scalar(value, name: str) -> Fraction:
+    """One constant (a Python or numpy number, or a 0-d/1-element array), exactly."""
+    array = np.asarray(value)
+    if array.size != 1:
+        raise UnsupportedOperatorError(f"{name} must be a single number, got {array.size} values")
+    return Fraction(float(array.ravel()[0])) if array.dtype.kind == "f" else Fraction(int(array.ravel()[0]))
 
 
-def broadcast(c, size: int) -> np.ndarray:
-    """A constant (one value or one per feature) as a flat float64 array of ``size`` values."""
-    flat = np.ravel(np.asarray(c, dtype=np.float64))
-    if flat.size not in (1, size):
-        raise UnsupportedOperatorError(f"cannot broadcast a constant of {flat.size} values over {size} features")
-    return np.broadcast_to(flat, (size,))
-
-
-def diag(F: CPWLMap, scale, bias=None) -> CPWLMap:
-    """``scale * F + bias`` featurewise (constants broadcast)."""
-    n = F.dim
-    s = broadcast(scale, n)
-    rows = [[Fraction(float(s[i])) if i == j else 0 for j in range(n)] for i in range(n)]
-    return F.affine(rows, None if bias is None else [Fraction(float(v)) for v in broadcast(bias, n)])
-
-
-def pairwise(a: Sym, b, take_max: bool) -> Sym:
-    """Featurewise ``max``/``min`` of a map and a map or a constant, exactly."""
-    if not isinstance(b, Sym):
-        c = broadcast(b, a.F.dim)
-        pieces = [exact.two_piece(Fraction(float(v)), 0, 1, value=Fraction(float(v))) if take_max else exact.two_piece(Fraction(float(v)), 1, 0, value=Fraction(float(v))) for v in c]
-        return Sym(a.F.apply(exact.Elementwise(pieces)), a.shape)
-    n = a.F.dim
-    both = CPWLMap.stack([a.F, b.F]).gather([i + k * n for i in range(n) for k in (0, 1)])
-    sorted_pairs = both.apply(exact.MaxMin("adjacent", "max_first"))
-    return Sym(sorted_pairs.gather([2 * i + (0 if take_max else 1) for i in range(n)]), a.shape)
-
-
-
-
-def combine(a: Sym, b: Sym, sign: int) -> Sym:
-    """``a + sign * b`` for two maps of the same shape."""
-    n = a.F.dim
-    rows = [[int(i == j) for j in range(n)] + [sign * int(i == j) for j in range(n)] for i in range(n)]
-    return Sym(CPWLMap.stack([a.F, b.F]).affine(rows), a.shape)
+def affine(F: CPWLMap, W, b=None, scale: Fraction = Fraction(1), bias_scale: Fraction = Fraction(1)) -> CPWLMap:
+    """``scale * W F + bias_scale * b`` with float constants taken exactly (and the scales
+    applied exactly, not in floats)."""
+    W = np.atleast_2d(np.asarray(W, dtype=np.float64))
+    bias = None if b is None else np.ravel(np.asarray(b, dtype=np.float64))
+    if bias is not None and bias.shape != (W.shape[0],):
+        raise UnsupportedOperatorError(f"a bias of {bias.size} values for {W.shape[0]} outputs")
+    if scale == 1 and bias_scale == 1:
+        layer = Affine(W, bias)
+    else:
+        rows = [[scale * Fraction(v) for v in row] for row in W.tolist()]
+        layer = Affine(rows, None if bias is None else [bias_scale * Fraction(v) for v in bias.tolist()])
+    return layer.apply_map(F)
 
 
 def constant_over(c, shape: tuple) -> np.ndarray:
     """A constant with a leading batch dimension of one (or none) broadcast to a per-sample
-    ``shape`` and flattened."""
+    ``shape`` and flattened (numpy broadcasting rules)."""
     arr = np.asarray(c, dtype=np.float64)
     if arr.ndim == len(shape) + 1 and arr.shape[0] == 1:
         arr = arr[0]
@@ -78,20 +64,76 @@ def constant_over(c, shape: tuple) -> np.ndarray:
         raise UnsupportedOperatorError(f"cannot broadcast a constant of shape {arr.shape} over {shape}") from err
 
 
+def featurewise(a: "Sym", scale=None, offset=None) -> "Sym":
+    """``scale * a + offset`` with constants broadcast over ``a``'s shape, exactly."""
+    n = a.F.dim
+    s = [Fraction(1)] * n if scale is None else [Fraction(float(v)) for v in constant_over(scale, a.shape)]
+    o = None if offset is None else [Fraction(float(v)) for v in constant_over(offset, a.shape)]
+    return Sym(a.F.featurewise(s, o), a.shape)
+
+
+def pairwise(a: Sym, b, take_max: bool) -> Sym:
+    """Featurewise ``max``/``min`` of a map and a map or a constant, exactly."""
+    if not isinstance(b, Sym):
+        c = constant_over(b, a.shape)
+        pieces = [exact.two_piece(Fraction(float(v)), 0, 1, value=Fraction(float(v))) if take_max else exact.two_piece(Fraction(float(v)), 1, 0, value=Fraction(float(v))) for v in c]
+        return Sym(a.F.apply(exact.Elementwise(pieces)), a.shape)
+    if a.shape != b.shape:
+        raise UnsupportedOperatorError(f"max/min of input-dependent values of shapes {a.shape} and {b.shape}")
+    n = a.F.dim
+    both = CPWLMap.stack([a.F, b.F]).gather([i + k * n for i in range(n) for k in (0, 1)])
+    sorted_pairs = both.apply(exact.MaxMin("adjacent", "max_first"))
+    return Sym(sorted_pairs.gather([2 * i + (0 if take_max else 1) for i in range(n)]), a.shape)
+
+
+def combine(a: Sym, b: Sym, sign: int, b_scale: Fraction = Fraction(1)) -> Sym:
+    """``a + sign * b_scale * b`` for two maps of the same shape, exactly."""
+    if a.shape != b.shape:
+        raise UnsupportedOperatorError(f"adding input-dependent values of shapes {a.shape} and {b.shape} (broadcasting is not supported)")
+    n = a.F.dim
+    F = CPWLMap.stack([a.F, b.F])
+    weights = [Fraction(1)] * n + [sign * b_scale] * n
+    scaled = F.featurewise(weights)
+    return Sym(CPWLMap._raw(scaled._bps, scaled._A[:, :n] + scaled._A[:, n:], scaled._C[:, :n] + scaled._C[:, n:], scaled._D, scaled._domain), a.shape)
+
+
 def clip(a: Sym, lo=None, hi=None) -> Sym:
     """Featurewise ``min(max(a, lo), hi)`` with constant bounds (``None``: unbounded)."""
-    out = a if lo is None else pairwise(a, constant_over(lo, a.shape), take_max=True)
-    return out if hi is None else pairwise(out, constant_over(hi, a.shape), take_max=False)
+    out = a if lo is None else pairwise(a, lo, take_max=True)
+    return out if hi is None else pairwise(out, hi, take_max=False)
+
+
+def index_gather(outcome, size: int, what: str) -> list:
+    """The gather index of an index operation evaluated on a probe (see :data:`PROBE_OFFSET`):
+    ``None`` for a zero, refusing any value that is neither zero nor a probe position."""
+    values = np.asarray(outcome, dtype=np.float64).ravel()
+    positions = values - PROBE_OFFSET - 1
+    ok = (values == 0) | ((positions == np.round(positions)) & (positions >= 0) & (positions < size))
+    if not ok.all():
+        raise UnsupportedOperatorError(f"{what} does not only move, copy or zero-pad entries (a non-zero padding value?)")
+    return [None if v == 0 else int(p) for v, p in zip(values.tolist(), positions.tolist())]
+
+
+def probe(size: int):
+    """The probe values ``position + 1 + PROBE_OFFSET`` as float64 numpy entries."""
+    return np.arange(size, dtype=np.float64) + 1 + PROBE_OFFSET
+
+
+def gather(a: Sym, index: list, shape: tuple) -> Sym:
+    """The entries ``index`` of ``a`` (``None``: zero) as a value of per-sample ``shape``."""
+    return Sym(Gather(index, a.F.dim).apply_map(a.F), shape)
 
 
 def line_input(start, end) -> tuple:
     """The exact input map along ``start + t (end - start)``, ``t`` in ``[0, 1]``, and the
-    per-sample shape of ``start``."""
-    a, b = np.asarray(start, dtype=np.float64), np.asarray(end, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(f"start and end must have the same shape, got {a.shape} and {b.shape}")
-    F = CPWLMap.line([Fraction(float(v)) for v in a.ravel()], [Fraction(float(v)) for v in b.ravel()])
-    return F, (a.shape if a.ndim else (1,))
+    per-sample shape of ``start`` (taken exactly, see :func:`nets.export.exact_point`)."""
+    from nets.export import exact_point
+
+    a, shape_a = exact_point(start, "start")
+    b, shape_b = exact_point(end, "end")
+    if shape_a != shape_b:
+        raise ShapeError(f"start and end must have the same shape, got {shape_a} and {shape_b}")
+    return CPWLMap.line(a, b), shape_a
 
 
 def as_function(F: CPWLMap):
@@ -102,13 +144,15 @@ def as_function(F: CPWLMap):
 
 def guarded(evaluate, *args):
     """Run a graph evaluation; anything but the library's own errors means the file holds a
-    malformed graph, reported as :class:`nets.io.ModelFileError`."""
-    from nets.io import ModelFileError
+    malformed graph, reported as :class:`cpwl.ModelFileError`."""
+    from cpwl.errors import ModelFileError
 
     try:
         return evaluate(*args)
     except CPWLError:
         raise
+    except MemoryError as err:
+        raise MemoryLimitError("the graph evaluation ran out of memory; set a budget with cpwl.memory_limit") from err
     except Exception as err:  # malformed graphs fail in arbitrary places of arbitrary code
         raise ModelFileError(f"malformed model graph ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
 
@@ -119,3 +163,11 @@ def single_output(outputs) -> CPWLMap:
     if len(outputs) != 1 or not isinstance(outputs[0], Sym):
         raise UnsupportedOperatorError("the model must have one output that depends on its input")
     return outputs[0].F
+
+
+def check_constant_size(numel, what: str) -> None:
+    """Refuse a constant of ``numel`` float64 entries beyond the memory budget (before it is
+    built)."""
+    if numel is None or numel < 0:
+        raise InvalidArgument(f"{what} has no valid size")
+    check_memory(8.0 * numel, what)

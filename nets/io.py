@@ -19,17 +19,13 @@ import warnings
 import torch
 from torch import nn
 
-from cpwl import CPWLError
+from cpwl.errors import ModelFileError
 from nets.models import LipschitzMLP, SimplifiedConvNet
 
 __all__ = ["ModelFileError", "save", "load"]
 
 _FORMAT, _VERSION = "lipcpwl.nets", 1
 _CLASSES = {"LipschitzMLP": LipschitzMLP, "SimplifiedConvNet": SimplifiedConvNet}
-
-
-class ModelFileError(CPWLError, ValueError):
-    """A model file is missing, unreadable, not a lipcpwl model, or would need code to load."""
 
 
 def save(model: nn.Module, path) -> None:

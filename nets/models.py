@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 
 from torch import nn
 
+from cpwl.errors import InvalidArgument
 from nets import activations as A, layers as L
 
 __all__ = ["ACTIVATIONS", "LAYERS", "make_activation", "LipschitzMLP", "SimplifiedConvNet"]
@@ -44,7 +45,7 @@ def make_activation(name_or_factory, channels: int) -> nn.Module:
     if callable(name_or_factory):
         return name_or_factory(channels)
     if name_or_factory not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name_or_factory!r}; choose from {sorted(ACTIVATIONS)} or pass a factory")
+        raise InvalidArgument(f"unknown activation {name_or_factory!r}; choose from {sorted(ACTIVATIONS)} or pass a factory")
     return ACTIVATIONS[name_or_factory](channels)
 
 
@@ -62,9 +63,9 @@ class LipschitzMLP(nn.Sequential):
 
     def __init__(self, widths: Sequence[int], activation="maxmin", layer: str = "aol", embed: bool = False):
         if len(widths) < 2:
-            raise ValueError(f"widths needs at least an input and an output size, got {list(widths)}")
+            raise InvalidArgument(f"widths needs at least an input and an output size, got {list(widths)}")
         if layer not in LAYERS:
-            raise ValueError(f"unknown layer {layer!r}; choose from {sorted(LAYERS)}")
+            raise InvalidArgument(f"unknown layer {layer!r}; choose from {sorted(LAYERS)}")
         dense: Callable = LAYERS[layer]
         modules = []
         dims = list(widths)
@@ -101,7 +102,7 @@ class SimplifiedConvNet(nn.Sequential):
 
     def __init__(self, in_channels: int, num_classes: int, base_width: int = 16, blocks: int = 3, layers_per_block: int = 2, activation="maxmin", kernel_size: int = 3):
         if base_width < in_channels:
-            raise ValueError(f"base_width {base_width} must be at least in_channels {in_channels}")
+            raise InvalidArgument(f"base_width {base_width} must be at least in_channels {in_channels}")
         c = base_width
         modules = [L.ZeroChannelConcatenation(c), L.AOLConv2d(c, c, 1, init="orthogonal"), make_activation(activation, c)]
         for b in range(blocks):
@@ -111,7 +112,7 @@ class SimplifiedConvNet(nn.Sequential):
             modules += [L.FirstChannels(c // 2), L.ConcatenationPooling2D()]
             c *= 2
         if c < num_classes:
-            raise ValueError(f"the head has {c} channels, fewer than num_classes={num_classes}; raise base_width")
+            raise InvalidArgument(f"the head has {c} channels, fewer than num_classes={num_classes}; raise base_width")
         modules += [L.AOLConv2d(c, c, 1, init="orthogonal"), L.FirstChannels(num_classes), nn.Flatten()]
         super().__init__(*modules)
         #: Constructor arguments, saved with the weights by :func:`nets.io.save`.

@@ -2,9 +2,13 @@
 
 The graph is evaluated on exact maps: every value is either a constant tensor (floats taken
 exactly) or a :class:`cpwl.CPWLMap` of the input along the line, with its per-sample shape.
-Supported operators: Gemm, MatMul, Add, Sub, Mul, Div, Neg, Relu, Abs, LeakyRelu, Clip,
-Max, Min, Concat, Slice, Split, Flatten, Reshape, Identity, Constant and stride-1 "same" Conv.
-Anything else is reported by operator and node name.
+Supported operators, each with every attribute the ONNX specification gives it either
+implemented or refused: Gemm (alpha, beta applied exactly), MatMul, Add, Sub, Mul, Div, Neg,
+Relu, Abs, LeakyRelu, Clip, Max, Min, Concat, Slice, Split, Flatten, Reshape, Identity,
+Constant and 2-D Conv (pads, auto_pad NOTSET/VALID/SAME_UPPER/SAME_LOWER, strides,
+dilations, group).  Constant subgraphs are folded by onnx's reference evaluator, each output
+checked against the memory budget first; initializers are checked against their declared
+size.  Anything else is reported by operator and node name.
 
 Example:
     >>> import io, torch
@@ -18,22 +22,77 @@ Example:
 
 from __future__ import annotations
 
+import math
 import pathlib
 from fractions import Fraction
 from typing import Union
 
 import numpy as np
 
-from cpwl import CPWLMap
+from cpwl import Conv2d, CPWLMap
 from cpwl import activations as exact
-from nets._symbolic import Sym, UnsupportedOperatorError, affine, as_function, broadcast, combine, diag, guarded, line_input, pairwise, single_output
-from nets.io import ModelFileError
+from cpwl.errors import ModelFileError, UnsupportedOperatorError
+from nets._symbolic import (
+    Sym,
+    affine,
+    as_function,
+    check_constant_size,
+    clip,
+    combine,
+    constant_over,
+    featurewise,
+    gather,
+    guarded,
+    line_input,
+    pairwise,
+    single_output,
+)
 
 __all__ = ["UnsupportedOperatorError", "load", "restrict_to_line", "to_cpwl"]
 
+#: The attributes each supported operator may carry (anything else is refused).
+_ATTRIBUTES = {
+    "Gemm": {"alpha", "beta", "transA", "transB"}, "MatMul": set(), "Add": set(), "Sub": set(), "Mul": set(), "Div": set(),
+    "Neg": set(), "Relu": set(), "Abs": set(), "LeakyRelu": {"alpha"}, "Clip": {"min", "max"}, "Max": set(), "Min": set(),
+    "Concat": {"axis"}, "Slice": set(), "Split": {"axis", "split", "num_outputs"}, "Flatten": {"axis"}, "Reshape": {"allowzero"},
+    "Identity": set(), "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"},
+    "Conv": {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"},
+}
+#: Folded operators whose outputs are elementwise over their broadcast inputs.
+_BROADCASTING = {
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg", "Abs", "Relu", "Sqrt", "Exp", "Log", "Floor", "Ceil", "Sign", "Reciprocal",
+    "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Where", "Not", "And", "Or", "Clip", "Mod", "Cast", "Identity",
+}
+#: Folded operators whose output is no larger than their first input.
+_SHRINKING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "TopK", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "ArgMax", "ArgMin", "Shape", "Size"}
+
+
+def _folded_size(node, ins: list):
+    """An upper bound on the entries a constant node produces, from its inputs alone (before
+    running it), or ``None`` when the operator has no rule here."""
+    arrays = [np.asarray(v) for v in ins if v is not None]
+    if not arrays:
+        return None
+    op = node.op_type
+    if op in _BROADCASTING:
+        return math.prod(np.broadcast_shapes(*(a.shape for a in arrays)))
+    if op in _SHRINKING:
+        return max(arrays[0].size, len(arrays[0].shape))
+    if op == "Concat":
+        return sum(a.size for a in arrays)
+    if op == "Gather" and len(arrays) == 2:
+        return arrays[0].size * max(arrays[1].size, 1)
+    if op == "ConstantOfShape":
+        return math.prod(int(v) for v in arrays[0].ravel())
+    if op == "Expand" and len(arrays) == 2:
+        return math.prod(np.broadcast_shapes(arrays[0].shape, tuple(int(v) for v in arrays[1].ravel())))
+    if op == "Tile" and len(arrays) == 2:
+        return arrays[0].size * math.prod(int(v) for v in arrays[1].ravel())
+    return None
+
 
 def load(source: Union[str, pathlib.Path, bytes]):
-    """Parse an ONNX model from a path or bytes; :class:`nets.io.ModelFileError` if it is not one."""
+    """Parse an ONNX model from a path or bytes; :class:`cpwl.ModelFileError` if it is not one."""
     import onnx
 
     if not isinstance(source, (bytes, bytearray)) and not pathlib.Path(source).is_file():
@@ -41,51 +100,118 @@ def load(source: Union[str, pathlib.Path, bytes]):
     try:
         if isinstance(source, (bytes, bytearray)):
             return onnx.load_from_string(bytes(source))
-        return onnx.load(str(source))
+        return onnx.load(str(source), load_external_data=False)
     except Exception as err:  # protobuf decoding errors share no public base class
         raise ModelFileError(f"not a readable ONNX model: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
-
-
-def _axis(node, shape, default=1) -> int:
-    axis = next((int(a.i) for a in node.attribute if a.name == "axis"), default)
-    axis = axis + len(shape) + 1 if axis < 0 else axis
-    if axis != 1:
-        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' acts on axis {axis}; only the feature/channel axis 1 is supported")
-    return axis
-
-
-def _channel_slices(shape: tuple, start: int, stop: int) -> list:
-    per_channel = int(np.prod(shape[1:])) if len(shape) > 1 else 1
-    return list(range(start * per_channel, stop * per_channel))
 
 
 def _attrs(node) -> dict:
     import onnx
 
-    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    found = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+    allowed = _ATTRIBUTES.get(node.op_type)
+    if allowed is not None and set(found) - allowed:
+        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}': attribute(s) {sorted(set(found) - allowed)} are not supported")
+    return found
 
 
-def _step(node, values: dict) -> list:
+def _tensor(proto, what: str) -> np.ndarray:
+    """A tensor proto as an array, after checking where its data lives and that it has the
+    size its dims declare (before allocating anything of that size)."""
+    import onnx
+
+    if proto.data_location == onnx.TensorProto.EXTERNAL or len(proto.external_data):
+        raise ModelFileError(f"{what} keeps its data in an external file; embed it (onnx.save with save_as_external_data=False)")
+    dims = list(proto.dims)
+    if any(d < 0 for d in dims):
+        raise ModelFileError(f"{what} declares negative dimensions {dims}")
+    numel = math.prod(dims)
+    check_constant_size(numel, what)
+    try:
+        array = onnx.numpy_helper.to_array(proto)
+    except Exception as err:  # malformed data: wrong length, unknown type
+        raise ModelFileError(f"{what}: its data does not match its declared shape {dims} ({type(err).__name__})") from err
+    if array.size != numel:
+        raise ModelFileError(f"{what}: {array.size} values for the declared shape {dims}")
+    return array
+
+
+def _per_sample_axis(node, shape: tuple, default: int) -> int:
+    axis = next((int(a.i) for a in node.attribute if a.name == "axis"), default)
+    axis = axis + len(shape) + 1 if axis < 0 else axis
+    if not 1 <= axis <= len(shape):
+        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' acts on axis {axis}, the batch axis or out of range")
+    return axis - 1
+
+
+def _along(shape: tuple, axis: int, start: int, stop: int) -> list:
+    """Flat indices of the entries with ``start <= index < stop`` along ``axis``."""
+    grid = np.arange(math.prod(shape)).reshape(shape)
+    return np.take(grid, range(start, stop), axis=axis).ravel().tolist()
+
+
+def _conv(node, x: Sym, ins: list, attrs: dict) -> Sym:
+    if len(x.shape) != 3:
+        raise UnsupportedOperatorError(f"Conv node '{node.name}': only 2-D convolutions of (C, H, W) inputs are supported, got {x.shape}")
+    W = np.asarray(ins[1], dtype=np.float64)
+    if W.ndim != 4 or (attrs.get("kernel_shape") is not None and list(attrs["kernel_shape"]) != list(W.shape[2:])):
+        raise UnsupportedOperatorError(f"Conv node '{node.name}': kernel of shape {W.shape} does not match kernel_shape {attrs.get('kernel_shape')}")
+    strides = list(attrs.get("strides", [1, 1]))
+    dilations = list(attrs.get("dilations", [1, 1]))
+    auto_pad = attrs.get("auto_pad", b"NOTSET")
+    auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
+    if auto_pad == "NOTSET":
+        top, left, bottom, right = list(attrs.get("pads", [0, 0, 0, 0]))
+    elif auto_pad == "VALID":
+        top = left = bottom = right = 0
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        pads = []
+        for size, k, s, d in zip(x.shape[1:], W.shape[2:], strides, dilations):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            small, large = total // 2, total - total // 2
+            pads.append((small, large) if auto_pad == "SAME_UPPER" else (large, small))
+        (top, bottom), (left, right) = pads
+    else:
+        raise UnsupportedOperatorError(f"Conv node '{node.name}': auto_pad {auto_pad!r} is not an ONNX value")
+    bias = None if len(ins) < 3 or ins[2] is None else np.asarray(ins[2], dtype=np.float64)
+    layer = Conv2d(W, bias, in_shape=x.shape, stride=tuple(strides), padding=(top, bottom, left, right), dilation=tuple(dilations), groups=int(attrs.get("group", 1)))
+    return Sym(layer.apply_map(x.F), layer.out_shape)
+
+
+def _reshape(node, x: Sym, target, allowzero: int) -> Sym:
+    full_in = (1, *x.shape)
+    target = [int(v) for v in np.ravel(target)]
+    out = [full_in[i] if v == 0 and not allowzero else v for i, v in enumerate(target)]
+    if out.count(-1) > 1:
+        raise UnsupportedOperatorError(f"Reshape node '{node.name}': more than one -1 in {target}")
+    if -1 in out:
+        known = math.prod(v for v in out if v != -1)
+        out[out.index(-1)] = math.prod(full_in) // known if known else 0
+    if math.prod(out) != math.prod(full_in) or not out or out[0] != 1:
+        raise UnsupportedOperatorError(f"Reshape node '{node.name}' to {target} does not keep a leading batch dimension of one")
+    return Sym(x.F, tuple(out[1:]))
+
+
+def _step(node, values: dict, sizes: dict) -> list:
     op, ins = node.op_type, [values.get(name) if name else None for name in node.input]
-    attrs = _attrs(node)
     sym = [v for v in ins if isinstance(v, Sym)]
     if not sym and op != "Constant":
-        return _fold_constants(node, ins)
+        return _fold_constants(node, ins, sizes)
+    attrs = _attrs(node)
     x = sym[0] if sym else None
     if op == "Constant":
-        import onnx
-
-        return [onnx.numpy_helper.to_array(attrs["value"])]
+        return [_constant(node, attrs)]
     if op == "Gemm":
-        if attrs.get("transA", 0) or not isinstance(ins[0], Sym) or isinstance(ins[1], Sym):
-            raise UnsupportedOperatorError(f"Gemm node '{node.name}': only input x weight (no transA) is supported")
-        B = np.asarray(ins[1]) * attrs.get("alpha", 1.0)
+        if attrs.get("transA", 0) or not isinstance(ins[0], Sym) or isinstance(ins[1], Sym) or len(x.shape) != 1:
+            raise UnsupportedOperatorError(f"Gemm node '{node.name}': only flat input x constant weight (no transA) is supported")
+        B = np.asarray(ins[1], dtype=np.float64)
         W = B if attrs.get("transB", 0) else B.T
-        bias = None if len(ins) < 3 or ins[2] is None else np.asarray(ins[2]) * attrs.get("beta", 1.0)
-        return [Sym(affine(x.F, W, bias), (W.shape[0],))]
+        alpha, beta = Fraction(attrs.get("alpha", 1.0)), Fraction(attrs.get("beta", 1.0))
+        bias = None if len(ins) < 3 or ins[2] is None else constant_over(ins[2], (W.shape[0],))
+        return [Sym(affine(x.F, W, bias, scale=alpha, bias_scale=beta), (W.shape[0],))]
     if op == "MatMul":
-        if not isinstance(ins[0], Sym) or isinstance(ins[1], Sym):
-            raise UnsupportedOperatorError(f"MatMul node '{node.name}': only input x constant is supported")
+        if not isinstance(ins[0], Sym) or isinstance(ins[1], Sym) or len(x.shape) != 1 or np.ndim(ins[1]) != 2:
+            raise UnsupportedOperatorError(f"MatMul node '{node.name}': only flat input x constant matrix is supported")
         return [Sym(affine(x.F, np.asarray(ins[1]).T), (np.asarray(ins[1]).shape[1],))]
     if op in ("Add", "Sub"):
         sign = 1 if op == "Add" else -1
@@ -93,8 +219,8 @@ def _step(node, values: dict) -> list:
         if isinstance(a, Sym) and isinstance(b, Sym):
             return [combine(a, b, sign)]
         if isinstance(a, Sym):
-            return [Sym(diag(a.F, 1.0, sign * np.asarray(b, dtype=np.float64)), a.shape)]
-        return [Sym(diag(b.F, float(sign), a), b.shape)]
+            return [featurewise(a, None, sign * np.asarray(b, dtype=np.float64))]
+        return [featurewise(b, float(sign), a)]
     if op in ("Mul", "Div"):
         a, b = ins
         if isinstance(a, Sym) and isinstance(b, Sym):
@@ -103,108 +229,161 @@ def _step(node, values: dict) -> list:
         if op == "Div":
             if not isinstance(a, Sym) or np.any(c == 0):
                 raise UnsupportedOperatorError(f"Div node '{node.name}': only input / non-zero constant is supported")
-            n = x.F.dim
-            inv = [1 / Fraction(float(v)) for v in broadcast(c, n)]
-            return [Sym(x.F.affine([[inv[i] if i == j else 0 for j in range(n)] for i in range(n)]), x.shape)]
-        return [Sym(diag(x.F, c), x.shape)]
+            inverse = [1 / Fraction(float(v)) for v in constant_over(c, x.shape)]
+            return [Sym(x.F.featurewise(inverse), x.shape)]
+        return [featurewise(x, c)]
     if op == "Neg":
-        return [Sym(diag(x.F, -1.0), x.shape)]
+        return [featurewise(x, -1.0)]
     if op == "Relu":
         return [Sym(x.F.apply(exact.relu()), x.shape)]
     if op == "Abs":
         return [Sym(x.F.apply(exact.abs_()), x.shape)]
     if op == "LeakyRelu":
-        alpha = attrs.get("alpha", 0.01)
+        alpha = Fraction(attrs.get("alpha", 0.01))  # the float32 attribute, exactly
         return [Sym(x.F.apply(exact.leaky_relu(alpha) if alpha != 1 else exact.identity()), x.shape)]
     if op == "Clip":
-        lo = None if len(ins) < 2 or ins[1] is None else float(np.asarray(ins[1]))
-        hi = None if len(ins) < 3 or ins[2] is None else float(np.asarray(ins[2]))
-        F = x.F
-        if lo is not None:
-            F = pairwise(Sym(F, x.shape), lo, take_max=True).F
-        if hi is not None:
-            F = pairwise(Sym(F, x.shape), hi, take_max=False).F
-        return [Sym(F, x.shape)]
+        lo = ins[1] if len(ins) > 1 and ins[1] is not None else attrs.get("min")
+        hi = ins[2] if len(ins) > 2 and ins[2] is not None else attrs.get("max")
+        return [clip(x, None if lo is None else np.asarray(lo, dtype=np.float64), None if hi is None else np.asarray(hi, dtype=np.float64))]
     if op in ("Max", "Min"):
         out = ins[0]
         for other in ins[1:]:
             out = pairwise(out, other, op == "Max") if isinstance(out, Sym) else pairwise(other, out, op == "Max")
         return [out]
     if op == "Concat":
-        _axis(node, x.shape)
+        axis = _per_sample_axis(node, x.shape, 1)
         if not all(isinstance(v, Sym) for v in ins):
             raise UnsupportedOperatorError(f"Concat node '{node.name}' mixes constants and input-dependent values")
+        if axis != 0:
+            raise UnsupportedOperatorError(f"Concat node '{node.name}': only concatenation along the channel axis is supported")
         channels = sum(v.shape[0] for v in ins)
         return [Sym(CPWLMap.stack([v.F for v in ins]), (channels, *x.shape[1:]))]
     if op == "Slice":
-        starts, ends = (int(np.ravel(v)[0]) for v in ins[1:3])
-        axes = [int(v) for v in np.ravel(ins[3])] if len(ins) > 3 and ins[3] is not None else [0]
-        steps = [int(v) for v in np.ravel(ins[4])] if len(ins) > 4 and ins[4] is not None else [1]
-        axes = [a + len(x.shape) + 1 if a < 0 else a for a in axes]
-        if axes != [1] or steps != [1]:
-            raise UnsupportedOperatorError(f"Slice node '{node.name}': only unit-step slices of axis 1 are supported")
-        c = x.shape[0]
-        lo, hi = max(0, starts + c if starts < 0 else starts), min(c, ends + c if ends < 0 else ends)
-        return [Sym(x.F.gather(_channel_slices(x.shape, lo, hi)), (hi - lo, *x.shape[1:]))]
+        return [_slice(node, x, ins)]
     if op == "Split":
-        _axis(node, x.shape, default=0)
-        sizes = [int(v) for v in np.ravel(ins[1])] if len(ins) > 1 and ins[1] is not None else [x.shape[0] // len(node.output)] * len(node.output)
+        axis = _per_sample_axis(node, x.shape, 0)
+        n = x.shape[axis]
+        if len(ins) > 1 and ins[1] is not None:
+            sizes = [int(v) for v in np.ravel(ins[1])]
+        elif "split" in attrs:
+            sizes = [int(v) for v in attrs["split"]]
+        else:
+            count = int(attrs.get("num_outputs", len(node.output)))
+            chunk = -(-n // count)
+            sizes = [min(chunk, n - i * chunk) for i in range(count)]
+        if sum(sizes) != n or len(sizes) != len(node.output) or min(sizes) < 0:
+            raise UnsupportedOperatorError(f"Split node '{node.name}': sizes {sizes} do not split {n} entries into {len(node.output)} outputs")
         outs, start = [], 0
         for size in sizes:
-            outs.append(Sym(x.F.gather(_channel_slices(x.shape, start, start + size)), (size, *x.shape[1:])))
+            shape = tuple(size if i == axis else v for i, v in enumerate(x.shape))
+            outs.append(gather(x, _along(x.shape, axis, start, start + size), shape))
             start += size
         return outs
-    if op in ("Flatten", "Reshape"):
-        target = (int(np.prod(x.shape)),) if op == "Flatten" else tuple(int(v) for v in np.ravel(ins[1])[1:])
-        if op == "Reshape" and (-1 in target or 0 in target):
-            target = (int(np.prod(x.shape)),) if len(target) == 1 else target
-        if int(np.prod(target)) != int(np.prod(x.shape)):
-            raise UnsupportedOperatorError(f"{op} node '{node.name}' changes the batch layout; only per-sample reshapes are supported")
-        return [Sym(x.F, target)]
+    if op == "Flatten":
+        if attrs.get("axis", 1) != 1:
+            raise UnsupportedOperatorError(f"Flatten node '{node.name}': only axis 1 (keep the batch dimension) is supported")
+        return [Sym(x.F, (math.prod(x.shape),))]
+    if op == "Reshape":
+        return [_reshape(node, x, ins[1], int(attrs.get("allowzero", 0)))]
     if op == "Identity":
         return [x]
     if op == "Conv":
-        W = np.asarray(ins[1], dtype=np.float64)
-        k = W.shape[-1]
-        if attrs.get("group", 1) != 1 or any(s != 1 for s in attrs.get("strides", [1, 1])) or any(d != 1 for d in attrs.get("dilations", [1, 1])) or list(attrs.get("pads", [k // 2] * 4)) != [k // 2] * 4:
-            raise UnsupportedOperatorError(f"Conv node '{node.name}': only stride-1, undilated, ungrouped 'same' convolutions are supported")
-        bias = np.zeros(W.shape[0]) if len(ins) < 3 or ins[2] is None else np.asarray(ins[2], dtype=np.float64)
-        return [Sym(x.F.conv2d(W.tolist(), bias.tolist(), x.shape, padding="zeros"), (W.shape[0], *x.shape[1:]))]
+        if any(isinstance(v, Sym) for v in ins[1:]):
+            raise UnsupportedOperatorError(f"Conv node '{node.name}': the kernel must be a constant")
+        return [_conv(node, x, ins, attrs)]
     raise UnsupportedOperatorError(f"operator {op} (node '{node.name}') is not supported by the exact evaluation")
 
 
-def _fold_constants(node, ins: list) -> list:
+def _slice(node, x: Sym, ins: list) -> Sym:
+    if len(ins) < 3 or any(isinstance(v, Sym) for v in ins[1:]):
+        raise UnsupportedOperatorError(f"Slice node '{node.name}': starts and ends must be constant inputs")
+    starts, ends = ([int(v) for v in np.ravel(ins[i])] for i in (1, 2))
+    axes = [int(v) for v in np.ravel(ins[3])] if len(ins) > 3 and ins[3] is not None else list(range(len(starts)))
+    steps = [int(v) for v in np.ravel(ins[4])] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
+    full = (1, *x.shape)
+    slicer = [slice(None)] * len(full)
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        axis = axis + len(full) if axis < 0 else axis
+        if not 0 <= axis < len(full) or step == 0:
+            raise UnsupportedOperatorError(f"Slice node '{node.name}': axis {axis} or step {step} out of range")
+        slicer[axis] = slice(*slice(start, end, step).indices(full[axis]))
+    picked = np.arange(math.prod(full)).reshape(full)[tuple(slicer)]
+    if picked.shape[0] != 1:
+        raise UnsupportedOperatorError(f"Slice node '{node.name}' removes the batch entry")
+    return gather(x, picked.ravel().tolist(), picked.shape[1:])
+
+
+def _constant(node, attrs: dict) -> np.ndarray:
+    if "value" in attrs:
+        return _tensor(attrs["value"], f"Constant node '{node.name}'")
+    for key in ("value_float", "value_floats", "value_int", "value_ints"):
+        if key in attrs:
+            return np.asarray(attrs[key], dtype=np.float32 if "float" in key else np.int64)
+    raise UnsupportedOperatorError(f"Constant node '{node.name}': only numeric values are supported")
+
+
+def _fold_constants(node, ins: list, sizes: dict) -> list:
     """Evaluate a node whose inputs are all constants (shape bookkeeping, weight transposes)
-    with onnx's reference evaluator; exactness is irrelevant here only because the results
+    with onnx's reference evaluator, after checking the size of its outputs against the memory
+    budget (bounded from the inputs by the operator, else by shape inference); the results
     are re-read as the floats they are."""
     from onnx.reference import ReferenceEvaluator
 
+    bound = _folded_size(node, ins)
+    for name in node.output:
+        size = bound if bound is not None else sizes.get(name)
+        if size is None:
+            raise UnsupportedOperatorError(f"operator {node.op_type} (node '{node.name}') on constants: its output size cannot be bounded, so it is not folded")
+        check_constant_size(size, f"folding {node.op_type} node '{node.name}'")
     feeds = {name: np.asarray(v) for name, v in zip(node.input, ins) if name}
     try:
         outs = ReferenceEvaluator(node).run(None, feeds)
+    except MemoryError:
+        raise
     except Exception as err:  # the reference evaluator raises many unrelated types
         raise UnsupportedOperatorError(f"operator {node.op_type} (node '{node.name}') could not be folded: {err}") from err
     return [np.asarray(o) for o in outs]
 
 
-def _evaluate(model, F: CPWLMap, shape: tuple):
+def _static_sizes(model) -> dict:
+    """Entries of every value whose shape onnx's shape inference (with data propagation)
+    determines completely."""
     import onnx
 
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model, data_prop=True)
+    except Exception:  # inference is best effort: unknown sizes are handled per operator
+        return {}
+    sizes = {}
+    for info in list(inferred.graph.value_info) + list(inferred.graph.output):
+        dims = info.type.tensor_type.shape.dim
+        if info.type.tensor_type.HasField("shape") and all(d.HasField("dim_value") for d in dims):
+            sizes[info.name] = math.prod(d.dim_value for d in dims)
+    return sizes
+
+
+def _evaluate(model, F: CPWLMap, shape: tuple):
     graph = model.graph
-    values = {init.name: onnx.numpy_helper.to_array(init) for init in graph.initializer}
+    if len(graph.sparse_initializer):
+        raise UnsupportedOperatorError("sparse initializers are not supported")
+    values = {init.name: _tensor(init, f"initializer '{init.name}'") for init in graph.initializer}
     inputs = [i for i in graph.input if i.name not in values]
     if len(inputs) != 1:
         raise UnsupportedOperatorError(f"the model has {len(inputs)} inputs; exactly one is supported")
+    sizes = _static_sizes(model)
     values[inputs[0].name] = Sym(F, shape)
     for node in graph.node:
-        for name, value in zip(node.output, _step(node, values)):
+        if node.domain not in ("", "ai.onnx"):
+            raise UnsupportedOperatorError(f"operator {node.domain}.{node.op_type} (node '{node.name}') is not a standard ONNX operator")
+        for name, value in zip(node.output, _step(node, values, sizes)):
             values[name] = value
     return single_output([values[o.name] for o in graph.output])
 
 
 def restrict_to_line(source, start, end) -> CPWLMap:
     """The exact outputs of an ONNX model (path or bytes) along ``start + t (end - start)``,
-    ``t`` in ``[0, 1]``; ``start``/``end`` are one input's values (any shape, no batch)."""
+    ``t`` in ``[0, 1]``; ``start``/``end`` are one input's values (any shape, no batch), taken
+    exactly."""
     F, shape = line_input(start, end)
     return guarded(_evaluate, load(source), F, shape)
 

@@ -1,11 +1,16 @@
 """Exact restriction of ``torch.export`` programs (``.pt2`` files) to lines.
 
 The program's graph is evaluated node by node: nodes whose inputs are all constants (weight
-parametrizations such as the AOL rescaling, theta sorting) are run by torch itself; nodes on
-input-dependent values are evaluated exactly on maps (:class:`cpwl.CPWLMap`).  Pure index
-operations (reshape, unflatten, select, slice, permute, cat, stack...) are handled generically:
-the same operation is applied to a tensor of component indices.  Export with a batch of one
-example.  Loading uses ``torch.export.load``, which reads a program, not pickled code.
+parametrizations such as the AOL rescaling, theta sorting) are run by torch itself, after
+their output size (from the program's shape metadata) is checked against the memory budget;
+nodes on input-dependent values are evaluated exactly on maps (:class:`cpwl.CPWLMap`).  Every
+argument of an accepted operator is read by name from the operator's schema, and every flag
+is honoured or refused (a transposed convolution, a division with a rounding mode, ``addmm``'s
+``alpha``/``beta`` are applied exactly).  Pure index operations (reshape, unflatten, select,
+slice, permute, cat, stack, padding...) are handled generically: the operation is applied to
+a probe of positions, and anything it writes that is not a position or zero is refused.
+Export with a batch of one example.  Loading uses ``torch.export.load``, which reads a
+program, not pickled code.
 
 Example:
     >>> import io, torch
@@ -19,6 +24,7 @@ Example:
 from __future__ import annotations
 
 import io
+import math
 import operator
 import pathlib
 from fractions import Fraction
@@ -27,26 +33,50 @@ from typing import Union
 import numpy as np
 import torch
 
-from cpwl import CPWLMap
+from cpwl import Conv2d, CPWLMap
 from cpwl import activations as exact
-from nets._symbolic import Sym, UnsupportedOperatorError, affine, as_function, clip, combine, constant_over, diag, guarded, line_input, pairwise, single_output
-from nets.io import ModelFileError
+from cpwl.errors import ModelFileError, UnsupportedOperatorError
+from nets._symbolic import (
+    Sym,
+    affine,
+    as_function,
+    check_constant_size,
+    clip,
+    combine,
+    constant_over,
+    exact_scalar,
+    featurewise,
+    gather,
+    guarded,
+    index_gather,
+    line_input,
+    pairwise,
+    probe,
+    single_output,
+)
 
 __all__ = ["load", "restrict_to_line", "to_cpwl"]
 
-_IDENTITY = {"aten.to.dtype", "aten.clone.default", "aten.contiguous.default", "aten.detach.default", "aten.alias.default", "aten.dropout.default", "aten._to_copy.default"}
+_IDENTITY = {"aten.clone.default", "aten.contiguous.default", "aten.detach.default", "aten.alias.default", "aten.dropout.default"}
 _NO_OP = {"aten._assert_tensor_metadata.default"}
 _ELEMENTWISE = {"aten.relu.default": exact.relu, "aten.abs.default": exact.abs_}
-#: Operations that only move, copy, drop or zero-pad entries: evaluated on index tensors.
+#: Operations that only move, copy, drop or zero-pad entries: evaluated on probes.
 _INDEX_OPS = {
     "view", "reshape", "_unsafe_view", "unflatten", "flatten", "select", "slice", "narrow", "permute", "transpose",
     "t", "squeeze", "unsqueeze", "cat", "stack", "constant_pad_nd", "pad", "_pad_circular", "pixel_unshuffle",
-    "pixel_shuffle", "expand", "repeat", "roll",
+    "pixel_shuffle", "expand", "repeat", "roll", "flip",
 }
 
 
+class _Unavailable:
+    """A result the exact evaluation cannot give (the indices of a sort): refused if used."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+
 def load(source: Union[str, pathlib.Path, bytes]):
-    """Read an ``ExportedProgram``; :class:`nets.io.ModelFileError` if it is not one."""
+    """Read an ``ExportedProgram``; :class:`cpwl.ModelFileError` if it is not one."""
     if not isinstance(source, (bytes, bytearray)) and not pathlib.Path(source).is_file():
         raise ModelFileError(f"no .pt2 file at {source}")
     try:
@@ -55,157 +85,212 @@ def load(source: Union[str, pathlib.Path, bytes]):
         raise ModelFileError(f"not a readable torch.export program: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
 
 
-def _name(target) -> str:
-    return str(target)
+def _bind(node, args, kwargs) -> dict:
+    """The node's arguments by name (defaults filled in) from its operator's schema."""
+    schema = getattr(node.target, "_schema", None)
+    if schema is None:
+        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') is not an ATen operator")
+    bound = {}
+    for position, argument in enumerate(schema.arguments):
+        if position < len(args) and not argument.kwarg_only:
+            bound[argument.name] = args[position]
+        elif argument.name in kwargs:
+            bound[argument.name] = kwargs[argument.name]
+        elif argument.has_default_value():
+            bound[argument.name] = argument.default_value
+        else:
+            raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): argument {argument.name} is missing")
+    extra = set(kwargs) - {a.name for a in schema.arguments}
+    if len(args) > len(schema.arguments) or extra:
+        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): unexpected arguments {sorted(extra) or len(args)}")
+    return bound
 
 
-def _index_op(target, args, kwargs, syms: list):
-    """Apply a pure index operation to index tensors of the input maps and gather."""
+def _index_op(node, args, kwargs, syms: list):
+    """Apply a pure index operation to probes of the input maps and gather."""
     F = CPWLMap.stack([s.F for s in syms]) if len(syms) > 1 else syms[0].F
     offsets, start = {}, 0
     for s in syms:
         offsets[id(s)] = start
         start += s.F.dim
 
-    def probe(value):
+    def to_probe(value):
         if isinstance(value, Sym):
-            size = value.F.dim
-            return (torch.arange(size, dtype=torch.float64) + offsets[id(value)] + 1).reshape(1, *value.shape)
+            values = probe(F.dim)[offsets[id(value)] : offsets[id(value)] + value.F.dim]
+            return torch.from_numpy(values.copy()).reshape(1, *value.shape)
         if isinstance(value, (list, tuple)):
-            return type(value)(probe(v) for v in value)
+            return type(value)(to_probe(v) for v in value)
         if isinstance(value, torch.Tensor):
-            return value.to(torch.float64)  # zero padding: index 0 means "no component"
+            if value.any():
+                raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') mixes input-dependent values with non-zero constants")
+            return value.to(torch.float64)
         return value
 
     try:
-        out = target(*probe(list(args)), **kwargs)
+        out = node.target(*to_probe(list(args)), **kwargs)
     except Exception as err:
-        raise UnsupportedOperatorError(f"{_name(target)} could not be applied to the input-dependent values: {err}") from err
+        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') could not be applied to the input-dependent values: {err}") from err
     if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != 1:
-        raise UnsupportedOperatorError(f"{_name(target)} changes the batch layout; export with a batch of one example")
-    index = [None if v == 0 else int(v) - 1 for v in out.flatten().tolist()]
-    return Sym(F.gather(index), tuple(out.shape[1:]))
+        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') changes the batch layout; export with a batch of one example")
+    return gather(Sym(F, (F.dim,)), index_gather(out.numpy(), F.dim, f"{node.target} (node '{node.name}')"), tuple(out.shape[1:]))
 
 
-def _movable(value) -> bool:
-    """Input-dependent values, non-tensors, and all-zero constants (padding) can be moved."""
-    if isinstance(value, (list, tuple)):
-        return all(_movable(v) for v in value)
-    return not isinstance(value, torch.Tensor) or not bool(value.any())
-
-
-def _flat_syms(values) -> list:
+def _flat_values(values) -> list:
     found = []
     for v in values:
-        if isinstance(v, Sym):
+        if isinstance(v, (list, tuple)):
+            found.extend(_flat_values(v))
+        else:
             found.append(v)
-        elif isinstance(v, (list, tuple)):
-            found.extend(_flat_syms(v))
     return found
-
-
-def _call(node, args, kwargs):
-    target, name = node.target, _name(node.target)
-    syms = _flat_syms(list(args) + list(kwargs.values()))
-    if not syms:
-        return target(*args, **kwargs)  # constant folding by torch itself
-    if name in _NO_OP:
-        return None
-    x = syms[0]
-    if name in _IDENTITY:
-        return x
-    if name in _ELEMENTWISE:
-        return Sym(x.F.apply(_ELEMENTWISE[name]()), x.shape)
-    if name == "aten.leaky_relu.default":
-        slope = float(args[1]) if len(args) > 1 else 0.01
-        return Sym(x.F.apply(exact.leaky_relu(slope) if slope != 1 else exact.identity()), x.shape)
-    if name in ("aten.clamp.default", "aten.clamp.Tensor", "aten.hardtanh.default"):
-        lo = args[1] if len(args) > 1 else kwargs.get("min")
-        hi = args[2] if len(args) > 2 else kwargs.get("max")
-        if name == "aten.hardtanh.default":
-            lo, hi = (args[1] if len(args) > 1 else -1.0), (args[2] if len(args) > 2 else 1.0)
-        return clip(x, None if lo is None else _numpy(lo), None if hi is None else _numpy(hi))
-    if name == "aten.linear.default":
-        W, b = _numpy(args[1]), None if len(args) < 3 or args[2] is None else _numpy(args[2])
-        return Sym(affine(x.F, W, b), (W.shape[0],))
-    if name == "aten.addmm.default" and isinstance(args[1], Sym):
-        M = _numpy(args[2])
-        return Sym(affine(x.F, M.T, _numpy(args[0])), (M.shape[1],))
-    if name in ("aten.mm.default", "aten.matmul.default") and isinstance(args[0], Sym) and not isinstance(args[1], Sym):
-        M = _numpy(args[1])
-        return Sym(affine(x.F, M.T), (M.shape[1],))
-    if name in ("aten.add.Tensor", "aten.sub.Tensor"):
-        sign = 1 if name == "aten.add.Tensor" else -1
-        alpha = kwargs.get("alpha", 1)
-        a, b = args[0], args[1]
-        if isinstance(a, Sym) and isinstance(b, Sym):
-            return combine(a, b if alpha == 1 else Sym(diag(b.F, float(alpha)), b.shape), sign)
-        if isinstance(a, Sym):
-            return Sym(diag(a.F, 1.0, sign * alpha * constant_over(_numpy(b), a.shape)), a.shape)
-        return Sym(diag(b.F, float(sign * alpha), constant_over(_numpy(a), b.shape)), b.shape)
-    if name in ("aten.mul.Tensor", "aten.mul.Scalar"):
-        a, b = args[0], args[1]
-        if isinstance(a, Sym) and isinstance(b, Sym):
-            raise UnsupportedOperatorError(f"{name} multiplies two input-dependent values (not piecewise linear)")
-        s, c = (a, b) if isinstance(a, Sym) else (b, a)
-        return Sym(diag(s.F, constant_over(_numpy(c), s.shape)), s.shape)
-    if name in ("aten.div.Tensor", "aten.div.Scalar") and isinstance(args[0], Sym) and not isinstance(args[1], Sym):
-        c = constant_over(_numpy(args[1]), x.shape)
-        if np.any(c == 0):
-            raise UnsupportedOperatorError("division by zero")
-        n = x.F.dim
-        return Sym(x.F.affine([[1 / Fraction(float(c[i])) if i == j else 0 for j in range(n)] for i in range(n)]), x.shape)
-    if name == "aten.neg.default":
-        return Sym(diag(x.F, -1.0), x.shape)
-    if name in ("aten.maximum.default", "aten.minimum.default"):
-        a, b = args
-        take_max = name == "aten.maximum.default"
-        if isinstance(a, Sym):
-            return pairwise(a, b if isinstance(b, Sym) else constant_over(_numpy(b), a.shape), take_max)
-        return pairwise(b, constant_over(_numpy(a), b.shape), take_max)
-    if name in ("aten.conv2d.default", "aten.convolution.default"):
-        return _conv(x, args)
-    if name == "aten.sort.default":
-        return _sort(x, args)
-    if name in ("aten.new_zeros.default", "aten.zeros_like.default"):  # reads only shape/dtype
-        size = args[1] if name == "aten.new_zeros.default" else (1, *x.shape)
-        return torch.zeros(size, dtype=torch.float64)
-    base = name.split(".")[1] if name.startswith("aten.") else ""
-    if base in _INDEX_OPS and all(_movable(v) for v in list(args) + list(kwargs.values())):
-        return _index_op(target, args, kwargs, syms)
-    raise UnsupportedOperatorError(f"operator {name} (node '{node.name}') is not supported by the exact evaluation")
 
 
 def _numpy(value) -> np.ndarray:
     if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise UnsupportedOperatorError("complex constants are not supported")
         return value.detach().cpu().double().numpy()
     return np.asarray(value, dtype=np.float64)
 
 
-def _sort(x: Sym, args) -> tuple:
-    """``sort`` along the last axis: an exact GroupSort of consecutive groups (indices unsupported)."""
-    dim = args[1] if len(args) > 1 else -1
-    descending = bool(args[2]) if len(args) > 2 else False
+def _fold(node, args, kwargs):
+    """Run a node on constants with torch itself, after checking its output size."""
+    meta = node.meta.get("val")
+    tensors = [v for v in (meta if isinstance(meta, (list, tuple)) else [meta]) if isinstance(v, torch.Tensor)]
+    for value in tensors:
+        if not all(isinstance(d, int) for d in value.shape):
+            raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') on constants has a dynamic size; export with static shapes")
+        check_constant_size(math.prod(value.shape), f"folding {node.target} (node '{node.name}')")
+    return node.target(*args, **kwargs)
+
+
+def _conv(node, a: dict) -> Sym:
+    x = a["input"]
+    if not isinstance(x, Sym) or isinstance(a["weight"], Sym) or isinstance(a.get("bias"), Sym):
+        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): only an input-dependent image and constant weights are supported")
+    if a.get("transposed", False) or any(int(v) for v in a.get("output_padding", [0, 0])):
+        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): transposed convolutions are not supported")
+    W = _numpy(a["weight"])
+    if W.ndim != 4 or len(x.shape) != 3:
+        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): only 2-D convolutions of (C, H, W) inputs are supported")
+    stride, dilation = [int(v) for v in a["stride"]], [int(v) for v in a["dilation"]]
+    stride, dilation = stride * (2 // len(stride)), dilation * (2 // len(dilation))
+    padding = a["padding"]
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [0, 0, 0, 0]
+        elif padding == "same":
+            totals = [d * (k - 1) for d, k in zip(dilation, W.shape[2:])]
+            pads = [totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2]
+        else:
+            raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): padding {padding!r}")
+    else:
+        ph, pw = ([int(v) for v in padding] * 2)[:2] if len(padding) == 1 else [int(v) for v in padding]
+        pads = [ph, ph, pw, pw]
+    bias = None if a.get("bias") is None else _numpy(a["bias"])
+    layer = Conv2d(W, bias, in_shape=x.shape, stride=tuple(stride), padding=tuple(pads), dilation=tuple(dilation), groups=int(a["groups"]))
+    return Sym(layer.apply_map(x.F), layer.out_shape)
+
+
+def _call(node, args, kwargs):
+    name = str(node.target)
+    values = _flat_values(list(args) + list(kwargs.values()))
+    for v in values:
+        if isinstance(v, _Unavailable):
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}') uses {v.what}, which the exact evaluation does not give")
+    syms = [v for v in values if isinstance(v, Sym)]
+    if not syms:
+        return _fold(node, args, kwargs)  # constant folding by torch itself
+    if name in _NO_OP:
+        return None
+    base = name.split(".")[1] if name.startswith("aten.") else ""
+    if base in _INDEX_OPS:
+        return _index_op(node, args, kwargs, syms)
+    a = _bind(node, args, kwargs)
+    x = syms[0]
+    if name in _IDENTITY:
+        return x
+    if name in ("aten.to.dtype", "aten._to_copy.default"):
+        dtype = a.get("dtype")
+        if dtype is not None and not dtype.is_floating_point:
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}') converts to {dtype}, not a float type")
+        return x  # the exact meaning of a model is over the reals: precision changes do not change it
+    if name in _ELEMENTWISE:
+        return Sym(x.F.apply(_ELEMENTWISE[name]()), x.shape)
+    if name == "aten.leaky_relu.default":
+        slope = exact_scalar(a["negative_slope"], "negative_slope")
+        return Sym(x.F.apply(exact.leaky_relu(slope) if slope != 1 else exact.identity()), x.shape)
+    if name in ("aten.clamp.default", "aten.clamp.Tensor"):
+        return clip(x, None if a["min"] is None else _numpy(a["min"]), None if a["max"] is None else _numpy(a["max"]))
+    if name == "aten.hardtanh.default":
+        return clip(x, _numpy(a["min_val"]), _numpy(a["max_val"]))
+    if name == "aten.linear.default":
+        if len(x.shape) != 1 or isinstance(a["weight"], Sym):
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): only flat inputs and constant weights are supported")
+        W, b = _numpy(a["weight"]), None if a["bias"] is None else _numpy(a["bias"])
+        return Sym(affine(x.F, W, b), (W.shape[0],))
+    if name == "aten.addmm.default":
+        if not isinstance(a["mat1"], Sym) or isinstance(a["mat2"], Sym) or isinstance(a["self"], Sym) or len(x.shape) != 1:
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): only constant + input x constant is supported")
+        M = _numpy(a["mat2"])
+        bias = constant_over(_numpy(a["self"]), (M.shape[1],))
+        return Sym(affine(x.F, M.T, bias, scale=exact_scalar(a["alpha"], "alpha"), bias_scale=exact_scalar(a["beta"], "beta")), (M.shape[1],))
+    if name in ("aten.mm.default", "aten.matmul.default"):
+        first, second = (a["self"], a["mat2"]) if name == "aten.mm.default" else (a["self"], a["other"])
+        if not isinstance(first, Sym) or isinstance(second, Sym) or len(x.shape) != 1 or _numpy(second).ndim != 2:
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): only flat input x constant matrix is supported")
+        M = _numpy(second)
+        return Sym(affine(x.F, M.T), (M.shape[1],))
+    if name in ("aten.add.Tensor", "aten.sub.Tensor"):
+        sign = 1 if name == "aten.add.Tensor" else -1
+        alpha = exact_scalar(a["alpha"], "alpha")
+        first, second = a["self"], a["other"]
+        if isinstance(first, Sym) and isinstance(second, Sym):
+            return combine(first, second, sign, alpha)
+        if isinstance(first, Sym):  # x + sign * alpha * c
+            c = [sign * alpha * Fraction(float(v)) for v in constant_over(_numpy(second), first.shape)]
+            return Sym(first.F.featurewise([1] * first.F.dim, c), first.shape)
+        c = [Fraction(float(v)) for v in constant_over(_numpy(first), second.shape)]  # c + sign * alpha * x
+        return Sym(second.F.featurewise([sign * alpha] * second.F.dim, c), second.shape)
+    if name in ("aten.mul.Tensor", "aten.mul.Scalar"):
+        first, second = a["self"], a["other"]
+        if isinstance(first, Sym) and isinstance(second, Sym):
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}') multiplies two input-dependent values (not piecewise linear)")
+        s, c = (first, second) if isinstance(first, Sym) else (second, first)
+        return featurewise(s, _numpy(c))
+    if name in ("aten.div.Tensor", "aten.div.Scalar"):
+        if not isinstance(a["self"], Sym) or isinstance(a["other"], Sym):
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): only input / constant is supported")
+        c = constant_over(_numpy(a["other"]), x.shape)
+        if np.any(c == 0):
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): division by zero")
+        return Sym(x.F.featurewise([1 / Fraction(float(v)) for v in c]), x.shape)
+    if name == "aten.neg.default":
+        return featurewise(x, -1.0)
+    if name in ("aten.maximum.default", "aten.minimum.default"):
+        first, second = a["self"], a["other"]
+        take_max = name == "aten.maximum.default"
+        if isinstance(first, Sym):
+            return pairwise(first, second if isinstance(second, Sym) else _numpy(second), take_max)
+        return pairwise(second, _numpy(first), take_max)
+    if name in ("aten.conv2d.default", "aten.conv2d.padding", "aten.convolution.default"):
+        return _conv(node, a)
+    if name == "aten.sort.default":
+        return _sort(node, x, a)
+    if name in ("aten.new_zeros.default", "aten.zeros_like.default"):  # reads only shape/dtype
+        size = a["size"] if name == "aten.new_zeros.default" else (1, *x.shape)
+        return torch.zeros(size, dtype=torch.float64)
+    raise UnsupportedOperatorError(f"operator {name} (node '{node.name}') is not supported by the exact evaluation")
+
+
+def _sort(node, x: Sym, a: dict) -> tuple:
+    """``sort`` along the last axis: an exact GroupSort of consecutive groups (its indices
+    cannot be used)."""
+    dim = int(a["dim"])
     if dim not in (-1, len(x.shape)):
-        raise UnsupportedOperatorError("sort is supported along the last axis only")
-    return Sym(x.F.apply(exact.GroupSort(x.shape[-1], descending)), x.shape), None
-
-
-def _conv(x: Sym, args) -> Sym:
-    """A stride-1 convolution with symmetric zero padding ``p <= k // 2``: a "same" convolution
-    followed by cropping ``k // 2 - p`` on each side."""
-    W = _numpy(args[1])
-    b = np.zeros(W.shape[0]) if len(args) < 3 or args[2] is None else _numpy(args[2])
-    stride, padding, dilation = (list(args[i]) if len(args) > i else default for i, default in ((3, [1, 1]), (4, [0, 0]), (5, [1, 1])))
-    groups = args[-1] if len(args) > 6 and isinstance(args[-1], int) else 1
-    k = W.shape[-1]
-    if stride != [1, 1] or dilation != [1, 1] or groups != 1 or W.shape[-2] != k or k % 2 == 0 or padding[0] != padding[1] or padding[0] > k // 2:
-        raise UnsupportedOperatorError("only stride-1, undilated, ungrouped convolutions with odd square kernels and symmetric padding are supported")
-    same = x.F.conv2d(W.tolist(), b.tolist(), x.shape, padding="zeros")
-    crop = k // 2 - padding[0]
-    c, h, w = W.shape[0], x.shape[1], x.shape[2]
-    keep = [ch * h * w + y * w + z for ch in range(c) for y in range(crop, h - crop) for z in range(crop, w - crop)]
-    return Sym(same.gather(keep), (c, h - 2 * crop, w - 2 * crop))
+        raise UnsupportedOperatorError(f"sort (node '{node.name}') is supported along the last axis only")
+    values = Sym(x.F.apply(exact.GroupSort(x.shape[-1], bool(a["descending"]))), x.shape)
+    return values, _Unavailable("the indices of a sort")
 
 
 def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
@@ -220,12 +305,14 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
     values[user[0]] = Sym(F, shape)
     result = None
     for node in program.graph_module.graph.nodes:
-        resolve = lambda a: values[a.name] if isinstance(a, torch.fx.Node) else [resolve(v) for v in a] if isinstance(a, (list, tuple)) else a  # noqa: E731
+        resolve = lambda v: values[v.name] if isinstance(v, torch.fx.Node) else [resolve(w) for w in v] if isinstance(v, (list, tuple)) else v  # noqa: E731
         if node.op == "placeholder":
             continue
         if node.op == "output":
             result = resolve(node.args[0])
             break
+        if node.op != "call_function":
+            raise UnsupportedOperatorError(f"node '{node.name}' is a {node.op}, not an operator call")
         args, kwargs = resolve(node.args), {k: resolve(v) for k, v in node.kwargs.items()}
         values[node.name] = operator.getitem(*args) if node.target is operator.getitem else _call(node, args, kwargs)
     return single_output(result)
@@ -233,7 +320,8 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
 
 def restrict_to_line(source, start, end) -> CPWLMap:
     """The exact outputs of a ``.pt2`` program (path or bytes) along ``start + t (end - start)``,
-    ``t`` in ``[0, 1]``; ``start``/``end`` are one input's values (any shape, no batch)."""
+    ``t`` in ``[0, 1]``; ``start``/``end`` are one input's values (any shape, no batch), taken
+    exactly."""
     F, shape = line_input(start, end)
     return guarded(_evaluate, load(source), F, shape)
 

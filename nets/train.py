@@ -11,6 +11,8 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from cpwl.errors import InvalidArgument
+
 __all__ = ["History", "fit", "offset_cross_entropy", "accuracy", "certified_robust_accuracy_float", "default_device"]
 
 
@@ -81,9 +83,9 @@ def fit(
     device = torch.device(device) if device is not None else default_device()
     loss_fn = _LOSSES[loss] if isinstance(loss, str) else loss
     if isinstance(loss, str) and loss not in _LOSSES:
-        raise ValueError(f"unknown loss {loss!r}; choose from {sorted(_LOSSES)} or pass a callable")
+        raise InvalidArgument(f"unknown loss {loss!r}; choose from {sorted(_LOSSES)} or pass a callable")
     if len(inputs) != len(targets):
-        raise ValueError(f"{len(inputs)} inputs but {len(targets)} targets")
+        raise InvalidArgument(f"{len(inputs)} inputs but {len(targets)} targets")
     model.to(device).train()
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "sgd":
@@ -91,11 +93,11 @@ def fit(
     elif optimizer == "adam":
         opt = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     else:
-        raise ValueError(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
+        raise InvalidArgument(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     steps = math.ceil(len(inputs) / batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps) if scheduler == "onecycle" else None
     if scheduler not in (None, "onecycle"):
-        raise ValueError(f"scheduler must be None or 'onecycle', got {scheduler!r}")
+        raise InvalidArgument(f"scheduler must be None or 'onecycle', got {scheduler!r}")
     generator = torch.Generator().manual_seed(seed)
     x_all, y_all = inputs.to(device), targets.to(device)
     history = History()

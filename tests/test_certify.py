@@ -56,14 +56,14 @@ def test_conv_bound_is_sound_and_catches_a_bad_rescaling():
     conv = nets.AOLConv2d(3, 4, 3)
     with torch.no_grad():
         conv.P.normal_()
-    (cert,) = lipschitz_certificate(nn.Sequential(conv)).layers
+    (cert,) = lipschitz_certificate(nn.Sequential(conv), input_shape=(3, 8, 8)).layers
     assert cert.bound <= 1 + Fraction(1, 10**6)  # float32 scales: an honest excess of order 1e-7 may remain
-    (cert,) = lipschitz_certificate(nn.Sequential(conv.double())).layers
+    (cert,) = lipschitz_certificate(nn.Sequential(conv.double()), input_shape=(3, 8, 8)).layers
     assert cert.ok  # in float64 the AOL eps margin dominates the rounding
     broken = nets.AOLConv2d(3, 4, 3, eps=-0.5).double()  # a wrong rescaling: the kernel is too large
     with torch.no_grad():
         broken.P.copy_(conv.P)
-    (cert,) = lipschitz_certificate(nn.Sequential(broken)).layers
+    (cert,) = lipschitz_certificate(nn.Sequential(broken), input_shape=(3, 8, 8)).layers
     K = broken.kernel().detach().double()
     padded = torch.zeros(4, 3, 8, 8, dtype=torch.float64)
     padded[:, :, :3, :3] = K
@@ -158,7 +158,7 @@ def test_conv_bounded_forward_encloses_the_exact_line_values(padding_mode):
     exact = restrict_to_line(model, x, x + 1)(0)  # exact outputs at x
     y, err = bounded_forward(model, x[None])
     assert all(abs(e - Fraction(v)) <= Fraction(b) for e, v, b in zip(exact, y[0].tolist(), err[0].tolist()))
-    cert = lipschitz_certificate(model)
+    cert = lipschitz_certificate(model, input_shape=(1, 4, 4))
     plain = cert.layers[0]
     fft = torch.fft.fft2(torch.nn.functional.pad(model[0].weight.detach().double(), (0, 5, 0, 5))).permute(2, 3, 0, 1)
     assert plain.module == "Conv2d" and float(plain.bound) >= torch.linalg.matrix_norm(fft, 2).max().item() * (1 - 1e-9)
@@ -169,8 +169,6 @@ def test_failing_sll_condition_still_gets_a_sound_bound():
     with torch.no_grad():
         layer.log_q.copy_(torch.tensor([0.0, 3.0, -3.0]))  # extreme weights break nothing: T stays valid
     assert lipschitz_certificate(nn.Sequential(layer)).bound == 1
-    from nets.certify import _sll_bound
-
     broken = nets.SLLLinear(3, hidden=3, eps=-100.0)  # a wrong T: the condition fails
-    bound, method = _sll_bound(broken)
-    assert bound > 1 and "fails" in method
+    (cert,) = lipschitz_certificate(nn.Sequential(broken)).layers
+    assert cert.bound > 1 and "fails" in cert.method

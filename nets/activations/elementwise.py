@@ -6,7 +6,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cpwl.errors import InvalidArgument, ShapeError
 from nets._checks import channels_of, finite, per_channel
+from nets.semantics import blocks
+from nets.semantics.registry import register
 
 __all__ = ["Abs", "AbsIdentity", "LeakyReLU", "PReLU"]
 
@@ -47,7 +50,7 @@ class AbsIdentity(nn.Module):
         from cpwl.activations import Elementwise, abs_, identity
 
         if channels % 2:
-            raise ValueError(f"AbsIdentity needs an even channel count, got {channels}")
+            raise ShapeError(f"AbsIdentity needs an even channel count, got {channels}")
         return Elementwise([abs_()] * (channels // 2) + [identity()] * (channels // 2))
 
 
@@ -63,7 +66,7 @@ class LeakyReLU(nn.Module):
     def __init__(self, negative_slope: float = 0.01):
         super().__init__()
         if not -1 <= negative_slope <= 1:
-            raise ValueError(f"LeakyReLU needs |negative_slope| <= 1 to stay 1-Lipschitz, got {negative_slope}")
+            raise InvalidArgument(f"LeakyReLU needs |negative_slope| <= 1 to stay 1-Lipschitz, got {negative_slope}")
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -107,3 +110,13 @@ def _exact_leaky(slopes: list, broadcast: bool):
 
     fns = [identity() if s == 1 else leaky_relu(s) for s in slopes]
     return Elementwise(fns[0] if broadcast else fns)
+
+
+def _abs_identity(module: AbsIdentity, shape: tuple) -> tuple:
+    return [blocks.spread(module.to_cpwl(blocks.channel_axis(shape, module)), shape)], shape
+
+
+register(Abs, exact=blocks.elementwise)
+register(AbsIdentity, exact=_abs_identity)
+register(LeakyReLU, exact=blocks.elementwise)
+register(PReLU, exact=blocks.elementwise)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cpwl.errors import ShapeError
 from nets._checks import channels_of, finite, per_channel
+from nets.semantics import blocks
+from nets.semantics.registry import register
 
 __all__ = ["Householder"]
 
@@ -24,7 +27,7 @@ class Householder(nn.Module):
     def __init__(self, channels: int, angle: float = 0.0):
         super().__init__()
         if channels % 2:
-            raise ValueError(f"Householder acts on channel pairs; it needs an even channel count, got {channels}")
+            raise ShapeError(f"Householder acts on channel pairs; it needs an even channel count, got {channels}")
         self.channels = channels
         self.angle = nn.Parameter(torch.full((channels // 2,), float(angle)))
 
@@ -43,9 +46,29 @@ class Householder(nn.Module):
         return torch.stack([pairs[:, :, 0] - shift * v0, pairs[:, :, 1] - shift * v1], dim=2).flatten(1, 2)
 
     def to_cpwl(self):
-        """Exact per-pair reflections through the float normals ``v`` as deployed; the exact
-        reflection ``I - 2 v v^T / (v^T v)`` is orthogonal even though a float ``v`` is not
-        exactly a unit vector, so it differs from the float forward pass by rounding only."""
+        """The exact layer of what :meth:`forward` computes: on each pair ``z``,
+        ``z - 2 min(0, v·z) v`` with the float normals ``v = (cos t, sin t)`` as computed in
+        the parameters' dtype (:meth:`normals`), taken exactly.  A float ``v`` is a unit
+        vector only up to rounding, so this map is orthogonal only up to rounding too, and a
+        float32 and a float64 copy of one module export two (slightly) different functions:
+        each is the one its own forward pass evaluates.  Its exact Lipschitz constant is
+        ``max(1, |1 - 2 v·v|)`` (:meth:`cpwl.activations.Householder.lipschitz_bound`)."""
         from cpwl.activations import Householder as ExactHouseholder
 
-        return ExactHouseholder([[float(c) for c in row] for row in finite(self, "angle", self.normals()).detach().cpu().tolist()])
+        normals = [[float(c) for c in row] for row in finite(self, "angle", self.normals()).detach().cpu().tolist()]
+        return ExactHouseholder(normals, normalized=False)
+
+
+def _householder(module: Householder, shape: tuple) -> tuple:
+    from cpwl.activations import Householder as ExactHouseholder
+
+    if blocks.channel_axis(shape, module) != module.channels:
+        raise ShapeError(f"Householder was built for {module.channels} channels, got per-sample shape {shape}")
+    layer = module.to_cpwl()
+    if len(shape) == 1:
+        return [layer], shape
+    normals = [list(v) for v in layer.v] * blocks.numel(shape[1:])
+    return blocks.grouped(shape, 0, ExactHouseholder(normals, normalized=False)), shape
+
+
+register(Householder, exact=_householder)

@@ -7,7 +7,10 @@ from fractions import Fraction
 import torch
 from torch import nn
 
+from cpwl.errors import InvalidArgument
 from nets._checks import channels_of, finite
+from nets.semantics import blocks
+from nets.semantics.registry import register
 
 __all__ = ["LinearSpline"]
 
@@ -29,9 +32,9 @@ class LinearSpline(nn.Module):
     def __init__(self, channels: int, size: int = 21, range_: float = 2.0, init: str = "relu"):
         super().__init__()
         if size < 2 or not range_ > 0:
-            raise ValueError(f"LinearSpline needs size >= 2 and range_ > 0, got size={size}, range_={range_}")
+            raise InvalidArgument(f"LinearSpline needs size >= 2 and range_ > 0, got size={size}, range_={range_}")
         if init not in _INITS:
-            raise ValueError(f"unknown init {init!r}; choose from {_INITS}")
+            raise InvalidArgument(f"unknown init {init!r}; choose from {_INITS}")
         self.channels, self.size, self.range_ = channels, size, float(range_)
         self.step = 2 * self.range_ / (size - 1)
         grid = torch.linspace(-self.range_, self.range_, size)
@@ -73,3 +76,6 @@ class LinearSpline(nn.Module):
             c = [Fraction(v) for v in row]
             fns.append(linear_spline(grid, c, (c[1] - c[0]) / step, (c[-1] - c[-2]) / step))
         return Elementwise(fns)
+
+
+register(LinearSpline, exact=blocks.elementwise)

@@ -8,7 +8,10 @@ from typing import Sequence, Union
 import torch
 from torch import nn
 
+from cpwl.errors import InvalidArgument
 from nets._checks import channels_of, finite, per_channel
+from nets.semantics import blocks
+from nets.semantics.registry import register
 
 __all__ = ["NActivation", "initial_theta"]
 
@@ -30,7 +33,7 @@ def initial_theta(channels: int, init: Union[str, Sequence[float], torch.Tensor]
     """
     if isinstance(init, torch.Tensor):
         if init.shape != (channels, 2):
-            raise ValueError(f"theta must have shape [{channels}, 2], got {tuple(init.shape)}")
+            raise InvalidArgument(f"theta must have shape [{channels}, 2], got {tuple(init.shape)}")
         return init.detach().clone().float()
     if isinstance(init, str):
         if init == "abs_identity":
@@ -42,10 +45,10 @@ def initial_theta(channels: int, init: Union[str, Sequence[float], torch.Tensor]
             return mags * torch.tensor([-1.0, 1.0])
         if init == "normal":
             return torch.randn(channels, 2, generator=generator)
-        raise ValueError(f"unknown theta_init {init!r}; choose from {_INITS}, a sequence or a tensor")
+        raise InvalidArgument(f"unknown theta_init {init!r}; choose from {_INITS}, a sequence or a tensor")
     values = [float(v) for v in init]
     if not values or (2 * channels) % len(values):
-        raise ValueError(f"{len(values)} init values do not tile 2 * {channels} theta entries")
+        raise InvalidArgument(f"{len(values)} init values do not tile 2 * {channels} theta entries")
     return torch.tensor(values * (2 * channels // len(values))).reshape(channels, 2)
 
 
@@ -68,9 +71,9 @@ class NActivation(nn.Module):
     def __init__(self, channels: int, theta_init: Union[str, Sequence[float], torch.Tensor] = "abs_identity", lr_factor: float = 1.0):
         super().__init__()
         if channels < 1:
-            raise ValueError(f"NActivation needs channels >= 1, got {channels}")
+            raise InvalidArgument(f"NActivation needs channels >= 1, got {channels}")
         if not lr_factor > 0:
-            raise ValueError(f"lr_factor must be positive, got {lr_factor}")
+            raise InvalidArgument(f"lr_factor must be positive, got {lr_factor}")
         self.channels, self.lr_factor = channels, float(lr_factor)
         self._scale = math.sqrt(self.lr_factor)
         self.theta = nn.Parameter(initial_theta(channels, theta_init) / self._scale)
@@ -93,3 +96,5 @@ class NActivation(nn.Module):
     def extra_repr(self) -> str:
         return f"channels={self.channels}, lr_factor={self.lr_factor}"
 
+
+register(NActivation, exact=blocks.elementwise)

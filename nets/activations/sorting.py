@@ -5,7 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cpwl.errors import InvalidArgument, ShapeError
 from nets._checks import channels_of
+from nets.semantics import blocks
+from nets.semantics.registry import register
 
 __all__ = ["MaxMin", "GroupSort"]
 
@@ -23,9 +26,9 @@ class MaxMin(nn.Module):
     def __init__(self, pairing: str = "adjacent", order: str = "max_first"):
         super().__init__()
         if pairing not in ("adjacent", "halves"):
-            raise ValueError(f"pairing must be 'adjacent' or 'halves', got {pairing!r}")
+            raise InvalidArgument(f"pairing must be 'adjacent' or 'halves', got {pairing!r}")
         if order not in ("max_first", "min_first"):
-            raise ValueError(f"order must be 'max_first' or 'min_first', got {order!r}")
+            raise InvalidArgument(f"order must be 'max_first' or 'min_first', got {order!r}")
         self.pairing, self.order = pairing, order
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +66,7 @@ class GroupSort(nn.Module):
     def __init__(self, group_size: int, descending: bool = False):
         super().__init__()
         if not isinstance(group_size, int) or group_size < 1:
-            raise ValueError(f"group_size must be a positive int, got {group_size!r}")
+            raise InvalidArgument(f"group_size must be a positive int, got {group_size!r}")
         self.group_size, self.descending = group_size, bool(descending)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -79,3 +82,24 @@ class GroupSort(nn.Module):
 
     def extra_repr(self) -> str:
         return f"group_size={self.group_size}, descending={self.descending}"
+
+
+def _maxmin(module: MaxMin, shape: tuple) -> tuple:
+    if len(shape) == 1:
+        return [module.to_cpwl()], shape
+    c = blocks.channel_axis(shape, module)
+    if c % 2:
+        raise ShapeError(f"MaxMin pairs channels, so it needs an even channel count, got {c}")
+    order = None if module.pairing == "adjacent" else [j for i in range(c // 2) for j in (i, i + c // 2)]
+    from cpwl.activations import MaxMin as ExactMaxMin
+
+    return blocks.grouped(shape, 0, ExactMaxMin("adjacent", module.order), order), shape
+
+
+def _group_sort(module: GroupSort, shape: tuple) -> tuple:
+    blocks.channel_axis(shape, module)
+    return blocks.grouped(shape, 0, module.to_cpwl()), shape
+
+
+register(MaxMin, exact=_maxmin)
+register(GroupSort, exact=_group_sort)

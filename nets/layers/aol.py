@@ -6,8 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cpwl.errors import InvalidArgument, ShapeError
 from nets._checks import channels_of
-from nets.layers.base import LipschitzLinear, orthogonal_parameter
+from nets.layers.base import LipschitzLinear, dense_meaning, orthogonal_parameter
+from nets.semantics.blocks import as_numpy
+from nets.semantics.registry import register
 
 __all__ = ["AOLLinear", "AOLConv2d", "aol_scales"]
 
@@ -57,7 +60,7 @@ class AOLConv2d(nn.Module):
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, eps: float = 1e-6, init: str = "dirac"):
         super().__init__()
         if kernel_size % 2 == 0:
-            raise ValueError(f"AOLConv2d needs an odd kernel_size for 'same' padding, got {kernel_size}")
+            raise InvalidArgument(f"AOLConv2d needs an odd kernel_size for 'same' padding, got {kernel_size}")
         self.in_channels, self.out_channels, self.kernel_size, self.eps = in_channels, out_channels, kernel_size, eps
         kernel = torch.empty(out_channels, in_channels, kernel_size, kernel_size)
         if init == "dirac":
@@ -66,7 +69,7 @@ class AOLConv2d(nn.Module):
             nn.init.zeros_(kernel)
             kernel[:, :, kernel_size // 2, kernel_size // 2] = nn.init.orthogonal_(torch.empty(out_channels, in_channels))
         else:
-            raise ValueError(f"init must be 'dirac' or 'orthogonal', got {init!r}")
+            raise InvalidArgument(f"init must be 'dirac' or 'orthogonal', got {init!r}")
         self.P = nn.Parameter(kernel)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
 
@@ -83,10 +86,38 @@ class AOLConv2d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels_of(self, x, expected=self.in_channels)
         if x.dim() != 4:
-            raise ValueError(f"AOLConv2d expects [batch, channels, height, width], got shape {tuple(x.shape)}")
+            raise ShapeError(f"AOLConv2d expects [batch, channels, height, width], got shape {tuple(x.shape)}")
         pad = self.kernel_size // 2
         padded = F.pad(x, (pad, pad, pad, pad), mode="circular")
         return F.conv2d(padded, self.kernel().to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
 
     def extra_repr(self) -> str:
         return f"{self.in_channels} -> {self.out_channels}, kernel_size={self.kernel_size}, guarantee='closed form'"
+
+
+def _aol_linear_bound(module: AOLLinear, shape: tuple, layers: tuple):
+    """Schur's test with the AOL weights ``q = 1 / d``: their closed-form guarantee, checked
+    exactly on the deployed floats (any positive ``q`` gives a valid test)."""
+    (layer,) = layers
+    return layer.lipschitz_bound(weights=(1 / as_numpy(module, "scales", module.scales())).tolist())
+
+
+def _aol_conv(module: AOLConv2d, shape: tuple) -> tuple:
+    from cpwl import Conv2d
+
+    if len(shape) != 3:
+        raise ShapeError(f"AOLConv2d takes (channels, height, width) samples, got per-sample shape {shape}")
+    pad = module.kernel_size // 2
+    kernel = as_numpy(module, "kernel", module.kernel())
+    bias = None if module.bias is None else as_numpy(module, "bias", module.bias)
+    layer = Conv2d(kernel, bias, in_shape=shape, padding=pad, padding_mode="circular")
+    return [layer], layer.out_shape
+
+
+def _aol_conv_bound(module: AOLConv2d, shape: tuple, layers: tuple):
+    (layer,) = layers
+    return layer.lipschitz_bound(weights=1 / as_numpy(module, "scales", module.scales()))
+
+
+register(AOLLinear, exact=dense_meaning, bound=_aol_linear_bound)
+register(AOLConv2d, exact=_aol_conv, bound=_aol_conv_bound)

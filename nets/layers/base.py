@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cpwl.errors import InvalidArgument, ShapeError
+
 
 class LipschitzLinear(nn.Module):
     """A dense layer ``x -> W x + b`` whose ``W`` is computed from parameters by
@@ -25,7 +27,7 @@ class LipschitzLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True):
         super().__init__()
         if in_features < 1 or out_features < 1:
-            raise ValueError(f"{type(self).__name__} needs positive sizes, got {in_features} -> {out_features}")
+            raise InvalidArgument(f"{type(self).__name__} needs positive sizes, got {in_features} -> {out_features}")
         self.in_features, self.out_features = in_features, out_features
         self.bias = nn.Parameter(torch.zeros(out_features)) if bias else None
 
@@ -35,11 +37,19 @@ class LipschitzLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
-            raise ValueError(f"{type(self).__name__} expects {self.in_features} input features, got shape {tuple(x.shape)}")
+            raise ShapeError(f"{type(self).__name__} expects {self.in_features} input features, got shape {tuple(x.shape)}")
         return F.linear(x, self.weight_matrix().to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
 
     def extra_repr(self) -> str:
         return f"{self.in_features} -> {self.out_features}, guarantee={self.guarantee!r}"
+
+
+def dense_meaning(module: LipschitzLinear, shape: tuple) -> tuple:
+    """The exact meaning of a :class:`LipschitzLinear`: ``W x + b`` with the deployed
+    ``weight_matrix()``."""
+    from nets.semantics.blocks import dense
+
+    return dense(module.weight_matrix(), module.bias, shape, module)
 
 
 def orthogonal_parameter(out_features: int, in_features: int) -> nn.Parameter:

@@ -6,7 +6,8 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
-from nets.layers.base import LipschitzLinear, orthogonal_parameter
+from nets.layers.base import LipschitzLinear, dense_meaning, orthogonal_parameter
+from nets.semantics.registry import register
 
 __all__ = ["FrobeniusLinear", "SpectralNormLinear"]
 
@@ -46,3 +47,7 @@ class SpectralNormLinear(LipschitzLinear):
 
     def weight_matrix(self) -> torch.Tensor:
         return self.linear.weight
+
+
+register(FrobeniusLinear, exact=dense_meaning)
+register(SpectralNormLinear, exact=dense_meaning)

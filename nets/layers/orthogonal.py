@@ -6,7 +6,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrizations
 
-from nets.layers.base import LipschitzLinear
+from cpwl.errors import InvalidArgument
+from nets.layers.base import LipschitzLinear, dense_meaning
+from nets.semantics.registry import register
 
 __all__ = ["OrthogonalLinear", "BjorckLinear"]
 
@@ -24,7 +26,7 @@ class OrthogonalLinear(LipschitzLinear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, method: str = "cayley"):
         super().__init__(in_features, out_features, bias)
         if method not in ("cayley", "matrix_exp"):
-            raise ValueError(f"method must be 'cayley' or 'matrix_exp', got {method!r}")
+            raise InvalidArgument(f"method must be 'cayley' or 'matrix_exp', got {method!r}")
         self.linear = parametrizations.orthogonal(nn.Linear(in_features, out_features, bias=False), orthogonal_map=method)
 
     def weight_matrix(self) -> torch.Tensor:
@@ -48,7 +50,7 @@ class BjorckLinear(LipschitzLinear):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, iterations: int = 20, beta: float = 0.5):
         super().__init__(in_features, out_features, bias)
         if iterations < 0 or not 0 < beta <= 0.5:
-            raise ValueError(f"BjorckLinear needs iterations >= 0 and 0 < beta <= 1/2, got {iterations}, {beta}")
+            raise InvalidArgument(f"BjorckLinear needs iterations >= 0 and 0 < beta <= 1/2, got {iterations}, {beta}")
         self.iterations, self.beta = iterations, beta
         self.P = nn.Parameter(nn.init.orthogonal_(torch.empty(out_features, in_features)))
 
@@ -57,3 +59,7 @@ class BjorckLinear(LipschitzLinear):
         for _ in range(self.iterations):
             W = (1 + self.beta) * W - self.beta * W @ W.T @ W
         return W
+
+
+register(OrthogonalLinear, exact=dense_meaning)
+register(BjorckLinear, exact=dense_meaning)

@@ -6,7 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cpwl.errors import ShapeError
 from nets._checks import channels_of
+from nets.semantics import blocks
+from nets.semantics.registry import register
 
 __all__ = ["ZeroChannelConcatenation", "FirstChannels", "ConcatenationPooling2D"]
 
@@ -26,7 +29,7 @@ class ZeroChannelConcatenation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = channels_of(self, x)
         if c > self.channels:
-            raise ValueError(f"ZeroChannelConcatenation pads to {self.channels} channels but got shape {tuple(x.shape)}")
+            raise ShapeError(f"ZeroChannelConcatenation pads to {self.channels} channels but got shape {tuple(x.shape)}")
         return torch.cat([x, x.new_zeros(x.shape[0], self.channels - c, *x.shape[2:])], dim=1)
 
 
@@ -45,7 +48,7 @@ class FirstChannels(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = channels_of(self, x)
         if c < self.channels:
-            raise ValueError(f"FirstChannels keeps {self.channels} channels but got shape {tuple(x.shape)}")
+            raise ShapeError(f"FirstChannels keeps {self.channels} channels but got shape {tuple(x.shape)}")
         return x[:, : self.channels]
 
 
@@ -59,5 +62,17 @@ class ConcatenationPooling2D(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[2] % 2 or x.shape[3] % 2:
-            raise ValueError(f"ConcatenationPooling2D needs [B, C, H, W] with even H and W, got shape {tuple(x.shape)}")
+            raise ShapeError(f"ConcatenationPooling2D needs [B, C, H, W] with even H and W, got shape {tuple(x.shape)}")
         return F.pixel_unshuffle(x, 2)
+
+
+def _moves_entries(module: nn.Module, shape: tuple) -> tuple:
+    """These helpers only move or zero-pad entries: their meaning is their own forward pass
+    applied to a probe of positions (:func:`nets.semantics.blocks.index_map`)."""
+    gather, out_shape = blocks.index_map(module, shape)
+    return [gather], out_shape
+
+
+register(ZeroChannelConcatenation, exact=_moves_entries)
+register(FirstChannels, exact=_moves_entries)
+register(ConcatenationPooling2D, exact=_moves_entries)

@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from cpwl.errors import ShapeError
+from nets.semantics.blocks import as_numpy, dense
+from nets.semantics.registry import register
+
 __all__ = ["SLLLinear"]
 
 
@@ -35,10 +39,45 @@ class SLLLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.features:
-            raise ValueError(f"SLLLinear expects {self.features} features, got shape {tuple(x.shape)}")
+            raise ShapeError(f"SLLLinear expects {self.features} features, got shape {tuple(x.shape)}")
         W = self.W.to(x.dtype)
         h = torch.relu(x @ W + self.bias.to(x.dtype))
         return x - 2 * (h / self.scales().to(x.dtype)) @ W.T
 
     def extra_repr(self) -> str:
         return f"features={self.features}, hidden={self.hidden}, guarantee='closed form'"
+
+
+def _sll(module: SLLLinear, shape: tuple) -> tuple:
+    """``x + (-2 W T^-1) ReLU(W^T x + b)``: a residual block, with ``T^-1`` taken exactly."""
+    from fractions import Fraction
+
+    from cpwl import Affine, Residual
+    from cpwl.activations import Elementwise, relu
+
+    (lift,), _ = dense(module.W.T, module.bias, shape, module)
+    W = as_numpy(module, "W", module.W)
+    t = [Fraction(v) for v in as_numpy(module, "scales", module.scales()).tolist()]
+    down = Affine([[-2 * Fraction(w) / t[j] for j, w in enumerate(row)] for row in W.tolist()])
+    return [Residual([lift, Elementwise(relu()), down])], shape
+
+
+def _sll_bound(module: SLLLinear, shape: tuple, layers: tuple):
+    """1 if the SLL condition ``T - W^T W`` is PSD (checked exactly on the deployed floats),
+    else the triangle bound ``1 + 2 ||W T^-1|| ||W||`` with exact brackets."""
+    from fractions import Fraction
+
+    from cpwl import LipschitzBound, is_psd, spectral_norm_enclosure
+
+    W = [[Fraction(v) for v in row] for row in as_numpy(module, "W", module.W).tolist()]
+    t = [Fraction(v) for v in as_numpy(module, "scales", module.scales()).tolist()]
+    m = len(t)
+    gram = [[sum(row[i] * row[j] for row in W) for j in range(m)] for i in range(m)]
+    if is_psd([[(t[i] if i == j else 0) - gram[i][j] for j in range(m)] for i in range(m)]):
+        return LipschitzBound(Fraction(1), "exact PSD test of T - W^T W (SLL condition)")
+    scaled = [[w / t[j] for j, w in enumerate(row)] for row in W]
+    bound = 1 + 2 * spectral_norm_enclosure(scaled).hi * spectral_norm_enclosure(W).hi
+    return LipschitzBound(bound, "SLL condition fails exactly; triangle bound 1 + 2 ||W T^-1|| ||W|| (exact brackets)")
+
+
+register(SLLLinear, exact=_sll, bound=_sll_bound)

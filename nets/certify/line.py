@@ -1,0 +1,82 @@
+"""Exact certificates along a segment: the distance to the first label change, and the exact
+Lipschitz constant of the outputs along the segment.
+
+Example:
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(1, 2))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.tensor([[-1.0], [1.0]])), model[0].bias.zero_()
+    >>> line_certificate(model, [-1.0], [1.0]).t      # the scores cross at x = 0
+    Fraction(1, 2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+from torch import nn
+
+from cpwl import sqrt_upper
+from nets.export import exact_point, restrict_to_line
+
+__all__ = ["LineCertificate", "line_certificate"]
+
+
+@dataclass(frozen=True)
+class LineCertificate:
+    """Exact facts about a model along the segment ``start + t (end - start)``, ``t`` in
+    ``[0, 1]``: the label at ``t = 0`` (``None`` if the top score is tied there), the first
+    ``t`` at which the exact argmax stops being that label (a tie counts as a change;
+    ``None`` if it never does on the segment), ``||end - start||^2`` (the distance to the
+    change is ``t * sqrt(length_squared)``), and the exact squared Lipschitz constant of the
+    outputs along the line: the largest ``||dF/dx||^2`` over the pieces, per unit of input
+    distance."""
+
+    label: Optional[int]
+    t: Optional[Fraction]
+    length_squared: Fraction
+    lipschitz_squared: Fraction
+
+    @property
+    def lipschitz_upper(self) -> Fraction:
+        """A rational upper bound (within ``2**-40``) of the exact Lipschitz constant of the
+        outputs along the segment, ``sqrt(lipschitz_squared)``."""
+        return sqrt_upper(self.lipschitz_squared)
+
+    @property
+    def distance_squared(self) -> Optional[Fraction]:
+        """Squared Euclidean distance from ``start`` to the first label change (exact)."""
+        return None if self.t is None else self.t * self.t * self.length_squared
+
+
+def _first_nonpositive(g) -> Optional[Fraction]:
+    """First ``t`` of the domain where the CPWL ``g`` is ``<= 0``, or ``None``."""
+    for lo, hi, s, c in g.pieces():
+        if s * lo + c <= 0:
+            return lo
+        if s * hi + c <= 0:
+            return -c / s
+    return None
+
+
+def line_certificate(module: nn.Module, start, end) -> LineCertificate:
+    """Exact distance, along a segment, to the nearest change of the predicted label, from
+    the exact piecewise-linear outputs of the deployed model (no float decision involved).
+    ``start`` and ``end`` are taken exactly, as by :func:`nets.export.restrict_to_line`."""
+    a, _ = exact_point(start, "start")
+    b, _ = exact_point(end, "end")
+    F_line = restrict_to_line(module, start, end)
+    length_squared = Fraction(sum((y - x) ** 2 for x, y in zip(a, b)))
+    comps = F_line.components
+    per_piece = zip(*(f.slopes for f in comps))
+    lipschitz_squared = max(sum(s * s for s in slopes) for slopes in per_piece) / length_squared if length_squared else Fraction(0)
+    scores = F_line(0)
+    top = max(scores)
+    if scores.count(top) > 1:
+        return LineCertificate(None, Fraction(0), length_squared, lipschitz_squared)
+    label = scores.index(top)
+    changes = [t for i in range(len(comps)) if i != label if (t := _first_nonpositive(comps[label] - comps[i])) is not None]
+    return LineCertificate(label, min(changes, default=None), length_squared, lipschitz_squared)

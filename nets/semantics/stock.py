@@ -1,0 +1,77 @@
+"""The exact meaning of the stock ``torch.nn`` modules the table accepts.
+
+| module | meaning |
+|---|---|
+| ``nn.Sequential`` | its children, in order |
+| ``nn.Linear`` | ``W x + b`` on flat inputs |
+| ``nn.Conv2d`` | :class:`cpwl.Conv2d` with the module's stride, dilation, groups, padding (numbers, ``"same"``, ``"valid"``) and padding mode |
+| ``nn.ReLU``, ``nn.LeakyReLU`` | elementwise ``max(y, 0)``; ``y`` or ``slope * y`` (any slope) |
+| ``nn.Identity``, ``nn.Dropout`` | the identity (the export reads the model in evaluation mode) |
+| ``nn.Flatten`` | a reshape that keeps the batch dimension (no layer: the row-major order is unchanged) |
+
+Example:
+    >>> from torch import nn
+    >>> from nets.semantics import translate
+    >>> translate(nn.Sequential(nn.Flatten()), input_shape=(2, 3)).out_shape
+    (6,)
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from cpwl import Conv2d
+from cpwl import activations as exact
+from cpwl.errors import ShapeError, UnsupportedModuleError
+from cpwl.numbers import as_rational
+from nets.semantics.blocks import as_numpy, dense, numel
+from nets.semantics.registry import register
+
+
+def _linear(m: nn.Linear, shape: tuple) -> tuple:
+    return dense(m.weight, m.bias, shape, m)
+
+
+def conv_meaning(m: nn.Conv2d, shape: tuple, padding=None) -> tuple:
+    """The exact :class:`cpwl.Conv2d` of an ``nn.Conv2d`` (or of a subclass that computes the
+    same), with ``padding`` as ``(top, bottom, left, right)`` when the caller knows better."""
+    if len(shape) != 3:
+        raise ShapeError(f"{type(m).__name__} takes (channels, height, width) samples, got per-sample shape {shape}")
+    if padding is None:
+        left, right, top, bottom = m._reversed_padding_repeated_twice  # what forward pads, "same" split included
+        padding = (top, bottom, left, right)
+    kernel = as_numpy(m, "weight", m.weight)
+    bias = None if m.bias is None else as_numpy(m, "bias", m.bias)
+    layer = Conv2d(kernel, bias, in_shape=shape, stride=m.stride, padding=padding, dilation=m.dilation, groups=m.groups, padding_mode=m.padding_mode)
+    return [layer], layer.out_shape
+
+
+def _relu(m: nn.ReLU, shape: tuple) -> tuple:
+    return [exact.Elementwise(exact.relu())], shape
+
+
+def _leaky(m: nn.LeakyReLU, shape: tuple) -> tuple:
+    slope = as_rational(float(m.negative_slope))
+    return [exact.Elementwise(exact.identity() if slope == 1 else exact.leaky_relu(slope))], shape
+
+
+def _identity(m: nn.Module, shape: tuple) -> tuple:
+    return [], shape
+
+
+def _flatten(m: nn.Flatten, shape: tuple) -> tuple:
+    full = (1, *shape)
+    start, end = (d + len(full) if d < 0 else d for d in (m.start_dim, m.end_dim))
+    if not 1 <= start <= end < len(full):
+        raise UnsupportedModuleError(f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim}) on per-sample shape {shape} would merge the batch dimension")
+    return [], (*full[1:start], numel(full[start : end + 1]), *full[end + 1 :])
+
+
+register(nn.Sequential, container=True)
+register(nn.Linear, exact=_linear)
+register(nn.Conv2d, exact=conv_meaning)
+register(nn.ReLU, exact=_relu)
+register(nn.LeakyReLU, exact=_leaky)
+register(nn.Identity, exact=_identity)
+register(nn.Dropout, exact=_identity)
+register(nn.Flatten, exact=_flatten)

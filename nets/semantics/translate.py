@@ -1,0 +1,169 @@
+"""Translate a whole torch model, module by module, into exact :mod:`cpwl` layers.
+
+:func:`translate` walks the model in forward order (containers are expanded), looks every
+module up in the table (:mod:`nets.semantics.registry`, fail closed) and records one
+:class:`Step` per module: its exact layers, input and output shapes, and — when asked — a
+proven Lipschitz bound.  Export, certificates and the rigorous forward pass all start here.
+
+Example:
+    >>> from torch import nn
+    >>> t = translate(nn.Sequential(nn.Linear(2, 3), nn.ReLU()))
+    >>> [(s.path, s.module, s.out_shape) for s in t.steps]
+    [('0', 'Linear', (3,)), ('1', 'ReLU', (3,))]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Optional
+
+import torch
+from torch import nn
+
+import cpwl
+from cpwl import LipschitzBound
+from cpwl.errors import CPWLError, InvalidArgument, ShapeError
+from nets.semantics.registry import check_no_hooks, lookup
+
+__all__ = ["Step", "Translation", "evaluation_mode", "input_shape_of", "translate"]
+
+
+@contextlib.contextmanager
+def evaluation_mode(module: nn.Module):
+    """Put ``module`` in eval mode and ``no_grad`` for the block, then restore its modes.
+
+    Example:
+        >>> m = nn.Linear(1, 1)
+        >>> with evaluation_mode(m):
+        ...     m.training
+        False
+        >>> m.training
+        True
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with torch.no_grad():
+            yield module
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+@dataclass(frozen=True)
+class Step:
+    """One module of a model, translated: its path in the model, class name, exact layers,
+    per-sample input and output shapes, and (when requested) a proven Lipschitz bound."""
+
+    path: str
+    module: str
+    layers: tuple
+    in_shape: tuple
+    out_shape: tuple
+    bound: Optional[LipschitzBound] = None
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A model as exact layers: the steps in forward order and the per-sample input shape."""
+
+    steps: tuple
+    in_shape: tuple
+
+    @property
+    def out_shape(self) -> tuple:
+        """The per-sample output shape."""
+        return self.steps[-1].out_shape if self.steps else self.in_shape
+
+    @property
+    def layers(self) -> tuple:
+        """Every exact layer, in order."""
+        return tuple(layer for step in self.steps for layer in step.layers)
+
+    def network(self) -> cpwl.Network:
+        """The exact :class:`cpwl.Network` (an identity model gives one empty gather-free
+        identity layer: an elementwise identity)."""
+        layers = self.layers or (cpwl.activations.Elementwise(cpwl.activations.identity()),)
+        return cpwl.Network(layers)
+
+    @property
+    def bound(self) -> Fraction:
+        """The product of the steps' proven bounds (requires ``translate(..., bounds=True)``)."""
+        return math.prod((step.bound.value for step in self.steps), start=Fraction(1))
+
+
+def input_shape_of(module: nn.Module, input_shape=None) -> tuple:
+    """The per-sample input shape: given, recorded on the model (``input_shape`` of
+    :class:`nets.SimplifiedConvNet`, ``input_dim`` of :class:`nets.LipschitzMLP`), or read
+    from a first dense layer.
+
+    Example:
+        >>> input_shape_of(nn.Sequential(nn.Linear(3, 1)))
+        (3,)
+    """
+    if input_shape is not None:
+        shape = (input_shape,) if isinstance(input_shape, int) else tuple(input_shape)
+        if not shape or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in shape):
+            raise InvalidArgument(f"input_shape must be positive ints (one sample, no batch), got {input_shape!r}")
+        return shape
+    if getattr(module, "input_shape", None) is not None:
+        return tuple(module.input_shape)
+    if isinstance(getattr(module, "input_dim", None), int):
+        return (module.input_dim,)
+    first = next((m for m in module.modules() if not isinstance(m, nn.Sequential)), module)
+    for attribute in ("in_features", "features"):
+        if isinstance(getattr(first, attribute, None), int):
+            return (getattr(first, attribute),)
+    raise InvalidArgument(f"cannot tell the input shape of {type(module).__name__}; pass input_shape (one sample, no batch dimension)")
+
+
+def translate(module: nn.Module, input_shape=None, *, bounds: bool = False) -> Translation:
+    """The exact translation of ``module`` for per-sample inputs of ``input_shape`` (see
+    :func:`input_shape_of`), in evaluation mode and without changing the model.  With
+    ``bounds=True`` every step also carries a proven Lipschitz bound.  Anything the table does
+    not know, or whose behaviour was changed, raises :class:`cpwl.UnsupportedModuleError`."""
+    if not isinstance(module, nn.Module):
+        raise InvalidArgument(f"translate needs a torch.nn.Module, got {type(module).__name__}")
+    shape = input_shape_of(module, input_shape)
+    check_no_hooks(module)
+    steps = []
+    with evaluation_mode(module):
+        _walk(module, "", shape, steps, bounds)
+    return Translation(tuple(steps), shape)
+
+
+def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool) -> tuple:
+    entry, _ = lookup(module, path or type(module).__name__)
+    if entry.container:
+        for name, child in module._modules.items():  # forward's own order, duplicates included
+            if child is None:
+                continue
+            shape = _walk(child, f"{path}.{name}" if path else name, shape, steps, bounds)
+        return shape
+    where = f"{type(module).__name__} at '{path or type(module).__name__}'"
+    try:
+        layers, out_shape = entry.exact(module, shape)
+        layers, out_shape = tuple(layers), tuple(out_shape)
+        width = math.prod(shape)
+        for layer in layers:
+            width = layer.check_width(width)
+        if width != math.prod(out_shape):
+            raise ShapeError(f"the exact layers give {width} outputs but the output shape is {out_shape}")
+        bound = None
+        if bounds:
+            bound = entry.bound(module, shape, layers) if entry.bound else _product(layers)
+    except CPWLError as err:
+        raise type(err)(f"{where}: {err}") from err
+    steps.append(Step(path or type(module).__name__, type(module).__name__, layers, shape, out_shape, bound))
+    return out_shape
+
+
+def _product(layers: tuple) -> LipschitzBound:
+    if not layers:
+        return LipschitzBound(Fraction(1), "identity")
+    found = [layer.lipschitz_bound() for layer in layers]
+    methods = list(dict.fromkeys(b.method for b in found))
+    return LipschitzBound(math.prod((b.value for b in found), start=Fraction(1)), "; ".join(methods))
