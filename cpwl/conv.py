@@ -126,6 +126,18 @@ class Conv2d(Layer):
             self._matrix = Affine(flat.tolist(), None if bias is None else list(np.ravel(np.asarray(bias, dtype=object))))
 
     @property
+    def kernel(self) -> tuple:
+        """The kernel ``[out][C / groups][kh][kw]`` as nested tuples of Fractions."""
+        out, cin_g, kh, kw = self.kernel_shape
+        rows = self._matrix.weight
+        return tuple(tuple(tuple(tuple(rows[o][(c * kh + a) * kw : (c * kh + a + 1) * kw]) for a in range(kh)) for c in range(cin_g)) for o in range(out))
+
+    @property
+    def bias(self) -> tuple:
+        """The bias, one Fraction per output channel."""
+        return self._matrix.bias
+
+    @property
     def out_features(self) -> int:
         """Number of outputs ``out * H' * W'``."""
         return int(np.prod(self.out_shape))

@@ -78,7 +78,7 @@ class CPWLMap:
     __slots__ = ("_bps", "_A", "_C", "_D", "_domain")
 
     def __init__(self, *args, **kwargs):
-        raise TypeError("build a CPWLMap with CPWLMap.from_components or CPWLMap.line, or from a Network")
+        raise InvalidArgument("build a CPWLMap with CPWLMap.from_components or CPWLMap.line, or from a Network")
 
     @classmethod
     def _raw(cls, bps, A, C, D, domain) -> "CPWLMap":

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from math import isqrt
 
+from cpwl.errors import InvalidArgument
 from cpwl.numbers import RationalLike, as_fraction
 
 __all__ = ["Enclosure", "sqrt_upper"]
@@ -28,7 +29,7 @@ class Enclosure:
 
     def __post_init__(self) -> None:
         if not self.lo <= self.hi:
-            raise ValueError(f"an enclosure needs lo <= hi, got [{self.lo}, {self.hi}]")
+            raise InvalidArgument(f"an enclosure needs lo <= hi, got [{self.lo}, {self.hi}]")
 
     @property
     def width(self) -> Fraction:

@@ -9,7 +9,7 @@ import numpy as np
 from gmpy2 import mpq
 
 from cpwl import _pieces
-from cpwl.errors import BreakpointError, DomainError, NumberError
+from cpwl.errors import BreakpointError, DomainError, InvalidArgument, NumberError
 from cpwl.interval import Interval
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
 
@@ -49,7 +49,7 @@ class CPWL:
     __array_priority__ = 1000  # numpy scalars on the left defer to CPWL arithmetic
 
     def __init__(self, *args, **kwargs):
-        raise TypeError(
+        raise InvalidArgument(
             "build a CPWL with CPWL.from_points, from_pieces, from_slopes, linear, identity or constant"
         )
 
@@ -165,7 +165,11 @@ class CPWL:
         s = [as_rational(v) for v in slopes]
         if len(s) != len(bps) + 1:
             raise BreakpointError(f"{len(bps)} breakpoints need {len(bps) + 1} slopes, got {len(s)}")
-        ax, ay = (as_rational(v) for v in anchor)
+        try:
+            ax, ay = anchor
+        except (TypeError, ValueError) as err:
+            raise InvalidArgument(f"anchor must be one point (x, y) on the graph, got {anchor!r}") from err
+        ax, ay = as_rational(ax), as_rational(ay)
         if not dom.contains(ax):
             raise DomainError(f"anchor x = {ax} lies outside the domain {dom}")
         k = _pieces.piece_index(bps, ax)
@@ -349,7 +353,7 @@ class CPWL:
             Fraction(0, 1)
         """
         if not isinstance(inner, CPWL):
-            raise TypeError(f"compose needs a CPWL, got {type(inner).__name__}")
+            raise InvalidArgument(f"compose needs a CPWL, got {type(inner).__name__}")
         lo, hi = inner._range()
         out = self._domain
         if (out._lo is not None and (lo is None or lo < out._lo)) or (

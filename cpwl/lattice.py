@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from cpwl import _pieces
+from cpwl.errors import InvalidArgument
 from cpwl.function import CPWL
 
 __all__ = ["maximum", "minimum"]
@@ -10,7 +11,7 @@ __all__ = ["maximum", "minimum"]
 
 def _extremum(f: CPWL, g: CPWL, pick_first) -> CPWL:
     if not (isinstance(f, CPWL) and isinstance(g, CPWL)):
-        raise TypeError("maximum/minimum take two CPWL functions")
+        raise InvalidArgument("maximum/minimum take two CPWL functions")
     diff = f - g
     ends = [diff._domain._lo, *diff._bps, diff._domain._hi]
     crossings = [

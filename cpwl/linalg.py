@@ -19,6 +19,7 @@ import numpy as np
 from cpwl import _intarrays
 from cpwl.cpwl_map import exact_matrix
 from cpwl.enclosure import Enclosure
+from cpwl.errors import InvalidArgument
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
 
 __all__ = ["NormCheck", "is_psd", "operator_norm_at_most", "check_norm", "spectral_norm_enclosure"]
@@ -34,7 +35,7 @@ def is_psd(M) -> bool:
     rows = exact_matrix(M, "M")
     n = len(rows)
     if len(rows[0]) != n or any(rows[i][j] != rows[j][i] for i in range(n) for j in range(i)):
-        raise ValueError("is_psd needs a symmetric square matrix")
+        raise InvalidArgument("is_psd needs a symmetric square matrix")
     nums, _ = _intarrays.over_common_denominator(rows)
     return _charpoly_psd(flint.fmpz_mat(n, n, nums.ravel().tolist()))
 
@@ -88,7 +89,7 @@ def _sum_norm(rows, norm):
         return max(sum(abs(r[j]) for r in rows) for j in range(len(rows[0])))
     if norm in ("inf", float("inf")):
         return max(sum(abs(v) for v in r) for r in rows)
-    raise ValueError(f"norm must be 2, 1 or 'inf', got {norm!r}")
+    raise InvalidArgument(f"norm must be 2, 1 or 'inf', got {norm!r}")
 
 
 def spectral_norm_enclosure(W, rel_width: RationalLike = Fraction(1, 2**30)) -> Enclosure:

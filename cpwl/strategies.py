@@ -22,6 +22,7 @@ from typing import Optional
 from hypothesis import strategies as st
 
 from cpwl import activations as act
+from cpwl.errors import InvalidArgument
 from cpwl.function import CPWL
 from cpwl.interval import Interval
 from cpwl.network import Affine, Network
@@ -60,7 +61,7 @@ def rationals(
     lo = None if min_value is None else as_fraction(min_value)
     hi = None if max_value is None else as_fraction(max_value)
     if lo is not None and hi is not None and lo > hi:
-        raise ValueError(f"rationals needs min_value <= max_value, got {lo} > {hi}")
+        raise InvalidArgument(f"rationals needs min_value <= max_value, got {lo} > {hi}")
     if dyadic:
         dens = st.integers(0, max(0, max_denominator.bit_length() - 1)).map(lambda k: 2**k)
     else:
@@ -231,7 +232,7 @@ def _activation_layer(name: str, width: int):
     if name == "n":
         pair = st.tuples(rationals(-2, 2, 8), rationals(-2, 2, 8))
         return st.lists(pair, min_size=width, max_size=width).map(act.NLayer)
-    raise ValueError(f"unknown activation family {name!r}; choose from {ACTIVATIONS}")
+    raise InvalidArgument(f"unknown activation family {name!r}; choose from {ACTIVATIONS}")
 
 
 @st.composite

@@ -116,10 +116,14 @@ def _stitch(parts: list, domain: Interval) -> CPWL:
 
 
 def from_sympy(expr, x, domain=None) -> CPWL:
-    """Read a sympy expression that is piecewise linear in ``x`` on ``domain``."""
+    """Read a sympy expression that is piecewise linear in ``x`` on ``domain``; anything else
+    (non-linear terms, complex or symbolic constants, malformed conditions) raises
+    :class:`cpwl.SerializationError`."""
     try:
         return _convert(sympy.sympify(expr), x, Interval.coerce(domain))
     except SerializationError:
         raise
     except CPWLError as err:
         raise SerializationError(str(err)) from err
+    except (TypeError, ValueError, AttributeError, sympy.SympifyError) as err:  # sympy refuses e.g. comparisons with I
+        raise SerializationError(f"not a real piecewise-linear expression in {x}: {err}") from err

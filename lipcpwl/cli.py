@@ -19,11 +19,14 @@ class UsageError(Exception):
     """A user mistake: reported in one line, exit code 2."""
 
 
-def _numbers(text: str) -> list:
+def _exact_numbers(text: str) -> list:
+    """Comma-separated numbers read exactly: ``0.1`` is one tenth, ``1/3`` a third."""
+    from cpwl import CPWLError, as_fraction
+
     try:
-        return [float(v) for v in text.split(",")]
-    except ValueError as err:
-        raise UsageError(f"expected comma-separated numbers, got {text!r}") from err
+        return [as_fraction(v) for v in text.split(",")]
+    except CPWLError as err:
+        raise UsageError(f"expected comma-separated numbers such as 0.5,-1/3,2e-3; {err}") from err
 
 
 def _load_model(path: str):
@@ -55,8 +58,6 @@ def _cmd_prove(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    import torch
-
     from nets import onnx_import, pt2_import
     from nets.export import restrict_to_line, to_cpwl
 
@@ -76,14 +77,13 @@ def _cmd_export(args) -> int:
         else:
             result = to_cpwl(model, domain=(a, b), canonical=not args.all_breakpoints)
     elif args.line is not None:
-        start, end = (torch.tensor(_numbers(v), dtype=torch.float32) for v in args.line)
-        shape = None if is_graph else getattr(model, "input_shape", None)
-        if shape is not None:
-            start, end = start.reshape(shape), end.reshape(shape)
-        if torch.equal(start, end):
+        start, end = (_exact_numbers(v) for v in args.line)  # exact: no float rounding of the endpoints
+        if len(start) != len(end):
+            raise UsageError(f"--line needs START and END of the same length, got {len(start)} and {len(end)}")
+        if start == end:
             raise UsageError("--line needs START != END")
         if is_graph:
-            result = graph_format.restrict_to_line(model, start.numpy(), end.numpy())
+            result = graph_format.restrict_to_line(model, start, end)
             result = result.canonical() if not args.all_breakpoints else result
         else:
             result = restrict_to_line(model, start, end, canonical=not args.all_breakpoints)
@@ -199,7 +199,7 @@ def _parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="exact CPWL of a saved model: nets.io.save (.pt), ONNX (.onnx) or torch.export (.pt2)")
     export.add_argument("model")
     export.add_argument("--domain", nargs=2, type=float, metavar=("A", "B"), help="scalar-input models: the interval [A, B]")
-    export.add_argument("--line", nargs=2, metavar=("START", "END"), help="comma-separated input points")
+    export.add_argument("--line", nargs=2, metavar=("START", "END"), help="comma-separated input points, read exactly (0.1 is one tenth, 1/3 a third)")
     export.add_argument("--all-breakpoints", action="store_true", help="keep breakpoints where a neuron switches but no output bends")
     export.add_argument("-o", "--output", help="write the exact JSON here")
     export.set_defaults(run=_cmd_export)

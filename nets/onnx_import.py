@@ -32,6 +32,7 @@ import numpy as np
 from cpwl import Conv2d, CPWLMap
 from cpwl import activations as exact
 from cpwl.errors import ModelFileError, UnsupportedOperatorError
+from cpwl.numbers import as_fraction
 from nets._symbolic import (
     Sym,
     affine,
@@ -206,7 +207,7 @@ def _step(node, values: dict, sizes: dict) -> list:
             raise UnsupportedOperatorError(f"Gemm node '{node.name}': only flat input x constant weight (no transA) is supported")
         B = np.asarray(ins[1], dtype=np.float64)
         W = B if attrs.get("transB", 0) else B.T
-        alpha, beta = Fraction(attrs.get("alpha", 1.0)), Fraction(attrs.get("beta", 1.0))
+        alpha, beta = as_fraction(attrs.get("alpha", 1.0)), as_fraction(attrs.get("beta", 1.0))  # the float32 attributes, exactly
         bias = None if len(ins) < 3 or ins[2] is None else constant_over(ins[2], (W.shape[0],))
         return [Sym(affine(x.F, W, bias, scale=alpha, bias_scale=beta), (W.shape[0],))]
     if op == "MatMul":
@@ -239,7 +240,7 @@ def _step(node, values: dict, sizes: dict) -> list:
     if op == "Abs":
         return [Sym(x.F.apply(exact.abs_()), x.shape)]
     if op == "LeakyRelu":
-        alpha = Fraction(attrs.get("alpha", 0.01))  # the float32 attribute, exactly
+        alpha = as_fraction(attrs.get("alpha", np.float32(0.01)))  # the float32 attribute, exactly
         return [Sym(x.F.apply(exact.leaky_relu(alpha) if alpha != 1 else exact.identity()), x.shape)]
     if op == "Clip":
         lo = ins[1] if len(ins) > 1 and ins[1] is not None else attrs.get("min")

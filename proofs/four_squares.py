@@ -9,6 +9,8 @@ from math import isqrt
 
 import gmpy2
 
+from cpwl.errors import InvalidArgument
+
 __all__ = ["four_squares", "rational_square_split"]
 
 _BRUTE_FORCE_LIMIT = 10_000
@@ -61,7 +63,7 @@ def four_squares(n: int) -> tuple:
         7
     """
     if n < 0:
-        raise ValueError(f"four_squares needs n >= 0, got {n}")
+        raise InvalidArgument(f"four_squares needs n >= 0, got {n}")
     k = 0
     while n and n % 4 == 0:
         n, k = n // 4, k + 1
@@ -87,5 +89,5 @@ def rational_square_split(p: Fraction) -> list:
     """
     p = Fraction(p)
     if p < 0:
-        raise ValueError(f"a sum of squares cannot be negative, got {p}")
+        raise InvalidArgument(f"a sum of squares cannot be negative, got {p}")
     return [Fraction(v, p.denominator) for v in four_squares(p.numerator * p.denominator) if v]

@@ -10,6 +10,8 @@ from typing import Any, Callable
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis.errors import NoSuchExample
 
+from cpwl.errors import InvalidArgument
+
 __all__ = ["PROFILES", "Checker", "CheckOutcome", "Result"]
 
 #: Examples per property for each profile.
@@ -67,7 +69,7 @@ class Checker:
 
     def __init__(self, name: str, profile: str):
         if profile not in PROFILES:
-            raise ValueError(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
+            raise InvalidArgument(f"unknown profile {profile!r}; choose from {sorted(PROFILES)}")
         self.profile = profile
         self.outcome = CheckOutcome(name)
 

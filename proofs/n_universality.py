@@ -8,7 +8,9 @@ from fractions import Fraction
 from hypothesis import strategies as st
 
 import cpwl
-from cpwl import CPWL, Affine, Network, activations as act, strategies
+from cpwl import CPWL, Affine, Network, strategies
+from cpwl import activations as act
+from cpwl.errors import InvalidArgument
 from proofs.four_squares import rational_square_split
 from proofs.harness import Checker, Result
 
@@ -122,11 +124,11 @@ def construct(f: CPWL) -> Network:
         True
     """
     if not isinstance(f, CPWL):
-        raise TypeError(f"construct needs a CPWL, got {type(f).__name__}")
+        raise InvalidArgument(f"construct needs a CPWL, got {type(f).__name__}")
     if not f.domain.is_compact:
         raise cpwl.DomainError(f"N-networks are universal on compact intervals only; restrict f (domain {f.domain}) to [a, b]")
     if not f.is_lipschitz(1):
-        raise ValueError(f"f has Lipschitz constant {f.lipschitz_constant()} > 1; no 1-Lipschitz network computes it")
+        raise InvalidArgument(f"f has Lipschitz constant {f.lipschitz_constant()} > 1; no 1-Lipschitz network computes it")
     f = f.canonical()
     a, b = f.domain.lo, f.domain.hi
     channels = []

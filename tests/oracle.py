@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from cpwl import CPWL, Affine
+from cpwl import CPWL, Affine, Conv2d, Gather, Residual
 from cpwl.activations import Elementwise, Householder, MaxMin
 
 
@@ -36,7 +36,53 @@ def _scalar(f: CPWL, v: Fraction, d: Fraction, x: Fraction, events: list) -> tup
     return slopes[j] * v + icpts[j], slopes[j] * d
 
 
+def _padded(y: int, size: int, mode: str):
+    """Source of padded position ``y`` along an axis of ``size`` (None: zero), torch's rules."""
+    if 0 <= y < size:
+        return y
+    if mode == "zeros":
+        return None
+    if mode == "circular":
+        return y % size
+    if mode == "replicate":
+        return min(max(y, 0), size - 1)
+    return -y if y < 0 else 2 * (size - 1) - y
+
+
+def _convolve(layer: Conv2d, vals: list, with_bias: bool) -> list:
+    """torch's conv2d definition, with Fractions and loops, from the layer's public fields."""
+    c, h, w = layer.in_shape
+    kernel, (out_c, cg, kh, kw) = layer.kernel, layer.kernel_shape
+    top, _, left, _ = layer.padding
+    _, ho, wo = layer.out_shape
+    out = []
+    for o in range(out_c):
+        g = o // (out_c // layer.groups)
+        for y in range(ho):
+            for x in range(wo):
+                total = layer.bias[o] if with_bias else Fraction(0)
+                for ci in range(cg):
+                    for a in range(kh):
+                        for b in range(kw):
+                            yy = _padded(y * layer.stride[0] + a * layer.dilation[0] - top, h, layer.padding_mode)
+                            xx = _padded(x * layer.stride[1] + b * layer.dilation[1] - left, w, layer.padding_mode)
+                            if yy is not None and xx is not None:
+                                total += kernel[o][ci][a][b] * vals[(g * cg + ci) * h * w + yy * w + xx]
+                out.append(total)
+    return out
+
+
 def _layer(layer, vals: list, ders: list, x: Fraction, events: list) -> tuple:
+    if isinstance(layer, Conv2d):
+        return _convolve(layer, vals, True), _convolve(layer, ders, False)
+    if isinstance(layer, Gather):
+        return [Fraction(0) if i is None else vals[i] for i in layer.index], [Fraction(0) if i is None else ders[i] for i in layer.index]
+    if isinstance(layer, Residual):
+        inner_vals, inner_ders = vals, ders
+        for inner in layer.layers:
+            inner_vals, inner_ders = _layer(inner, inner_vals, inner_ders, x, events)
+        skip_vals, skip_ders = (vals, ders) if layer.skip is None else _layer(layer.skip, vals, ders, x, events)
+        return [a + b for a, b in zip(inner_vals, skip_vals)], [a + b for a, b in zip(inner_ders, skip_ders)]
     if isinstance(layer, Affine):
         W, b = layer.weight, layer.bias
         return (
@@ -44,7 +90,7 @@ def _layer(layer, vals: list, ders: list, x: Fraction, events: list) -> tuple:
             [sum(w * d for w, d in zip(row, ders)) for row in W],
         )
     if isinstance(layer, Elementwise):
-        fns = layer.functions * len(vals) if layer.width is None else layer.functions
+        fns = layer.functions * len(vals) if layer.width is None else [f for f in layer.functions for _ in range(layer.repeat)]
         out = [_scalar(f, v, d, x, events) for f, v, d in zip(fns, vals, ders)]
         return [o[0] for o in out], [o[1] for o in out]
     vals, ders = list(vals), list(ders)
@@ -56,7 +102,7 @@ def _layer(layer, vals: list, ders: list, x: Fraction, events: list) -> tuple:
             if dp != 0 and x - p / dp > x:
                 events.append(x - p / dp)
             if (p, dp) < (0, 0):
-                vv = sum(a * a for a in v)
+                vv = sum(a * a for a in v) if layer.normalized else 1
                 for a, i in zip(v, group):
                     vals[i] -= 2 * p * a / vv
                     ders[i] -= 2 * dp * a / vv
@@ -82,7 +128,8 @@ def _right_pass(net, x: Fraction) -> tuple:
 
 def walk(net, a, b) -> list:
     """The exact output components of a scalar-input network on ``[a, b]`` as CPWL
-    functions (one per output)."""
+    functions (one per output).  ``net`` is anything with ``layers`` (Affine, Conv2d, Gather,
+    Residual, elementwise, MaxMin, GroupSort, Householder)."""
     a, b = Fraction(a), Fraction(b)
     x = a
     knots = []

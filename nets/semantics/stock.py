@@ -7,7 +7,7 @@
 | ``nn.Conv2d`` | :class:`cpwl.Conv2d` with the module's stride, dilation, groups, padding (numbers, ``"same"``, ``"valid"``) and padding mode |
 | ``nn.ReLU``, ``nn.LeakyReLU`` | elementwise ``max(y, 0)``; ``y`` or ``slope * y`` (any slope) |
 | ``nn.Identity``, ``nn.Dropout`` | the identity (the export reads the model in evaluation mode) |
-| ``nn.Flatten`` | a reshape that keeps the batch dimension (no layer: the row-major order is unchanged) |
+| ``nn.Flatten``, ``nn.Unflatten`` | reshapes that keep the batch dimension (no layer: the row-major order is unchanged) |
 
 Example:
     >>> from torch import nn
@@ -59,6 +59,14 @@ def _identity(m: nn.Module, shape: tuple) -> tuple:
     return [], shape
 
 
+def _unflatten(m: nn.Unflatten, shape: tuple) -> tuple:
+    dim = m.dim + len(shape) + 1 if m.dim < 0 else m.dim
+    sizes = tuple(m.unflattened_size)
+    if not 1 <= dim <= len(shape) or numel(sizes) != shape[dim - 1] or any(v < 1 for v in sizes):
+        raise UnsupportedModuleError(f"Unflatten(dim={m.dim}, {sizes}) does not fit per-sample shape {shape}")
+    return [], (*shape[: dim - 1], *sizes, *shape[dim:])
+
+
 def _flatten(m: nn.Flatten, shape: tuple) -> tuple:
     full = (1, *shape)
     start, end = (d + len(full) if d < 0 else d for d in (m.start_dim, m.end_dim))
@@ -75,3 +83,4 @@ register(nn.LeakyReLU, exact=_leaky)
 register(nn.Identity, exact=_identity)
 register(nn.Dropout, exact=_identity)
 register(nn.Flatten, exact=_flatten)
+register(nn.Unflatten, exact=_unflatten)

@@ -33,7 +33,11 @@ __all__ = ["Step", "Translation", "evaluation_mode", "input_shape_of", "translat
 
 @contextlib.contextmanager
 def evaluation_mode(module: nn.Module):
-    """Put ``module`` in eval mode and ``no_grad`` for the block, then restore its modes.
+    """Put ``module`` in eval mode and ``no_grad`` for the block, then restore its modes and
+    every parameter and buffer it had: some parametrizations update their own state when a
+    weight is read (orthogonium's power iteration does, even in eval mode), and reading a
+    model must not change it.  The weights read inside the block are then exactly those the
+    model's next forward pass computes.
 
     Example:
         >>> m = nn.Linear(1, 1)
@@ -44,6 +48,7 @@ def evaluation_mode(module: nn.Module):
         True
     """
     modes = [(m, m.training) for m in module.modules()]
+    state = [(t, t.detach().clone()) for t in (*module.parameters(), *module.buffers())]
     module.eval()
     try:
         with torch.no_grad():
@@ -51,6 +56,10 @@ def evaluation_mode(module: nn.Module):
     finally:
         for m, mode in modes:
             m.training = mode
+        with torch.no_grad():
+            for tensor, saved in state:
+                if tensor.shape != saved.shape or not torch.equal(tensor, saved):
+                    tensor.set_(saved)
 
 
 @dataclass(frozen=True)
@@ -127,8 +136,8 @@ def translate(module: nn.Module, input_shape=None, *, bounds: bool = False) -> T
     not know, or whose behaviour was changed, raises :class:`cpwl.UnsupportedModuleError`."""
     if not isinstance(module, nn.Module):
         raise InvalidArgument(f"translate needs a torch.nn.Module, got {type(module).__name__}")
-    shape = input_shape_of(module, input_shape)
     check_no_hooks(module)
+    shape = input_shape_of(module, input_shape)
     steps = []
     with evaluation_mode(module):
         _walk(module, "", shape, steps, bounds)
