@@ -9,7 +9,7 @@ from typing import Optional, Sequence, Union
 import numpy as np
 
 from cpwl import _conv_bound, _intarrays
-from cpwl.affine import Affine, is_float_array
+from cpwl.affine import Affine, FloatForm, is_float_array
 from cpwl.enclosure import sqrt_upper
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import Layer, LipschitzBound
@@ -126,6 +126,18 @@ class Conv2d(Layer):
             self._matrix = Affine(flat.tolist(), None if bias is None else list(np.ravel(np.asarray(bias, dtype=object))))
 
     @property
+    def float_form(self) -> "FloatForm":
+        """Float64 copies of the kernel (shaped ``[out, C / groups, kh, kw]``) and bias, as
+        :attr:`cpwl.Affine.float_form` (exact for kernels that arrived as floats).
+
+        Example:
+            >>> Conv2d([[[["1/2"]]]], in_shape=(1, 1, 1)).float_form.weight.tolist()
+            [[[[0.5]]]]
+        """
+        form = self._matrix.float_form
+        return FloatForm(form.weight.reshape(self.kernel_shape), form.bias, form.exact)
+
+    @property
     def kernel(self) -> tuple:
         """The kernel ``[out][C / groups][kh][kw]`` as nested tuples of Fractions."""
         out, cin_g, kh, kw = self.kernel_shape
@@ -237,8 +249,8 @@ class Conv2d(Layer):
         q = None if weights is None else np.asarray(weights, dtype=np.float64)
         if q is not None and (q.shape != (c,) or not (np.isfinite(q).all() and (q > 0).all())):
             raise InvalidArgument(f"weights must be {c} positive finite numbers, one per input channel")
-        form = self._matrix.float_form
-        K = _conv_bound.dilate(form.weight.reshape(self.kernel_shape), self.dilation)
+        form = self.float_form
+        K = _conv_bound.dilate(form.weight, self.dilation)
         products_exact = form.exact and _fits_26_bits(form.weight)
         sums_exact = products_exact and self._sums_exact()
         row_max = _conv_bound.schur_row_max(K, self.groups, q, products_exact, form.exact, sums_exact)

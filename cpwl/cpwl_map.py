@@ -319,6 +319,22 @@ class CPWLMap:
         pieces = [0] + [j + 1 for j in keep]
         return CPWLMap._raw([self._bps[j] for j in keep], self._A[pieces], self._C[pieces], self._D, self._domain)
 
+    def __add__(self, other: "CPWLMap") -> "CPWLMap":
+        """The componentwise sum of two maps with the same number of outputs on the same
+        domain (breakpoints merged), exactly.
+
+        Example:
+            >>> (CPWLMap.line([0, 1], [2, 1]) + CPWLMap.line([1, 1], [1, 3]))(1)
+            (Fraction(3, 1), Fraction(4, 1))
+        """
+        if not isinstance(other, CPWLMap):
+            return NotImplemented
+        if other.dim != self.dim:
+            raise ShapeError(f"cannot add a map with {other.dim} outputs to one with {self.dim}")
+        n = self.dim
+        both = CPWLMap.stack([self, other])  # shared breakpoints and denominator
+        return CPWLMap._raw(both._bps, both._A[:, :n] + both._A[:, n:], both._C[:, :n] + both._C[:, n:], both._D, both._domain)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CPWLMap):
             return NotImplemented

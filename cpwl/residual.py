@@ -63,14 +63,9 @@ class Residual(Layer):
         return [a + b for a, b in zip(inner, skip)]
 
     def apply_map(self, F):
-        from cpwl.cpwl_map import CPWLMap
         from cpwl.network import propagate
 
-        inner = propagate(self.inner.layers, F)
-        skip = F if self.skip is None else self.skip.apply_map(F)
-        n = inner.dim
-        both = CPWLMap.stack([inner, skip])  # shared breakpoints and denominator
-        return CPWLMap._raw(both._bps, both._A[:, :n] + both._A[:, n:], both._C[:, :n] + both._C[:, n:], both._D, both._domain)
+        return propagate(self.inner.layers, F) + (F if self.skip is None else self.skip.apply_map(F))
 
     def lipschitz_bound(self) -> LipschitzBound:
         """``L(inner) + L(skip)`` (the triangle inequality; ``L(identity) = 1``)."""

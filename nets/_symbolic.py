@@ -90,11 +90,7 @@ def combine(a: Sym, b: Sym, sign: int, b_scale: Fraction = Fraction(1)) -> Sym:
     """``a + sign * b_scale * b`` for two maps of the same shape, exactly."""
     if a.shape != b.shape:
         raise UnsupportedOperatorError(f"adding input-dependent values of shapes {a.shape} and {b.shape} (broadcasting is not supported)")
-    n = a.F.dim
-    F = CPWLMap.stack([a.F, b.F])
-    weights = [Fraction(1)] * n + [sign * b_scale] * n
-    scaled = F.featurewise(weights)
-    return Sym(CPWLMap._raw(scaled._bps, scaled._A[:, :n] + scaled._A[:, n:], scaled._C[:, :n] + scaled._C[:, n:], scaled._D, scaled._domain), a.shape)
+    return Sym(a.F + b.F.featurewise([sign * b_scale] * b.F.dim), a.shape)
 
 
 def clip(a: Sym, lo=None, hi=None) -> Sym:

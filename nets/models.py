@@ -7,7 +7,8 @@ from typing import Callable, Sequence
 from torch import nn
 
 from cpwl.errors import InvalidArgument
-from nets import activations as A, layers as L
+from nets import activations as A
+from nets import layers as L
 
 __all__ = ["ACTIVATIONS", "LAYERS", "make_activation", "LipschitzMLP", "SimplifiedConvNet"]
 

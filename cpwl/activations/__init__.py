@@ -18,7 +18,7 @@ from cpwl.activations.scalar import (
     relu,
     two_piece,
 )
-from cpwl.activations.vector import GroupSort, Householder, MaxMin
+from cpwl.activations.vector import GroupSort, Householder, MaxMin, SortingLayer
 
 __all__ = [
     "ActivationLayer",
@@ -27,6 +27,7 @@ __all__ = [
     "Householder",
     "MaxMin",
     "NLayer",
+    "SortingLayer",
     "abs_",
     "identity",
     "leaky_relu",

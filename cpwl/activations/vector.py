@@ -13,7 +13,7 @@ from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import LipschitzBound
 from cpwl.numbers import _to_fraction, as_rational
 
-__all__ = ["MaxMin", "GroupSort", "Householder"]
+__all__ = ["GroupSort", "Householder", "MaxMin", "SortingLayer"]
 
 
 def _adjacent_groups(k: int, size: int) -> np.ndarray:
@@ -36,8 +36,9 @@ def _refine_at_zeros(F, form_A, form_C) -> tuple:
     return _refine.refine(F._bps, F._A, F._C, F._domain, new, F._D)
 
 
-class _Sort(ActivationLayer):
-    """Sort disjoint groups of channels (the groups come from ``_groups``)."""
+class SortingLayer(ActivationLayer):
+    """Base of the layers that sort disjoint groups of channels (:class:`MaxMin`,
+    :class:`GroupSort`): :meth:`groups` lists the groups, ``descending`` the order."""
 
     descending = False
 
@@ -82,7 +83,7 @@ class _Sort(ActivationLayer):
         return CPWLMap._raw(bps, A_out, C_out, F._D, F._domain)
 
 
-class MaxMin(_Sort):
+class MaxMin(SortingLayer):
     """MaxMin on channel pairs, with an explicit convention (DESIGN.md principle 5).
 
     ``pairing="adjacent"`` pairs channels ``(2j, 2j+1)`` (Prach & Lampert);
@@ -118,7 +119,7 @@ class MaxMin(_Sort):
         return f"MaxMin(pairing={self.pairing!r}, order={self.order!r})"
 
 
-class GroupSort(_Sort):
+class GroupSort(SortingLayer):
     """Sort consecutive groups of ``group_size`` channels (group *size*, as in
     deel-torchlip; ascending by default, as in LNets).  ``GroupSort(2, descending=True)`` is
     ``MaxMin("adjacent", "max_first")``.

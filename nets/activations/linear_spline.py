@@ -64,9 +64,13 @@ class LinearSpline(nn.Module):
         return (c[:, 2:] - 2 * c[:, 1:-1] + c[:, :-2]).abs().sum() / self.step
 
     def to_cpwl(self):
-        """Exact per-channel splines through the deployed float knot values: knots at
-    ``k T - range_`` and slopes ``(c_{k+1} - c_k) / T`` in exact arithmetic on the stored
-    floats ``T``, ``range_`` and ``c`` (the function the forward pass evaluates in floats)."""
+        """Exact per-channel splines through the deployed knot values: knots at
+        ``k T - range_`` with ``T`` and ``range_`` the module's Python floats (float64), values
+        ``c = clipped()`` as computed in the parameters' dtype, and slopes
+        ``(c_{k+1} - c_k) / T``, all taken exactly.  The forward pass evaluates this spline up
+        to rounding (in float32 it also rounds ``T`` and ``range_``); a float32 and a float64
+        copy of one module clip in their own precision, so they export (slightly) different
+        functions, each the one its own forward pass evaluates."""
         from cpwl.activations import Elementwise, linear_spline
 
         step, start = Fraction(self.step), -Fraction(self.range_)

@@ -33,7 +33,6 @@ from torch import nn
 
 from cpwl import Affine, Conv2d, Gather, Residual
 from cpwl import activations as exact
-from cpwl.activations.vector import _Sort
 from cpwl.errors import NumberError, ShapeError, UnsupportedModuleError
 from nets.semantics import translate
 
@@ -97,8 +96,8 @@ def _conv(layer: Conv2d, y, e, cache):
 
 
 def _conv_cache(layer: Conv2d, device):
-    form = layer._matrix.float_form
-    return _tensor(form.weight.reshape(layer.kernel_shape), device), _tensor(form.bias, device), form.exact
+    form = layer.float_form
+    return _tensor(form.weight, device), _tensor(form.bias, device), form.exact
 
 
 def _gather(layer: Gather, y, e, index):
@@ -139,7 +138,7 @@ def _elementwise_cache(layer: exact.Elementwise, width: int, device):
     return (as_t(t.levels), as_t(t.slopes), as_t(t.intercepts), as_t(t.lipschitz), as_t(mis_piece), as_t(slope_err), as_t(intercept_err), products_exact, sums_exact)
 
 
-def _sort(layer: _Sort, y, e, groups):
+def _sort(layer: exact.SortingLayer, y, e, groups):
     grouped = y[:, groups]
     values = torch.sort(grouped, dim=2, descending=layer.descending).values
     out = torch.empty_like(y)
@@ -150,7 +149,7 @@ def _sort(layer: _Sort, y, e, groups):
     return out, err
 
 
-def _sort_cache(layer: _Sort, width: int, device):
+def _sort_cache(layer: exact.SortingLayer, width: int, device):
     return torch.as_tensor(layer.groups(width), device=device)
 
 
@@ -194,7 +193,7 @@ _STEPS = {
     Conv2d: (lambda layer, width, device: _conv_cache(layer, device), _conv),
     Gather: (lambda layer, width, device: _gather_cache(layer, device), _gather),
     exact.Elementwise: (_elementwise_cache, _elementwise),
-    _Sort: (_sort_cache, _sort),
+    exact.SortingLayer: (_sort_cache, _sort),
     exact.Householder: (_householder_cache, _householder),
     Residual: (_residual_cache, _residual),
 }

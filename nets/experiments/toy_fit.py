@@ -19,8 +19,8 @@ import torch
 from tqdm.auto import tqdm
 
 import cpwl
-from nets.export import to_cpwl
 from nets.experiments._report import mean_std, parser, publish, subplots, table
+from nets.export import to_cpwl
 from nets.models import LipschitzMLP
 from nets.train import fit
 

@@ -104,7 +104,6 @@ def test_parametrizations_are_read_through_their_computation():
 
 # 4 -------------------------------------------------------------------- ONNX Conv padding
 def _onnx_conv(attrs: dict, shape=(1, 1, 5, 5), kernel=(1, 1, 3, 3)) -> bytes:
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)
@@ -189,7 +188,6 @@ def test_long_doubles_keep_their_bits():
 
 # 9 -------------------------------------------------------------------- Gemm alpha/beta exactly
 def test_gemm_alpha_and_beta_are_applied_exactly():
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from nets.onnx_import import restrict_to_line as onnx_line
@@ -204,7 +202,6 @@ def test_gemm_alpha_and_beta_are_applied_exactly():
     F = onnx_line(data, [1], [2])
     assert F(0)[0] == alpha * 3 + beta  # not the float32 product alpha * B
     assert F(0)[0] != Fraction(float(np.float32(0.1) * np.float32(3.0))) + beta
-    del onnx
 
 
 # 10 ------------------------------------------------------------------- absurd exponents
@@ -229,7 +226,6 @@ def test_memory_budget_stops_a_wide_export_before_it_allocates():
 
 
 def test_onnx_constant_folding_checks_sizes_first():
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     from nets.onnx_import import restrict_to_line as onnx_line
@@ -241,7 +237,6 @@ def test_onnx_constant_folding_checks_sizes_first():
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
     with pytest.raises(cpwl.MemoryLimitError):
         onnx_line(data, [0.0], [1.0])
-    del onnx
 
 
 # 12 ------------------------------------------------------------------- typed errors
@@ -321,3 +316,28 @@ def test_monotonic_layer_is_exported_as_what_it_computes():
     W = net.layers[0].weight
     true_norm = np.linalg.norm(np.array(W, dtype=float), 2)
     assert float(cert.bound) >= true_norm * (1 - 1e-12)  # the old export claimed the norm of W alone
+
+
+# also ---------------------------------------------------------------- which function a dtype exports
+@pytest.mark.parametrize("make", [lambda: nets.Householder(4), lambda: nets.LinearSpline(2, size=5)], ids=["Householder", "LinearSpline"])
+def test_float32_and_float64_copies_export_their_own_functions(make):
+    torch.manual_seed(3)
+    single = make()
+    with torch.no_grad():
+        for p in single.parameters():
+            p.copy_(torch.randn_like(p) * 2)
+    double = make().double()
+    double.load_state_dict({k: v.double() for k, v in single.state_dict().items()})
+    width = 4 if isinstance(single, nets.Householder) else 2
+    x = torch.randn(5, width, dtype=torch.float64)
+    exports = []
+    for module in (single, double):
+        net = to_network(nn.Sequential(module), input_shape=(width,))
+        with torch.no_grad():
+            own = module(x)  # a float64 input: the module's float32 parameters enter as they are
+        for row, want in zip(x.tolist(), own.tolist()):
+            got = net([Fraction(v) for v in row])
+            assert max(abs(float(a) - b) for a, b in zip(got, want)) < 1e-12  # each copy exports what it computes
+        exports.append(net)
+    a, b = (n([Fraction(v) for v in x[0].tolist()]) for n in exports)
+    assert a != b  # the copies' parameters were rounded differently: two different exact functions
