@@ -108,6 +108,7 @@ class Propagation:
         if width != layer.in_features:
             raise ShapeError(f"{layer!r} takes {layer.in_features} inputs, the map has {width}")
         cols = [width if i is None else i for i in layer.index]
+        check_memory(8.0 * (self._R.size + 2 * self._Af.size) * (len(cols) + width) / width, f"{layer!r} on {len(self._bps) + 1} pieces")
         pad = lambda M: np.concatenate([M, np.zeros(M.shape[:-1] + (1,), dtype=M.dtype)], axis=-1)[..., cols]  # noqa: E731
         self._Af, self._Cf, self._R = pad(self._Af), pad(self._Cf), pad(self._R)  # zeros are exact: the bounds stay
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 from typing import Optional, Sequence
 
@@ -68,7 +69,7 @@ class Gather(Layer):
             True
         """
         c = self.copies
-        root = int(c**0.5)
+        root = math.isqrt(c)
         if root * root == c:
             return LipschitzBound(Fraction(root), "exact: each input is read at most once" if c <= 1 else "exact sqrt of the largest copy count")
         return LipschitzBound(sqrt_upper(c), "sqrt of the largest copy count (rational upper bound)")

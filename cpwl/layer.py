@@ -20,13 +20,14 @@ Example:
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional, Sequence
 
 from cpwl.errors import ShapeError
 
-__all__ = ["Layer", "LipschitzBound"]
+__all__ = ["Layer", "LipschitzBound", "composed_bound"]
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,19 @@ class LipschitzBound:
     value: Fraction
     method: str
 
-    def __mul__(self, other: "LipschitzBound") -> "LipschitzBound":
-        """The bound of a composition: the product of the bounds."""
-        method = self.method if other.method == self.method else f"{self.method}; {other.method}"
-        return LipschitzBound(self.value * other.value, method)
+
+def composed_bound(layers: Sequence["Layer"]) -> LipschitzBound:
+    """The bound of a composition: the product of the layers' proven bounds (1 for none),
+    with their distinct methods.
+
+    Example:
+        >>> from cpwl import Affine, activations
+        >>> composed_bound([Affine([["1/2"]]), activations.Elementwise(activations.relu())]).value
+        Fraction(1, 1)
+    """
+    found = [layer.lipschitz_bound() for layer in layers]
+    value = math.prod((b.value for b in found), start=Fraction(1))
+    return LipschitzBound(value, "; ".join(dict.fromkeys(b.method for b in found)) or "identity")
 
 
 class Layer(abc.ABC):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-from fractions import Fraction
 from typing import Optional, Sequence, Union
 
 import numpy as np
@@ -15,7 +13,7 @@ from cpwl.cpwl_map import CPWLMap
 from cpwl.errors import CPWLError, MemoryLimitError, ShapeError
 from cpwl.function import CPWL
 from cpwl.interval import Interval
-from cpwl.layer import Layer, LipschitzBound
+from cpwl.layer import Layer, LipschitzBound, composed_bound
 from cpwl.linalg import check_norm
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
 
@@ -149,8 +147,7 @@ class Network:
             >>> Network([Affine([["3/5", "4/5"]]), activations.relu()]).lipschitz_bound().value
             Fraction(1, 1)
         """
-        value = math.prod((layer.lipschitz_bound().value for layer in self.layers), start=Fraction(1))
-        return LipschitzBound(value, "product of the layers' proven bounds")
+        return composed_bound(self.layers)
 
     def layer_norm_report(self, norm: Union[int, str] = 2) -> list:
         """One :class:`cpwl.linalg.NormCheck` per affine layer: the exact verdict on

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from fractions import Fraction
 from typing import Optional, Sequence
 
 from cpwl.errors import InvalidArgument, ShapeError
-from cpwl.layer import Layer, LipschitzBound
+from cpwl.layer import Layer, LipschitzBound, composed_bound
 
 __all__ = ["Residual"]
 
@@ -69,9 +68,8 @@ class Residual(Layer):
 
     def lipschitz_bound(self) -> LipschitzBound:
         """``L(inner) + L(skip)`` (the triangle inequality; ``L(identity) = 1``)."""
-        inner = math.prod((layer.lipschitz_bound().value for layer in self.inner.layers), start=Fraction(1))
         skip = Fraction(1) if self.skip is None else self.skip.lipschitz_bound().value
-        return LipschitzBound(inner + skip, "triangle inequality: product of the inner bounds plus the skip's bound")
+        return LipschitzBound(composed_bound(self.inner.layers).value + skip, "triangle inequality: product of the inner bounds plus the skip's bound")
 
     def __repr__(self) -> str:
         return f"Residual({len(self.inner.layers)} layers{'' if self.skip is None else ', skip=' + repr(self.skip)})"

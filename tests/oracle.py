@@ -36,7 +36,7 @@ def _scalar(f: CPWL, v: Fraction, d: Fraction, x: Fraction, events: list) -> tup
     return slopes[j] * v + icpts[j], slopes[j] * d
 
 
-def _padded(y: int, size: int, mode: str):
+def padded_source(y: int, size: int, mode: str):
     """Source of padded position ``y`` along an axis of ``size`` (None: zero), torch's rules."""
     if 0 <= y < size:
         return y
@@ -64,8 +64,8 @@ def _convolve(layer: Conv2d, vals: list, with_bias: bool) -> list:
                 for ci in range(cg):
                     for a in range(kh):
                         for b in range(kw):
-                            yy = _padded(y * layer.stride[0] + a * layer.dilation[0] - top, h, layer.padding_mode)
-                            xx = _padded(x * layer.stride[1] + b * layer.dilation[1] - left, w, layer.padding_mode)
+                            yy = padded_source(y * layer.stride[0] + a * layer.dilation[0] - top, h, layer.padding_mode)
+                            xx = padded_source(x * layer.stride[1] + b * layer.dilation[1] - left, w, layer.padding_mode)
                             if yy is not None and xx is not None:
                                 total += kernel[o][ci][a][b] * vals[(g * cg + ci) * h * w + yy * w + xx]
                 out.append(total)

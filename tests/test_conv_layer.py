@@ -11,27 +11,15 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import padded_source
 
 import cpwl
-from cpwl import CPWLMap, Conv2d
-
-
-def _source(y: int, size: int, mode: str):
-    """Index of padded position ``y`` (may be negative or past the end) in the input, or None."""
-    if 0 <= y < size:
-        return y
-    if mode == "zeros":
-        return None
-    if mode == "circular":
-        return y % size
-    if mode == "replicate":
-        return min(max(y, 0), size - 1)
-    return -y if y < 0 else 2 * (size - 1) - y  # reflect
+from cpwl import Conv2d, CPWLMap
 
 
 def _oracle(image, kernel, bias, stride, padding, dilation, groups, mode):
     """torch.nn.functional.conv2d's definition, with Fractions and loops."""
-    c, h, w = len(image), len(image[0]), len(image[0][0])
+    h, w = len(image[0]), len(image[0][0])
     out_c, cg, kh, kw = len(kernel), len(kernel[0]), len(kernel[0][0]), len(kernel[0][0][0])
     top, bottom, left, right = padding
     ho = (h + top + bottom - dilation[0] * (kh - 1) - 1) // stride[0] + 1
@@ -45,8 +33,8 @@ def _oracle(image, kernel, bias, stride, padding, dilation, groups, mode):
                 for ci in range(cg):
                     for a in range(kh):
                         for b in range(kw):
-                            yy = _source(y * stride[0] + a * dilation[0] - top, h, mode)
-                            xx = _source(x * stride[1] + b * dilation[1] - left, w, mode)
+                            yy = padded_source(y * stride[0] + a * dilation[0] - top, h, mode)
+                            xx = padded_source(x * stride[1] + b * dilation[1] - left, w, mode)
                             if yy is not None and xx is not None:
                                 total += kernel[o][ci][a][b] * image[g * cg + ci][yy][xx]
                 out.append(total)

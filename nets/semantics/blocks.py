@@ -97,17 +97,16 @@ def grouped(shape: tuple, axis: int, layer, order: Optional[list] = None) -> lis
 
 def index_map(function: Callable, shape: tuple) -> tuple:
     """``(Gather, out_shape)`` for a function that only moves, copies or zero-pads entries (a
-    reshape, a channel selection, space-to-depth...): it is applied to a probe whose entries
-    are their own positions, plus one (0 marks a zero).  Exact for up to ``2**53`` entries."""
+    reshape, a channel selection, space-to-depth...): it is applied to a probe of positions
+    (:func:`nets._symbolic.probe`), and anything it writes that is neither zero nor a position
+    is refused."""
+    from nets._symbolic import index_gather, probe
+
     size = numel(shape)
-    probe = torch.arange(1, size + 1, dtype=torch.float64).reshape(1, *shape)
-    out = function(probe)
+    out = function(torch.from_numpy(probe(size)).reshape(1, *shape))
     if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != 1:
         raise ShapeError(f"an index operation on per-sample shape {shape} changed the batch layout")
-    values = out[0].flatten().tolist()
-    if any(v != int(v) or not 0 <= v <= size for v in values):
-        raise UnsupportedModuleError("an operation assumed to move entries computed new values")
-    return Gather([None if v == 0 else int(v) - 1 for v in values], size), tuple(out.shape[1:])
+    return Gather(index_gather(out.numpy(), size, "an operation assumed to move entries"), size), tuple(out.shape[1:])
 
 
 #: Activation whose value is ``max(-y, 0)`` (the second half of deel-torchlip's MaxMin).

@@ -26,6 +26,7 @@ from torch import nn
 import cpwl
 from cpwl import LipschitzBound
 from cpwl.errors import CPWLError, InvalidArgument, ShapeError
+from cpwl.layer import composed_bound
 from nets.semantics.registry import check_no_hooks, lookup
 
 __all__ = ["Step", "Translation", "evaluation_mode", "input_shape_of", "translate"]
@@ -163,16 +164,8 @@ def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool)
             raise ShapeError(f"the exact layers give {width} outputs but the output shape is {out_shape}")
         bound = None
         if bounds:
-            bound = entry.bound(module, shape, layers) if entry.bound else _product(layers)
+            bound = entry.bound(module, shape, layers) if entry.bound else composed_bound(layers)
     except CPWLError as err:
         raise type(err)(f"{where}: {err}") from err
     steps.append(Step(path or type(module).__name__, type(module).__name__, layers, shape, out_shape, bound))
     return out_shape
-
-
-def _product(layers: tuple) -> LipschitzBound:
-    if not layers:
-        return LipschitzBound(Fraction(1), "identity")
-    found = [layer.lipschitz_bound() for layer in layers]
-    methods = list(dict.fromkeys(b.method for b in found))
-    return LipschitzBound(math.prod((b.value for b in found), start=Fraction(1)), "; ".join(methods))
