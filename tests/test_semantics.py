@@ -77,3 +77,11 @@ def test_translation_is_per_shape_and_reads_the_model_in_eval_mode():
     assert conv.training  # modes restored
     with pytest.raises(cpwl.ShapeError, match="AOLConv2d at '1'"):
         translate(conv, (1, 4))
+
+
+def test_copies_of_parametrized_modules_are_still_read_through_their_parametrization():
+    import copy
+
+    layer = torch.nn.utils.parametrizations.orthogonal(nn.Linear(3, 3))
+    clone = copy.deepcopy(layer)  # copyreg caches __slotnames__ on the injected class
+    assert to_network(nn.Sequential(clone)).layers[0].weight == to_network(nn.Sequential(layer)).layers[0].weight

@@ -47,7 +47,7 @@ __all__ = ["Entry", "check_no_hooks", "lookup", "register", "registered"]
 _HARMLESS = frozenset({
     "__init__", "__repr__", "__str__", "extra_repr", "reset_parameters", "__module__", "__qualname__", "__doc__",
     "__dict__", "__weakref__", "__annotations__", "__orig_bases__", "__parameters__", "__abstractmethods__",
-    "_abc_impl", "__firstlineno__", "__static_attributes__", "__slots__", "__init_subclass__", "__classcell__",
+    "_abc_impl", "__firstlineno__", "__static_attributes__", "__slots__", "__slotnames__", "__init_subclass__", "__classcell__",
     "vanilla_export",
 })
 
@@ -116,7 +116,7 @@ def registered() -> list:
     return sorted(_TABLE)
 
 
-_INJECTED = frozenset({"__getstate__", "__deepcopy__", "__module__", "__doc__", "__abstractmethods__", "_abc_impl", "__slots__"})
+_INJECTED = frozenset({"__getstate__", "__deepcopy__", "__module__", "__doc__", "__abstractmethods__", "_abc_impl", "__slots__", "__slotnames__"})
 
 
 def _semantic_class(module: nn.Module) -> type:

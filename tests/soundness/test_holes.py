@@ -137,6 +137,18 @@ def test_onnx_conv_follows_the_specification(attrs):
     assert F(0) == tuple(Fraction(float(v)) for v in want.ravel())
 
 
+def test_onnx_grouped_conv_follows_the_specification():
+    import onnx
+    from onnx.reference import ReferenceEvaluator
+
+    from nets.onnx_import import restrict_to_line as onnx_line
+
+    data = _onnx_conv({"group": 2, "pads": [1, 1, 1, 1]}, shape=(1, 2, 4, 4), kernel=(4, 1, 3, 3))
+    x = (np.random.default_rng(2).integers(-4, 5, (1, 2, 4, 4)) / 4).astype(np.float32)
+    (want,) = ReferenceEvaluator(onnx.load_from_string(data)).run(None, {"x": x})
+    assert onnx_line(data, x[0], x[0] + 1)(0) == tuple(Fraction(float(v)) for v in want.ravel())
+
+
 # 5 -------------------------------------------------------------------- .pt2 transposed convolution
 def test_pt2_transposed_convolution_is_refused():
     from nets.pt2_import import restrict_to_line as pt2_line
@@ -202,6 +214,24 @@ def test_gemm_alpha_and_beta_are_applied_exactly():
     F = onnx_line(data, [1], [2])
     assert F(0)[0] == alpha * 3 + beta  # not the float32 product alpha * B
     assert F(0)[0] != Fraction(float(np.float32(0.1) * np.float32(3.0))) + beta
+
+
+class AddScaled(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("c", torch.tensor([3.0], dtype=torch.float64))
+
+    def forward(self, x):
+        return torch.add(x, self.c, alpha=0.1)
+
+
+def test_pt2_add_alpha_is_applied_exactly():
+    from nets.pt2_import import restrict_to_line as pt2_line
+
+    buffer = io.BytesIO()
+    torch.export.save(torch.export.export(AddScaled().eval(), (torch.zeros(1, 1, dtype=torch.float64),)), buffer)
+    F = pt2_line(buffer.getvalue(), [0], [1])
+    assert F(0)[0] == Fraction(0.1) * 3 != Fraction(0.1 * 3.0)  # not the float product alpha * c
 
 
 # 10 ------------------------------------------------------------------- absurd exponents
