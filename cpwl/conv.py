@@ -233,17 +233,27 @@ class Conv2d(Layer):
         return int(rows * cols)
 
     def lipschitz_bound(self, weights: Optional[Sequence[float]] = None) -> LipschitzBound:
-        """A proven bound on the l2 operator norm: Schur's weighted row-sum test on the
-        kernel's self-correlation, computed in float64 with every rounding bounded, times the
-        square root of the padding's copy count (reflect, replicate) or of the torus repeats
-        (circular); see :mod:`cpwl._conv_bound`.  ``weights`` are positive per-input-channel
-        Schur weights (AOL convolutions pass their scales' inverses).
+        """A proven bound on the l2 operator norm, the smaller of two, each computed in float64
+        with every rounding bounded (see :mod:`cpwl._conv_bound`):
+
+        * Schur's weighted row-sum test on the kernel's self-correlation (``weights`` are
+          positive per-input-channel Schur weights; AOL convolutions pass their scales'
+          inverses, for which the test is their closed-form guarantee);
+        * when Schur's test does not already give 1, the spectral norm of the convolution on a
+          torus (the largest singular value of the kernel's transfer matrices over the
+          torus frequencies, proven by floating-point Cholesky factorisations): tight, e.g.
+          for orthogonal convolutions.
+
+        Either is multiplied by the square root of the padding's copy count (reflect,
+        replicate) or of the torus repeats (circular padding with strides).
 
         Example:
             >>> Conv2d([[[[0, 1, 0]]]], in_shape=(1, 3, 3), padding=(0, 1)).lipschitz_bound().value
             Fraction(1, 1)
             >>> Conv2d([[[[1]]]], in_shape=(1, 3, 3), padding=1, padding_mode="replicate").lipschitz_bound().value
             Fraction(2, 1)
+            >>> float(Conv2d([[[["1/2", "1/2"]]]], in_shape=(1, 1, 4), padding=(0, 1)).lipschitz_bound().value)  # Schur: 1.0
+            1.0
         """
         c = self.in_shape[0]
         q = None if weights is None else np.asarray(weights, dtype=np.float64)
@@ -254,15 +264,23 @@ class Conv2d(Layer):
         products_exact = form.exact and _fits_26_bits(form.weight)
         sums_exact = products_exact and self._sums_exact()
         row_max = _conv_bound.schur_row_max(K, self.groups, q, products_exact, form.exact, sums_exact)
+        _, h, w = self.in_shape
+        top, bottom, left, right = self.padding
         if self.padding_mode == "circular":
-            factor, how = self.torus_repeats(), "torus repeats"
-        elif self.padding_mode == "zeros":
-            factor, how = 1, ""
+            factor, how, torus = self.torus_repeats(), "torus repeats", (h, w)
         else:
-            factor, how = self.padding_copies(), "padding copies"
-        method = "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + (f", times sqrt({how} = {factor})" if factor > 1 else "")
+            factor, how, torus = (1, "", None) if self.padding_mode == "zeros" else (self.padding_copies(), "padding copies", None)
+            torus = (h + top + bottom, w + left + right)  # holds the padded input without wrapping
+        times = f", times sqrt({how} = {factor})" if factor > 1 else ""
         squared = Fraction(row_max) * factor
-        return LipschitzBound(Fraction(1) if squared <= 1 else sqrt_upper(squared), method)
+        if squared <= 1:
+            return LipschitzBound(Fraction(1), "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + times)
+        spectral = Fraction(_conv_bound.spectral_norm_upper(form.weight, self.groups, torus, self.dilation, form.exact))
+        spectral_squared = spectral * spectral * factor
+        if spectral_squared < squared:
+            value = sqrt_upper(spectral_squared) if factor > 1 else spectral
+            return LipschitzBound(value, f"spectral norm on a {torus[0]}x{torus[1]} torus (transfer matrices, Cholesky-verified, rounding bounded)" + times)
+        return LipschitzBound(sqrt_upper(squared), "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + times)
 
     def _sums_exact(self) -> bool:
         """Whether every sum of products of kernel entries that the Schur test forms is exact

@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import numpy as np
 from gmpy2 import mpq
 
-from cpwl import _intarrays, _pieces
+from cpwl import _intarrays, _pieces, _refine
 from cpwl.errors import DomainError, InvalidArgument, NumberError, ShapeError
 from cpwl.function import CPWL
 from cpwl.interval import Interval
@@ -334,6 +334,40 @@ class CPWLMap:
         n = self.dim
         both = CPWLMap.stack([self, other])  # shared breakpoints and denominator
         return CPWLMap._raw(both._bps, both._A[:, :n] + both._A[:, n:], both._C[:, :n] + both._C[:, n:], both._D, both._domain)
+
+    def where_negative(self, condition: "CPWLMap", other: "CPWLMap", strict: bool = True) -> "CPWLMap":
+        """Component ``i`` is this map's where ``condition_i(t) < 0`` (``<= 0`` when not
+        ``strict``), ``other``'s elsewhere — exactly, with breakpoints added where a condition
+        crosses zero.  The result must be continuous (a graph's ``where`` of two pieces that
+        meet at the switch); a jump raises :class:`cpwl.DomainError`.
+
+        Example:
+            >>> x = CPWLMap.line([-1], [1])                                # x(t) = 2t - 1
+            >>> relu = x.featurewise([0]).where_negative(x, x)             # 0 where x < 0, else x
+            >>> relu.breakpoints, relu("3/4")
+            ((Fraction(1, 2),), (Fraction(1, 2),))
+        """
+        n = self.dim
+        if other.dim != n or condition.dim != n:
+            raise ShapeError(f"where_negative needs maps of {n} outputs, got {other.dim} and {condition.dim}")
+        S = CPWLMap.stack([self, other, condition])
+        zeros = _intarrays.ints([0] * n, (1, n))
+        ones = _intarrays.ints([1] * n, (1, n))
+        valid = np.ones((1, n), dtype=bool)
+        new = _refine.crossings(S._bps, S._A[:, 2 * n :], S._C[:, 2 * n :], S._D, S._domain, zeros, ones, valid)
+        bps, A, C, samples = _refine.refine(S._bps, S._A, S._C, S._domain, new, S._D)
+        N, _ = _refine.numerators_at(A, C, np.arange(len(samples)), samples)
+        chosen = (N[:, 2 * n :] < 0) if strict else (N[:, 2 * n :] <= 0)
+        A_out = np.where(chosen, A[:, :n], A[:, n : 2 * n])
+        C_out = np.where(chosen, C[:, :n], C[:, n : 2 * n])
+        if bps:
+            pieces = np.arange(len(bps))
+            left, _ = _refine.numerators_at(A_out, C_out, pieces, bps)
+            right, _ = _refine.numerators_at(A_out, C_out, pieces + 1, bps)
+            jumps = np.nonzero((left != right).any(axis=1))[0]
+            if len(jumps):
+                raise DomainError(f"the selection jumps at t = {_to_fraction(bps[jumps[0]])}: the two branches differ where the condition switches")
+        return CPWLMap._raw(bps, A_out, C_out, S._D, S._domain)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CPWLMap):

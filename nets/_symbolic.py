@@ -11,7 +11,7 @@ import numpy as np
 
 from cpwl import Affine, CPWLError, CPWLMap, Gather
 from cpwl import activations as exact
-from cpwl.errors import InvalidArgument, MemoryLimitError, ShapeError, UnsupportedOperatorError
+from cpwl.errors import DomainError, InvalidArgument, MemoryLimitError, ShapeError, UnsupportedOperatorError
 from cpwl.limits import check_memory
 
 __all__ = ["Sym", "UnsupportedOperatorError"]
@@ -91,6 +91,74 @@ def combine(a: Sym, b: Sym, sign: int, b_scale: Fraction = Fraction(1)) -> Sym:
     if a.shape != b.shape:
         raise UnsupportedOperatorError(f"adding input-dependent values of shapes {a.shape} and {b.shape} (broadcasting is not supported)")
     return Sym(a.F + b.F.featurewise([sign * b_scale] * b.F.dim), a.shape)
+
+
+class Cond:
+    """An input-dependent comparison, elementwise: ``diff < 0`` (``strict``) or ``diff <= 0``,
+    with ``diff`` a value of the same per-sample shape (``a - b`` for ``a < b``)."""
+
+    def __init__(self, diff: Sym, strict: bool):
+        self.diff, self.strict = diff, strict
+
+
+def compare(a, b, op: str, shape: tuple) -> Cond:
+    """``a op b`` for ``op`` in ``<``, ``<=``, ``>``, ``>=`` (one side may be a constant)."""
+    if op in (">", ">="):
+        a, b, op = b, a, "<" if op == ">" else "<="
+    as_sym = lambda v: v if isinstance(v, Sym) else None  # noqa: E731
+    if as_sym(a) and as_sym(b):
+        diff = combine(a, b, -1)
+    elif as_sym(a):
+        diff = featurewise(a, None, -np.asarray(b, dtype=np.float64))
+    elif as_sym(b):
+        diff = featurewise(b, -1.0, a)
+    else:
+        raise UnsupportedOperatorError("a comparison of two constants should have been folded")
+    if diff.shape != tuple(shape):
+        raise UnsupportedOperatorError(f"a comparison of shape {diff.shape} used for values of shape {shape}")
+    return Cond(diff, op == "<")
+
+
+def where(cond: Cond, a, b) -> Sym:
+    """``a`` where the condition holds, else ``b`` (constants broadcast), exactly; a selection
+    that jumps (the two branches differ where the condition switches) is refused."""
+    shape = cond.diff.shape
+    line = cond.diff.F
+
+    def as_map(v):
+        if isinstance(v, Sym):
+            if v.shape != shape:
+                raise UnsupportedOperatorError(f"where with values of shape {v.shape} and a condition of shape {shape}")
+            return v.F
+        return line.featurewise([0] * line.dim, [Fraction(float(c)) for c in constant_over(v, shape)])
+
+    try:
+        return Sym(as_map(a).where_negative(line, as_map(b), cond.strict), shape)
+    except DomainError as err:
+        raise UnsupportedOperatorError(f"where: {err} (the result is not continuous, so not piecewise linear)") from err
+
+
+def extreme(a: Sym, axes, keepdims: bool, take_max: bool, count: int = 1) -> Sym:
+    """The largest (``take_max``) or smallest entry along ``axes`` of ``a`` — or, with
+    ``count = k`` and one axis, the top ``k`` in order (a top-k's values): a gather of every
+    group, an exact sort, and a gather of its ends.  With ``keepdims`` (or a top-k) the
+    reduced axes stay, of size 1 (or ``k``)."""
+    from cpwl.gather import Gather
+
+    axes = sorted({ax % len(a.shape) for ax in axes})
+    rest = [ax for ax in range(len(a.shape)) if ax not in axes]
+    size = int(np.prod([a.shape[ax] for ax in axes]))
+    if not 1 <= count <= size or (count > 1 and len(axes) != 1):
+        raise UnsupportedOperatorError(f"the top {count} of groups of {size} entries along axes {axes}")
+    groups = np.arange(a.F.dim).reshape(a.shape).transpose(rest + axes).reshape(-1, size)
+    ordered = Gather(groups.ravel().tolist(), a.F.dim).apply_map(a.F).apply(exact.GroupSort(size, descending=take_max))
+    picked = np.arange(ordered.dim).reshape(len(groups), size)[:, :count]  # laid out as (rest..., count)
+    if count > 1:
+        picked = np.moveaxis(picked.reshape(*(a.shape[ax] for ax in rest), count), -1, axes[0])
+        shape = tuple(count if ax == axes[0] else a.shape[ax] for ax in range(len(a.shape)))
+    else:
+        shape = tuple(1 if ax in axes else a.shape[ax] for ax in range(len(a.shape))) if keepdims else tuple(a.shape[ax] for ax in rest)
+    return Sym(Gather(picked.ravel().tolist(), ordered.dim).apply_map(ordered), shape)
 
 
 def clip(a: Sym, lo=None, hi=None) -> Sym:

@@ -4,11 +4,16 @@ The graph is evaluated on exact maps: every value is either a constant tensor (f
 exactly) or a :class:`cpwl.CPWLMap` of the input along the line, with its per-sample shape.
 Supported operators, each with every attribute the ONNX specification gives it either
 implemented or refused: Gemm (alpha, beta applied exactly), MatMul, Add, Sub, Mul, Div, Neg,
-Relu, Abs, LeakyRelu, Clip, Max, Min, Concat, Slice, Split, Flatten, Reshape, Identity,
-Constant and 2-D Conv (pads, auto_pad NOTSET/VALID/SAME_UPPER/SAME_LOWER, strides,
-dilations, group).  Constant subgraphs are folded by onnx's reference evaluator, each output
-checked against the memory budget first; initializers are checked against their declared
-size.  Anything else is reported by operator and node name.
+Relu, Abs, LeakyRelu, Clip, Max, Min, Constant, 2-D Conv (pads, auto_pad
+NOTSET/VALID/SAME_UPPER/SAME_LOWER, strides, dilations, group), the comparisons Less,
+Greater, LessOrEqual, GreaterOrEqual feeding Where (a continuous piecewise selection, exactly;
+a jump is refused), ReduceMax, ReduceMin and TopK's values (exact sorts).  Operations that only
+move, copy or zero-pad entries (Transpose, Reshape, Flatten, Squeeze, Unsqueeze, Slice,
+Split, Concat with zeros, Pad with zero, Expand, Tile, Gather, DepthToSpace, SpaceToDepth,
+Identity) are run by onnx's reference evaluator on a probe of positions, so they honour every
+attribute.  Constant subgraphs are folded by the reference evaluator, each output checked
+against the memory budget first; initializers are checked against their declared size.
+Anything else is reported by operator and node name.
 
 Example:
     >>> import io, torch
@@ -34,38 +39,56 @@ from cpwl import activations as exact
 from cpwl.errors import ModelFileError, UnsupportedOperatorError
 from cpwl.numbers import as_fraction
 from nets._symbolic import (
+    Cond,
     Sym,
     affine,
     as_function,
     check_constant_size,
     clip,
     combine,
+    compare,
     constant_over,
+    extreme,
     featurewise,
     gather,
     guarded,
+    index_gather,
     line_input,
     pairwise,
+    probe,
     single_output,
+    where,
 )
 
 __all__ = ["UnsupportedOperatorError", "load", "restrict_to_line", "to_cpwl"]
 
-#: The attributes each supported operator may carry (anything else is refused).
+#: The attributes each supported arithmetic operator may carry (anything else is refused;
+#: the index operations below are evaluated by onnx itself, so they honour all of theirs).
 _ATTRIBUTES = {
     "Gemm": {"alpha", "beta", "transA", "transB"}, "MatMul": set(), "Add": set(), "Sub": set(), "Mul": set(), "Div": set(),
     "Neg": set(), "Relu": set(), "Abs": set(), "LeakyRelu": {"alpha"}, "Clip": {"min", "max"}, "Max": set(), "Min": set(),
-    "Concat": {"axis"}, "Slice": set(), "Split": {"axis", "split", "num_outputs"}, "Flatten": {"axis"}, "Reshape": {"allowzero"},
-    "Identity": set(), "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"},
+    "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"},
     "Conv": {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"},
+    "Less": set(), "Greater": set(), "LessOrEqual": set(), "GreaterOrEqual": set(), "Where": set(),
+    "ReduceMax": {"axes", "keepdims", "noop_with_empty_axes"}, "ReduceMin": {"axes", "keepdims", "noop_with_empty_axes"},
+    "TopK": {"axis", "largest", "sorted"},
 }
+#: Operations that only move, copy, drop or zero-pad entries, evaluated by onnx's reference
+#: evaluator on a probe of positions; for each, the inputs that carry data (the others are
+#: shapes, indices or sizes, which must be constants).
+_INDEX_OPS = {
+    "Transpose": (0,), "Reshape": (0,), "Flatten": (0,), "Squeeze": (0,), "Unsqueeze": (0,), "Slice": (0,), "Split": (0,),
+    "Identity": (0,), "Expand": (0,), "Tile": (0,), "DepthToSpace": (0,), "SpaceToDepth": (0,), "Gather": (0,), "Pad": (0, 2),
+    "Concat": None,  # every input
+}
+_COMPARISONS = {"Less": "<", "Greater": ">", "LessOrEqual": "<=", "GreaterOrEqual": ">="}
 #: Folded operators whose outputs are elementwise over their broadcast inputs.
 _BROADCASTING = {
     "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg", "Abs", "Relu", "Sqrt", "Exp", "Log", "Floor", "Ceil", "Sign", "Reciprocal",
     "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Where", "Not", "And", "Or", "Clip", "Mod", "Cast", "Identity",
 }
 #: Folded operators whose output is no larger than their first input.
-_SHRINKING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "TopK", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "ArgMax", "ArgMin", "Shape", "Size"}
+_SHRINKING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Split", "TopK", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "ArgMax", "ArgMin", "Shape", "Size"}
 
 
 def _folded_size(node, ins: list):
@@ -137,20 +160,6 @@ def _tensor(proto, what: str) -> np.ndarray:
     return array
 
 
-def _per_sample_axis(node, shape: tuple, default: int) -> int:
-    axis = next((int(a.i) for a in node.attribute if a.name == "axis"), default)
-    axis = axis + len(shape) + 1 if axis < 0 else axis
-    if not 1 <= axis <= len(shape):
-        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' acts on axis {axis}, the batch axis or out of range")
-    return axis - 1
-
-
-def _along(shape: tuple, axis: int, start: int, stop: int) -> list:
-    """Flat indices of the entries with ``start <= index < stop`` along ``axis``."""
-    grid = np.arange(math.prod(shape)).reshape(shape)
-    return np.take(grid, range(start, stop), axis=axis).ravel().tolist()
-
-
 def _conv(node, x: Sym, ins: list, attrs: dict) -> Sym:
     if len(x.shape) != 3:
         raise UnsupportedOperatorError(f"Conv node '{node.name}': only 2-D convolutions of (C, H, W) inputs are supported, got {x.shape}")
@@ -179,27 +188,83 @@ def _conv(node, x: Sym, ins: list, attrs: dict) -> Sym:
     return Sym(layer.apply_map(x.F), layer.out_shape)
 
 
-def _reshape(node, x: Sym, target, allowzero: int) -> Sym:
-    full_in = (1, *x.shape)
-    target = [int(v) for v in np.ravel(target)]
-    out = [full_in[i] if v == 0 and not allowzero else v for i, v in enumerate(target)]
-    if out.count(-1) > 1:
-        raise UnsupportedOperatorError(f"Reshape node '{node.name}': more than one -1 in {target}")
-    if -1 in out:
-        known = math.prod(v for v in out if v != -1)
-        out[out.index(-1)] = math.prod(full_in) // known if known else 0
-    if math.prod(out) != math.prod(full_in) or not out or out[0] != 1:
-        raise UnsupportedOperatorError(f"Reshape node '{node.name}' to {target} does not keep a leading batch dimension of one")
-    return Sym(x.F, tuple(out[1:]))
+class _Unavailable:
+    """A result the exact evaluation cannot give (the indices of a TopK): refused if used."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+
+def _index_op(node, ins: list) -> list:
+    """An operation that only moves, copies or zero-pads entries: run by onnx's reference
+    evaluator on probes of the input maps' positions (constant data inputs must be zeros)."""
+    from onnx.reference import ReferenceEvaluator
+
+    data = _INDEX_OPS[node.op_type]
+    data = range(len(ins)) if data is None else data
+    syms = [v for v in ins if isinstance(v, Sym)]
+    if any(isinstance(v, Sym) for i, v in enumerate(ins) if i not in data) or any(isinstance(v, Cond) for v in ins):
+        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}': its shapes, indices and sizes must be constants")
+    F = CPWLMap.stack([v.F for v in syms]) if len(syms) > 1 else syms[0].F
+    feeds, start = {}, 0
+    for name, v, i in zip(node.input, ins, range(len(ins))):
+        if isinstance(v, Sym):
+            feeds[name] = probe(F.dim)[start : start + v.F.dim].reshape(1, *v.shape)
+            start += v.F.dim
+        elif v is not None and name:
+            if i in data and np.any(np.asarray(v)):
+                raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' mixes input-dependent values with non-zero constants")
+            feeds[name] = np.asarray(v, dtype=np.float64) if i in data else np.asarray(v)
+    try:
+        outs = ReferenceEvaluator(node).run(None, feeds)
+    except Exception as err:  # the reference evaluator raises many unrelated types
+        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' could not be applied to the input-dependent values: {err}") from err
+    results = []
+    for out in outs:
+        out = np.asarray(out)
+        if out.ndim < 1 or out.shape[0] != 1:
+            raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' changes the batch layout (export with a batch of one)")
+        results.append(gather(Sym(F, (F.dim,)), index_gather(out, F.dim, f"{node.op_type} node '{node.name}'"), out.shape[1:]))
+    return results
 
 
 def _step(node, values: dict, sizes: dict) -> list:
     op, ins = node.op_type, [values.get(name) if name else None for name in node.input]
-    sym = [v for v in ins if isinstance(v, Sym)]
+    for v in ins:
+        if isinstance(v, _Unavailable):
+            raise UnsupportedOperatorError(f"{op} node '{node.name}' uses {v.what}, which the exact evaluation does not give")
+    sym = [v for v in ins if isinstance(v, (Sym, Cond))]
     if not sym and op != "Constant":
         return _fold_constants(node, ins, sizes)
+    if op in _INDEX_OPS:
+        return _index_op(node, ins)
     attrs = _attrs(node)
-    x = sym[0] if sym else None
+    x = next((v for v in ins if isinstance(v, Sym)), None)
+    if op in _COMPARISONS:
+        a, b = ins
+        return [compare(a, b, _COMPARISONS[op], (a if isinstance(a, Sym) else b).shape)]
+    if op == "Where":
+        if not isinstance(ins[0], Cond) or any(isinstance(v, Cond) for v in ins[1:]):
+            raise UnsupportedOperatorError(f"Where node '{node.name}': the condition must be a comparison of input-dependent values")
+        return [where(*ins)]
+    if any(isinstance(v, Cond) for v in ins):
+        raise UnsupportedOperatorError(f"{op} node '{node.name}' computes with a comparison result")
+    if op in ("ReduceMax", "ReduceMin"):
+        axes = attrs.get("axes") if len(ins) < 2 or ins[1] is None else [int(v) for v in np.ravel(ins[1])]
+        if not axes:
+            if attrs.get("noop_with_empty_axes", 0):
+                return [x]
+            axes = list(range(len(x.shape) + 1))
+        axes = [ax % (len(x.shape) + 1) for ax in axes]
+        if 0 in axes:
+            raise UnsupportedOperatorError(f"{op} node '{node.name}' reduces over the batch axis")
+        return [extreme(x, [ax - 1 for ax in axes], bool(attrs.get("keepdims", 1)), op == "ReduceMax")]
+    if op == "TopK":
+        axis = attrs.get("axis", -1) % (len(x.shape) + 1)
+        if axis == 0 or not attrs.get("sorted", 1):
+            raise UnsupportedOperatorError(f"TopK node '{node.name}': only sorted top-k along a per-sample axis is supported")
+        k = int(np.ravel(ins[1])[0])
+        return [extreme(x, [axis - 1], True, bool(attrs.get("largest", 1)), count=k), _Unavailable("the indices of a TopK")]
     if op == "Constant":
         return [_constant(node, attrs)]
     if op == "Gemm":
@@ -251,67 +316,11 @@ def _step(node, values: dict, sizes: dict) -> list:
         for other in ins[1:]:
             out = pairwise(out, other, op == "Max") if isinstance(out, Sym) else pairwise(other, out, op == "Max")
         return [out]
-    if op == "Concat":
-        axis = _per_sample_axis(node, x.shape, 1)
-        if not all(isinstance(v, Sym) for v in ins):
-            raise UnsupportedOperatorError(f"Concat node '{node.name}' mixes constants and input-dependent values")
-        if axis != 0:
-            raise UnsupportedOperatorError(f"Concat node '{node.name}': only concatenation along the channel axis is supported")
-        channels = sum(v.shape[0] for v in ins)
-        return [Sym(CPWLMap.stack([v.F for v in ins]), (channels, *x.shape[1:]))]
-    if op == "Slice":
-        return [_slice(node, x, ins)]
-    if op == "Split":
-        axis = _per_sample_axis(node, x.shape, 0)
-        n = x.shape[axis]
-        if len(ins) > 1 and ins[1] is not None:
-            sizes = [int(v) for v in np.ravel(ins[1])]
-        elif "split" in attrs:
-            sizes = [int(v) for v in attrs["split"]]
-        else:
-            count = int(attrs.get("num_outputs", len(node.output)))
-            chunk = -(-n // count)
-            sizes = [min(chunk, n - i * chunk) for i in range(count)]
-        if sum(sizes) != n or len(sizes) != len(node.output) or min(sizes) < 0:
-            raise UnsupportedOperatorError(f"Split node '{node.name}': sizes {sizes} do not split {n} entries into {len(node.output)} outputs")
-        outs, start = [], 0
-        for size in sizes:
-            shape = tuple(size if i == axis else v for i, v in enumerate(x.shape))
-            outs.append(gather(x, _along(x.shape, axis, start, start + size), shape))
-            start += size
-        return outs
-    if op == "Flatten":
-        if attrs.get("axis", 1) != 1:
-            raise UnsupportedOperatorError(f"Flatten node '{node.name}': only axis 1 (keep the batch dimension) is supported")
-        return [Sym(x.F, (math.prod(x.shape),))]
-    if op == "Reshape":
-        return [_reshape(node, x, ins[1], int(attrs.get("allowzero", 0)))]
-    if op == "Identity":
-        return [x]
     if op == "Conv":
         if any(isinstance(v, Sym) for v in ins[1:]):
             raise UnsupportedOperatorError(f"Conv node '{node.name}': the kernel must be a constant")
         return [_conv(node, x, ins, attrs)]
     raise UnsupportedOperatorError(f"operator {op} (node '{node.name}') is not supported by the exact evaluation")
-
-
-def _slice(node, x: Sym, ins: list) -> Sym:
-    if len(ins) < 3 or any(isinstance(v, Sym) for v in ins[1:]):
-        raise UnsupportedOperatorError(f"Slice node '{node.name}': starts and ends must be constant inputs")
-    starts, ends = ([int(v) for v in np.ravel(ins[i])] for i in (1, 2))
-    axes = [int(v) for v in np.ravel(ins[3])] if len(ins) > 3 and ins[3] is not None else list(range(len(starts)))
-    steps = [int(v) for v in np.ravel(ins[4])] if len(ins) > 4 and ins[4] is not None else [1] * len(starts)
-    full = (1, *x.shape)
-    slicer = [slice(None)] * len(full)
-    for start, end, axis, step in zip(starts, ends, axes, steps):
-        axis = axis + len(full) if axis < 0 else axis
-        if not 0 <= axis < len(full) or step == 0:
-            raise UnsupportedOperatorError(f"Slice node '{node.name}': axis {axis} or step {step} out of range")
-        slicer[axis] = slice(*slice(start, end, step).indices(full[axis]))
-    picked = np.arange(math.prod(full)).reshape(full)[tuple(slicer)]
-    if picked.shape[0] != 1:
-        raise UnsupportedOperatorError(f"Slice node '{node.name}' removes the batch entry")
-    return gather(x, picked.ravel().tolist(), picked.shape[1:])
 
 
 def _constant(node, attrs: dict) -> np.ndarray:

@@ -6,9 +6,12 @@ their output size (from the program's shape metadata) is checked against the mem
 nodes on input-dependent values are evaluated exactly on maps (:class:`cpwl.CPWLMap`).  Every
 argument of an accepted operator is read by name from the operator's schema, and every flag
 is honoured or refused (a transposed convolution, a division with a rounding mode, ``addmm``'s
-``alpha``/``beta`` are applied exactly).  Pure index operations (reshape, unflatten, select,
-slice, permute, cat, stack, padding...) are handled generically: the operation is applied to
-a probe of positions, and anything it writes that is not a position or zero is refused.
+``alpha``/``beta`` are applied exactly).  Comparisons feeding ``where`` are evaluated as
+continuous piecewise selections (a jump is refused); ``max``/``min`` over a dimension and
+``amax``/``amin`` as exact sorts (their indices cannot be used).  Pure index operations
+(reshape, unflatten, select, slice, permute, cat, stack, padding...) are handled
+generically: the operation is applied to a probe of positions, and anything it writes that
+is not a position or zero is refused.
 Export with a batch of one example.  Loading uses ``torch.export.load``, which reads a
 program, not pickled code.
 
@@ -37,14 +40,17 @@ from cpwl import Conv2d, CPWLMap
 from cpwl import activations as exact
 from cpwl.errors import ModelFileError, UnsupportedOperatorError
 from nets._symbolic import (
+    Cond,
     Sym,
     affine,
     as_function,
     check_constant_size,
     clip,
     combine,
+    compare,
     constant_over,
     exact_scalar,
+    extreme,
     featurewise,
     gather,
     guarded,
@@ -53,6 +59,7 @@ from nets._symbolic import (
     pairwise,
     probe,
     single_output,
+    where,
 )
 
 __all__ = ["load", "restrict_to_line", "to_cpwl"]
@@ -60,6 +67,7 @@ __all__ = ["load", "restrict_to_line", "to_cpwl"]
 _IDENTITY = {"aten.clone.default", "aten.contiguous.default", "aten.detach.default", "aten.alias.default", "aten.dropout.default"}
 _NO_OP = {"aten._assert_tensor_metadata.default"}
 _ELEMENTWISE = {"aten.relu.default": exact.relu, "aten.abs.default": exact.abs_}
+_COMPARISONS = {"lt": "<", "less": "<", "gt": ">", "greater": ">", "le": "<=", "less_equal": "<=", "ge": ">=", "greater_equal": ">="}
 #: Operations that only move, copy, drop or zero-pad entries: evaluated on probes.
 _INDEX_OPS = {
     "view", "reshape", "_unsafe_view", "unflatten", "flatten", "select", "slice", "narrow", "permute", "transpose",
@@ -199,15 +207,17 @@ def _call(node, args, kwargs):
         if isinstance(v, _Unavailable):
             raise UnsupportedOperatorError(f"{name} (node '{node.name}') uses {v.what}, which the exact evaluation does not give")
     syms = [v for v in values if isinstance(v, Sym)]
-    if not syms:
+    if not syms and not any(isinstance(v, Cond) for v in values):
         return _fold(node, args, kwargs)  # constant folding by torch itself
     if name in _NO_OP:
         return None
     base = name.split(".")[1] if name.startswith("aten.") else ""
-    if base in _INDEX_OPS:
+    if base in _INDEX_OPS and not any(isinstance(v, Cond) for v in values):
         return _index_op(node, args, kwargs, syms)
     a = _bind(node, args, kwargs)
-    x = syms[0]
+    if any(isinstance(v, Cond) for v in values) and name != "aten.where.self":
+        raise UnsupportedOperatorError(f"{name} (node '{node.name}') computes with a comparison result")
+    x = syms[0] if syms else None
     if name in _IDENTITY:
         return x
     if name in ("aten.to.dtype", "aten._to_copy.default"):
@@ -277,6 +287,20 @@ def _call(node, args, kwargs):
         return _conv(node, a)
     if name == "aten.sort.default":
         return _sort(node, x, a)
+    if base in _COMPARISONS:
+        first, second = a["self"], a["other"]
+        return compare(first, second if isinstance(second, Sym) else _numpy(second), _COMPARISONS[base], (first if isinstance(first, Sym) else second).shape)
+    if name == "aten.where.self":
+        if not isinstance(a["condition"], Cond):
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): the condition must be a comparison of input-dependent values")
+        return where(a["condition"], *(v if isinstance(v, Sym) else _numpy(v) for v in (a["self"], a["other"])))
+    if name in ("aten.max.dim", "aten.min.dim", "aten.amax.default", "aten.amin.default"):
+        dims = [a["dim"]] if name.endswith(".dim") else list(a["dim"]) or list(range(1, len(x.shape) + 1))
+        dims = [d % (len(x.shape) + 1) for d in dims]
+        if 0 in dims:
+            raise UnsupportedOperatorError(f"{name} (node '{node.name}') reduces over the batch axis")
+        values = extreme(x, [d - 1 for d in dims], bool(a["keepdim"]), "max" in name)
+        return (values, _Unavailable(f"the indices of {name}")) if name.endswith(".dim") else values
     if name in ("aten.new_zeros.default", "aten.zeros_like.default"):  # reads only shape/dtype
         size = a["size"] if name == "aten.new_zeros.default" else (1, *x.shape)
         return torch.zeros(size, dtype=torch.float64)

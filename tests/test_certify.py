@@ -60,15 +60,15 @@ def test_conv_bound_is_sound_and_catches_a_bad_rescaling():
     assert cert.bound <= 1 + Fraction(1, 10**6)  # float32 scales: an honest excess of order 1e-7 may remain
     (cert,) = lipschitz_certificate(nn.Sequential(conv.double()), input_shape=(3, 8, 8)).layers
     assert cert.ok  # in float64 the AOL eps margin dominates the rounding
-    broken = nets.AOLConv2d(3, 4, 3, eps=-0.5).double()  # a wrong rescaling: the kernel is too large
+    broken = nn.Conv2d(3, 4, 3, padding=1, padding_mode="circular", bias=False).double()  # the AOL kernel, tripled
     with torch.no_grad():
-        broken.P.copy_(conv.P)
+        broken.weight.copy_(3 * conv.kernel().detach().double())
     (cert,) = lipschitz_certificate(nn.Sequential(broken), input_shape=(3, 8, 8)).layers
-    K = broken.kernel().detach().double()
     padded = torch.zeros(4, 3, 8, 8, dtype=torch.float64)
-    padded[:, :, :3, :3] = K
-    fft_norm = torch.linalg.matrix_norm(torch.fft.fft2(padded).permute(2, 3, 0, 1), 2).max().item()
-    assert not cert.ok and float(cert.bound) >= fft_norm
+    padded[:, :, :3, :3] = broken.weight.detach()
+    fft_norm = torch.linalg.matrix_norm(torch.fft.fft2(padded).permute(2, 3, 0, 1), 2).max().item()  # the layer's true norm on 8x8
+    assert fft_norm > 1 and not cert.ok
+    assert fft_norm <= float(cert.bound) <= fft_norm * (1 + 1e-8)  # sound, and tight: the spectral bound
 
 
 def test_sll_certificate():
@@ -160,8 +160,11 @@ def test_conv_bounded_forward_encloses_the_exact_line_values(padding_mode):
     assert all(abs(e - Fraction(v)) <= Fraction(b) for e, v, b in zip(exact, y[0].tolist(), err[0].tolist()))
     cert = lipschitz_certificate(model, input_shape=(1, 4, 4))
     plain = cert.layers[0]
-    fft = torch.fft.fft2(torch.nn.functional.pad(model[0].weight.detach().double(), (0, 5, 0, 5))).permute(2, 3, 0, 1)
-    assert plain.module == "Conv2d" and float(plain.bound) >= torch.linalg.matrix_norm(fft, 2).max().item() * (1 - 1e-9)
+    zero = torch.zeros(1, 1, 4, 4)
+    with torch.no_grad():
+        columns = [(model[0](torch.eye(16)[i].reshape(1, 1, 4, 4)) - model[0](zero)).flatten() for i in range(16)]
+    true_norm = torch.linalg.matrix_norm(torch.stack(columns, 1).double(), 2).item()  # the layer on 4x4 images
+    assert plain.module == "Conv2d" and float(plain.bound) >= true_norm * (1 - 1e-6)
 
 
 def test_failing_sll_condition_still_gets_a_sound_bound():

@@ -40,7 +40,13 @@ def test_n_activation_breakpoint_values_and_gradients():
     out = act(y)
     assert out[:, 0].tolist() == [0.5, -0.5, 1.0, -1.0]
     out.sum().backward()
-    assert y.grad[:, 0].tolist() == [-1.0, -1.0, 1.0, 1.0]  # documented: middle piece at the ties
+    assert y.grad[:, 0].tolist() == [-1.0, 1.0, 1.0, 1.0]  # documented: the paper's pieces, selected by y < t
+
+
+def test_tied_thresholds_send_gradient_to_both_as_in_the_paper():
+    act = nets.NActivation(1, theta_init=torch.tensor([[0.5, 0.5]]))
+    act(torch.tensor([[-1.0], [2.0]])).sum().backward()
+    assert act.theta.grad.tolist() == [[-2.0, -2.0]]  # the paper's where/less form; clamp gave [[0, -2]]
 
 
 def test_lr_factor_scales_the_effective_step():

@@ -54,13 +54,15 @@ def initial_theta(channels: int, init: Union[str, Sequence[float], torch.Tensor]
 
 class NActivation(nn.Module):
     """Per-channel N-activation: with ``t1 <= t2`` the sorted pair of ``theta[c]``,
-    ``N(y) = y - 2 clamp(y, t1, t2)`` (slopes +1, -1, +1), the same function as
-    :func:`cpwl.activations.n_activation`.
+    ``N(y) = y - 2 t1`` below ``t1``, ``-y`` on ``[t1, t2)``, ``y - 2 t2`` from ``t2`` on
+    (slopes +1, -1, +1), the same function as :func:`cpwl.activations.n_activation`.
 
     ``theta`` (shape ``[channels, 2]``) is stored divided by ``sqrt(lr_factor)`` and multiplied
     back in the forward pass, so plain SGD moves theta ``lr_factor`` times faster or slower.
-    At the breakpoints the value is exact (continuous); the gradient in ``y`` is that of the
-    middle piece (``-1``), because ``torch.clamp`` passes gradient on the closed interval.
+    Values are continuous; gradients follow the paper's implementation (Prach & Lampert), which
+    selects a piece with ``y < t``: at ``y = t1`` the middle piece (``-1``), at ``y = t2`` the
+    last one (``+1``), and with tied thresholds ``t1 = t2`` points below send their gradient to
+    ``theta[c, 0]`` and the others to ``theta[c, 1]``.
 
     Example:
         >>> act = NActivation(2, theta_init="identity")
@@ -85,7 +87,8 @@ class NActivation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         channels_of(self, x, expected=self.channels)
         t = self.thetas().to(x.dtype)
-        return x - 2 * torch.clamp(x, per_channel(t[:, 0], x), per_channel(t[:, 1], x))
+        t1, t2 = per_channel(t[:, 0], x), per_channel(t[:, 1], x)
+        return x - 2 * torch.where(x < t1, t1, torch.where(x < t2, x, t2))
 
     def to_cpwl(self):
         """The exact layer (:class:`cpwl.activations.NLayer`) with the deployed thetas."""

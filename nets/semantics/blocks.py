@@ -98,15 +98,24 @@ def grouped(shape: tuple, axis: int, layer, order: Optional[list] = None) -> lis
 def index_map(function: Callable, shape: tuple) -> tuple:
     """``(Gather, out_shape)`` for a function that only moves, copies or zero-pads entries (a
     reshape, a channel selection, space-to-depth...): it is applied to a probe of positions
-    (:func:`nets._symbolic.probe`), and anything it writes that is neither zero nor a position
-    is refused."""
+    (:func:`nets._symbolic.probe`) and to the same probe reversed; anything it writes that is
+    neither zero nor a position is refused, and so is a function whose moves depend on the
+    values (a sort, a max), which the two probes tell apart."""
     from nets._symbolic import index_gather, probe
 
     size = numel(shape)
-    out = function(torch.from_numpy(probe(size)).reshape(1, *shape))
-    if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != 1:
-        raise ShapeError(f"an index operation on per-sample shape {shape} changed the batch layout")
-    return Gather(index_gather(out.numpy(), size, "an operation assumed to move entries"), size), tuple(out.shape[1:])
+    values = probe(size)
+    indices = []
+    for order in (np.arange(size), np.arange(size)[::-1]):
+        out = function(torch.from_numpy(values[order].copy()).reshape(1, *shape))
+        if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != 1:
+            raise ShapeError(f"an index operation on per-sample shape {shape} changed the batch layout")
+        found = index_gather(out.detach().to(torch.float64).numpy(), size, "an operation assumed to move entries")
+        position = np.argsort(order)  # the input position that holds probe value number i
+        indices.append([None if i is None else int(position[i]) for i in found])
+    if indices[0] != indices[1]:
+        raise UnsupportedModuleError("an operation assumed to move entries moves them depending on their values")
+    return Gather(indices[0], size), tuple(out.shape[1:])
 
 
 #: Activation whose value is ``max(-y, 0)`` (the second half of deel-torchlip's MaxMin).

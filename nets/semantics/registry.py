@@ -41,7 +41,7 @@ from torch.nn.utils import parametrize
 
 from cpwl.errors import InvalidArgument, UnsupportedModuleError
 
-__all__ = ["Entry", "check_no_hooks", "lookup", "register", "registered"]
+__all__ = ["Entry", "check_no_hooks", "lookup", "register", "register_lookalike", "registered"]
 
 #: Methods a subclass may override without changing what a module computes.
 _HARMLESS = frozenset({
@@ -72,9 +72,13 @@ class Entry:
     exact: Optional[Callable] = None
     bound: Optional[Callable] = None
     container: bool = False
+    #: Recognised by class name and attributes (code that is not installed): the meaning is
+    #: checked against the module's own forward pass before it is used.
+    verify: bool = False
 
 
 _TABLE: dict = {}
+_LOOKALIKES: list = []
 
 
 def _key(cls) -> str:
@@ -103,6 +107,22 @@ def register(target: Union[type, str], *, exact: Optional[Callable] = None, boun
         raise InvalidArgument(f"{key}: give exactly one of exact= (a layer) or container=True")
     entry = Entry(key, exact, bound, container)
     _TABLE[key] = entry
+    return entry
+
+
+def register_lookalike(names: tuple, *, attributes: tuple = (), exact: Callable, bound: Optional[Callable] = None) -> Entry:
+    """Give an exact meaning to classes known only by name (code that is not on the package
+    index, such as a paper's repository): a module whose class is called one of ``names`` and
+    has every attribute in ``attributes`` gets this meaning, *after* its own forward pass has
+    been checked to agree with it on probe inputs (otherwise it is refused).
+
+    Example:
+        >>> entry = next(e for names, attrs, e in _LOOKALIKES if "AbsoluteValue" in names)
+        >>> entry.verify
+        True
+    """
+    entry = Entry(f"lookalike of {'/'.join(names)}", exact, bound, verify=True)
+    _LOOKALIKES.append((tuple(names), tuple(attributes), entry))
     return entry
 
 
@@ -149,6 +169,10 @@ def lookup(module: nn.Module, path: str) -> tuple:
                 )
         _check_instance(module, cls, where)
         return entry, candidate
+    for names, attributes, entry in _LOOKALIKES:
+        if cls.__name__ in names and all(hasattr(module, a) for a in attributes):
+            _check_instance(module, cls, where)
+            return entry, cls
     raise UnsupportedModuleError(
         f"{where} has no exact meaning in lipcpwl's table (see nets.semantics.registered()); "
         "nothing is guessed: register one with nets.semantics.register, or rebuild the model from supported modules"

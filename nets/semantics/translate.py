@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
 import cpwl
 from cpwl import LipschitzBound
-from cpwl.errors import CPWLError, InvalidArgument, ShapeError
+from cpwl.errors import CPWLError, InvalidArgument, ShapeError, UnsupportedModuleError
 from cpwl.layer import composed_bound
 from nets.semantics.registry import check_no_hooks, lookup
 
@@ -162,6 +163,8 @@ def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool)
             width = layer.check_width(width)
         if width != math.prod(out_shape):
             raise ShapeError(f"the exact layers give {width} outputs but the output shape is {out_shape}")
+        if entry.verify:
+            _verify(module, shape, layers)
         bound = None
         if bounds:
             bound = entry.bound(module, shape, layers) if entry.bound else composed_bound(layers)
@@ -169,3 +172,24 @@ def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool)
         raise type(err)(f"{where}: {err}") from err
     steps.append(Step(path or type(module).__name__, type(module).__name__, layers, shape, out_shape, bound))
     return out_shape
+
+
+def _verify(module: nn.Module, shape: tuple, layers: tuple) -> None:
+    """Check a module recognised by name against its own float64 forward pass: on random
+    points of three scales and on points placed at and around every breakpoint of its exact
+    elementwise layers, the outputs must agree to float64 rounding."""
+    rng = np.random.default_rng(0)
+    probes = [rng.standard_normal((4, *shape)) * scale for scale in (1e-2, 1.0, 1e2)]
+    for layer in layers:
+        if isinstance(layer, cpwl.activations.Elementwise):
+            levels = layer.float_tables(math.prod(shape)).levels
+            for row in levels:
+                at = np.where(np.isfinite(row), row, 0.0).reshape(shape)
+                probes.append(np.stack([at, at + 1e-3, at - 1e-3]))
+    from nets.certify.rigorous import bounded_layers
+
+    x = torch.tensor(np.concatenate(probes))
+    got = module(x).detach().to(torch.float64).reshape(len(x), -1)
+    want, err = bounded_layers(layers, x.reshape(len(x), -1)) if layers else (x.reshape(len(x), -1), torch.zeros(1))
+    if got.shape != want.shape or not bool((torch.abs(got - want) <= err + 1e-9 * (1 + torch.abs(want))).all()):
+        raise UnsupportedModuleError("it looks like a known module (class name and attributes) but its forward pass computes something else")

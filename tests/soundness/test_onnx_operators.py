@@ -37,6 +37,20 @@ CASES = {
         helper.make_node("Slice", ["cat", "starts", "ends", "axes", "steps"], ["y"]),
     ], (4, 2), [_c("starts", [0, 1]), _c("ends", [5, 2]), _c("axes", [1, 2]), _c("steps", [2, 1])]),
     "Flatten/Reshape": ([helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("Reshape", ["f", "shape"], ["y"])], (2, 3), [_c("shape", [0, 3, -1])]),
+    "Less/Greater/LessOrEqual/GreaterOrEqual + Where": ([
+        helper.make_node("Less", ["x", "t"], ["lt"]), helper.make_node("Sub", ["x", "t"], ["d"]), helper.make_node("Neg", ["x"], ["n"]),
+        helper.make_node("Where", ["lt", "d", "n"], ["w1"]), helper.make_node("GreaterOrEqual", ["w1", "t"], ["ge"]),
+        helper.make_node("Where", ["ge", "w1", "t"], ["y"]),
+    ], (4,), [_c("t", [0.0, 0.0, 0.0, 0.0])]),
+    "ReduceMax/ReduceMin/TopK": ([
+        helper.make_node("ReduceMax", ["x"], ["a"], axes=[2], keepdims=1), helper.make_node("ReduceMin", ["x"], ["b"], axes=[1, 2], keepdims=1),
+        helper.make_node("TopK", ["x", "k"], ["top", "idx"], axis=2), helper.make_node("Concat", ["a", "top"], ["c"], axis=2),
+        helper.make_node("Flatten", ["c"], ["f"]), helper.make_node("Flatten", ["b"], ["g"]), helper.make_node("Concat", ["f", "g"], ["y"], axis=1),
+    ], (2, 3), [_c("k", [2])]),
+    "Transpose/Pad/Concat with zeros": ([
+        helper.make_node("Transpose", ["x"], ["tr"], perm=[0, 2, 1]), helper.make_node("Pad", ["tr", "pads"], ["p"], mode="reflect"),
+        helper.make_node("Concat", ["p", "zeros"], ["y"], axis=1),
+    ], (2, 3), [_c("pads", [0, 1, 0, 0, 0, 1]), _c("zeros", np.zeros((1, 2, 3)))]),
     "Conv groups/strides/dilations": ([helper.make_node("Conv", ["x", "K", "b"], ["y"], group=2, strides=[2, 1], dilations=[1, 2], pads=[1, 2, 0, 1])], (2, 4, 4), [_c("K", np.arange(-4, 4).reshape(2, 1, 2, 2) / 4), _c("b", [0.5, -0.5])]),
 }
 
