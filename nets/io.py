@@ -24,7 +24,7 @@ from nets.models import LipschitzMLP, SimplifiedConvNet
 
 __all__ = ["ModelFileError", "save", "load"]
 
-_FORMAT, _VERSION = "lipcpwl.nets", 1
+_FORMAT, _VERSION = "lipcpwl.nets", 2
 _CLASSES = {"LipschitzMLP": LipschitzMLP, "SimplifiedConvNet": SimplifiedConvNet}
 
 
@@ -53,8 +53,10 @@ def load(path) -> nn.Module:
         raise ModelFileError(f"{path} is not a lipcpwl model file (or would need code to load): {str(err).splitlines()[0]}") from err
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
         raise ModelFileError(f"{path} is not a lipcpwl model file")
-    if payload.get("version") != _VERSION or payload.get("class") not in _CLASSES or not isinstance(payload.get("spec"), dict):
+    if payload.get("version") not in (1, _VERSION) or payload.get("class") not in _CLASSES or not isinstance(payload.get("spec"), dict):
         raise ModelFileError(f"{path}: unsupported version or model class")
+    if payload["version"] == 1 and payload["class"] == "SimplifiedConvNet":
+        payload["spec"].setdefault("pooling_order", "channel_major")  # version 1 pooled channel-major
     try:
         model = _CLASSES[payload["class"]](**payload["spec"])
         model.load_state_dict(payload["state_dict"])

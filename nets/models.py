@@ -101,7 +101,10 @@ class SimplifiedConvNet(nn.Sequential):
         torch.Size([2, 10])
     """
 
-    def __init__(self, in_channels: int, num_classes: int, base_width: int = 16, blocks: int = 3, layers_per_block: int = 2, activation="maxmin", kernel_size: int = 3):
+    def __init__(
+        self, in_channels: int, num_classes: int, base_width: int = 16, blocks: int = 3, layers_per_block: int = 2,
+        activation="maxmin", kernel_size: int = 3, pooling_order: str = "window_major",
+    ):
         if base_width < in_channels:
             raise InvalidArgument(f"base_width {base_width} must be at least in_channels {in_channels}")
         c = base_width
@@ -110,7 +113,7 @@ class SimplifiedConvNet(nn.Sequential):
             k = kernel_size if b < blocks - 1 else 1
             for _ in range(layers_per_block):
                 modules += [L.AOLConv2d(c, c, k), make_activation(activation, c)]
-            modules += [L.FirstChannels(c // 2), L.ConcatenationPooling2D()]
+            modules += [L.FirstChannels(c // 2), L.ConcatenationPooling2D(pooling_order)]
             c *= 2
         if c < num_classes:
             raise InvalidArgument(f"the head has {c} channels, fewer than num_classes={num_classes}; raise base_width")
@@ -119,7 +122,44 @@ class SimplifiedConvNet(nn.Sequential):
         #: Constructor arguments, saved with the weights by :func:`nets.io.save`.
         self.spec = {
             "in_channels": in_channels, "num_classes": num_classes, "base_width": base_width, "blocks": blocks,
-            "layers_per_block": layers_per_block, "activation": activation, "kernel_size": kernel_size,
+            "layers_per_block": layers_per_block, "activation": activation, "kernel_size": kernel_size, "pooling_order": pooling_order,
         }
         #: Input shape ``(channels, height, width)``.
         self.input_shape = (in_channels, 2**blocks, 2**blocks)
+
+    def load_paper_state_dict(self, state_dict: dict) -> None:
+        """Load a ``state_dict`` of the N-activation paper's ``SimplifiedConvNet`` (its layer
+        names, AOL weights stored as ``parametrizations.weight.original``) into this model,
+        which must have the same architecture: layers are matched in order and, within a
+        layer, kernels, biases and thetas by kind; every shape is checked.
+
+        Example:
+            >>> import torch
+            >>> ours = SimplifiedConvNet(1, 4, base_width=4, blocks=1, layers_per_block=1, activation="n")
+            >>> theirs = {k.replace(".P", ".parametrizations.weight.original"): v for k, v in ours.state_dict().items()}
+            >>> ours.load_paper_state_dict(theirs)
+        """
+        def layers(entries) -> list:
+            """``[(layer prefix, {kind: (key, tensor)})]`` in order of first appearance."""
+            grouped = {}
+            for key, value in entries.items():
+                parametrized = key.endswith(".parametrizations.weight.original")
+                prefix, _, name = key.rpartition(".")
+                if parametrized:
+                    prefix, name = key.removesuffix(".parametrizations.weight.original"), "weight"
+                kind = "weight" if name in ("weight", "P") else name
+                if kind in ("weight", "bias", "theta"):
+                    grouped.setdefault(prefix, {})[kind] = (key, value)
+            return list(grouped.items())
+
+        theirs, ours = layers(state_dict), layers(self.state_dict())
+        if [sorted(k) for _, k in theirs] != [sorted(k) for _, k in ours]:
+            raise InvalidArgument("the paper's state_dict does not have this model's layers (kernels, biases, thetas) in this order: the architectures differ")
+        mapped = {}
+        for (_, their_layer), (_, our_layer) in zip(theirs, ours):
+            for kind, (our_key, target) in our_layer.items():
+                their_key, value = their_layer[kind]
+                if value.shape != target.shape:
+                    raise InvalidArgument(f"{their_key} {tuple(value.shape)} does not fit {our_key} {tuple(target.shape)}: the architectures differ")
+                mapped[our_key] = value
+        self.load_state_dict(mapped)

@@ -95,3 +95,34 @@ def test_a_lookalike_that_computes_something_else_is_refused():
 
     with pytest.raises(cpwl.UnsupportedModuleError, match="depending on their values"):
         restrict_to_line(nn.Sequential(nn.Linear(2, 4), FirstChannels()), [0.0, 0.0], [1.0, 1.0])
+
+
+def test_the_papers_state_dict_loads_into_our_model_and_computes_the_same():
+    import nets
+
+    theirs = _trained(paper_code.NActivation).float()
+    ours = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=2, layers_per_block=1, activation="n")
+    ours.load_paper_state_dict(theirs.state_dict())
+    x = torch.rand(5, 1, 4, 4)
+    with torch.no_grad():
+        assert torch.allclose(ours(x), theirs(x), atol=1e-6)
+    channel_major = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=2, layers_per_block=1, activation="n", pooling_order="channel_major")
+    channel_major.load_paper_state_dict(theirs.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(channel_major(x), theirs(x), atol=1e-3)  # the other permutation: another function
+    single = nets.AOLLinear(3, 2)
+    single.load_state_dict({"parametrizations.weight.original": torch.ones(2, 3), "bias": torch.zeros(2)})  # their layer layout
+    assert bool((single.P == 1).all())
+
+
+def test_version_1_model_files_keep_their_pooling_order(tmp_path):
+    import nets
+    from nets import io as model_io
+
+    model = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=2, layers_per_block=1, activation="maxmin", pooling_order="channel_major")
+    spec = {k: v for k, v in model.spec.items() if k != "pooling_order"}  # what version 1 wrote
+    torch.save({"format": "lipcpwl.nets", "version": 1, "class": "SimplifiedConvNet", "spec": spec, "state_dict": model.state_dict()}, tmp_path / "old.pt")
+    loaded = model_io.load(tmp_path / "old.pt")
+    x = torch.rand(3, 1, 4, 4)
+    with torch.no_grad():
+        assert torch.equal(loaded(x), model.eval()(x))

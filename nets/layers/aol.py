@@ -20,6 +20,15 @@ def aol_scales(gram: torch.Tensor, eps: float) -> torch.Tensor:
     return (gram.abs().sum(dim=1) + eps).rsqrt()
 
 
+def _accept_parametrized_layout(module: nn.Module, state_dict: dict, prefix: str, *args) -> None:
+    """Load-time hook: a weight stored the way ``torch.nn.utils.parametrize`` stores it (as the
+    N-activation paper's AOL layers do, ``parametrizations.weight.original``) is this layer's
+    unscaled kernel ``P``."""
+    key = prefix + "parametrizations.weight.original"
+    if key in state_dict and prefix + "P" not in state_dict:
+        state_dict[prefix + "P"] = state_dict.pop(key)
+
+
 class AOLLinear(LipschitzLinear):
     """``W = P diag(d)`` with ``d_j = (sum_k |(P^T P)_jk| + eps)^(-1/2)``: ``||W||_2 <= 1`` in
     closed form, since ``diag(r) - P^T P`` is diagonally dominant (Gershgorin).
@@ -34,6 +43,7 @@ class AOLLinear(LipschitzLinear):
         super().__init__(in_features, out_features, bias)
         self.eps = eps
         self.P = orthogonal_parameter(out_features, in_features)
+        self._register_load_state_dict_pre_hook(_accept_parametrized_layout, with_module=True)
 
     def scales(self) -> torch.Tensor:
         """The column scales ``d_j``."""
@@ -72,6 +82,7 @@ class AOLConv2d(nn.Module):
             raise InvalidArgument(f"init must be 'dirac' or 'orthogonal', got {init!r}")
         self.P = nn.Parameter(kernel)
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        self._register_load_state_dict_pre_hook(_accept_parametrized_layout, with_module=True)
 
     def scales(self) -> torch.Tensor:
         """The per-input-channel AOL scales ``d_j`` (from the kernel's self-correlation)."""
