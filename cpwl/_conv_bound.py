@@ -137,11 +137,31 @@ def _sigma_squared_upper(M: np.ndarray) -> np.ndarray:
     return bound
 
 
-def spectral_norm_upper(K: np.ndarray, groups: int, torus: tuple, dilation: tuple, kernel_exact: bool) -> float:
+def polyphase(K: np.ndarray, groups: int, stride: tuple) -> np.ndarray:
+    """The kernel of a strided convolution seen as an unstrided one on the polyphase
+    components of its input: ``y[i] = sum_u K[u] x[s i + u] = sum_(a, u') K[s u' + a]
+    x_a[i + u']`` with ``x_a[j] = x[s j + a]``, an orthogonal regrouping of the input, so both
+    convolutions have the same singular values.  ``[out, in_g s_h s_w, ceil(kh / s_h),
+    ceil(kw / s_w)]`` (input channels grouped per group, phases inside)."""
+    sh, sw = stride
+    out, cin_g, kh, kw = K.shape
+    th, tw = -(-kh // sh), -(-kw // sw)
+    padded = np.zeros((out, cin_g, th * sh, tw * sw), dtype=K.dtype)
+    padded[:, :, :kh, :kw] = K
+    phases = padded.reshape(out, cin_g, th, sh, tw, sw).transpose(0, 1, 3, 5, 2, 4)  # [out, c, a_h, a_w, u', v']
+    return phases.reshape(out, cin_g * sh * sw, th, tw)
+
+
+def spectral_norm_upper(K: np.ndarray, groups: int, torus: tuple, dilation: tuple, kernel_exact: bool, stride: tuple = (1, 1)) -> float:
     """A float64 upper bound, every rounding bounded, of the spectral norm of the circular
-    convolution of kernel ``K`` ``[out, in / groups, kh, kw]`` on a torus of ``torus`` pixels:
-    the largest singular value of the kernel's transfer matrices ``K^(w)`` over the torus
-    frequencies (the discrete Fourier transform block-diagonalises a circular convolution)."""
+    convolution of kernel ``K`` ``[out, in / groups, kh, kw]`` on a torus of ``torus`` pixels
+    (divisible by ``stride``, whose outputs are kept): the largest singular value of the
+    kernel's transfer matrices ``K^(w)`` over the torus frequencies (the discrete Fourier
+    transform block-diagonalises a circular convolution); a strided one goes through its
+    :func:`polyphase` kernel on the smaller torus."""
+    if stride != (1, 1):
+        wide = dilate(K, dilation)
+        return spectral_norm_upper(polyphase(wide, groups, stride), groups, (torus[0] // stride[0], torus[1] // stride[1]), (1, 1), kernel_exact)
     out, cin_g, kh, kw = K.shape
     out_g = out // groups
     Fh, Fw = _axis_factors(torus[0], kh, dilation[0]), _axis_factors(torus[1], kw, dilation[1])

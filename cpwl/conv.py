@@ -266,16 +266,19 @@ class Conv2d(Layer):
         row_max = _conv_bound.schur_row_max(K, self.groups, q, products_exact, form.exact, sums_exact)
         _, h, w = self.in_shape
         top, bottom, left, right = self.padding
+        (sh, sw), stride = self.stride, self.stride
         if self.padding_mode == "circular":
             factor, how, torus = self.torus_repeats(), "torus repeats", (h, w)
+            if h % sh or w % sw:
+                stride = (1, 1)  # the strided outputs are then a selection of the unstrided ones
         else:
-            factor, how, torus = (1, "", None) if self.padding_mode == "zeros" else (self.padding_copies(), "padding copies", None)
-            torus = (h + top + bottom, w + left + right)  # holds the padded input without wrapping
+            factor, how = (1, "") if self.padding_mode == "zeros" else (self.padding_copies(), "padding copies")
+            torus = (-(-(h + top + bottom) // sh) * sh, -(-(w + left + right) // sw) * sw)  # holds the padded input, no wrap
         times = f", times sqrt({how} = {factor})" if factor > 1 else ""
         squared = Fraction(row_max) * factor
         if squared <= 1:
             return LipschitzBound(Fraction(1), "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + times)
-        spectral = Fraction(_conv_bound.spectral_norm_upper(form.weight, self.groups, torus, self.dilation, form.exact))
+        spectral = Fraction(_conv_bound.spectral_norm_upper(form.weight, self.groups, torus, self.dilation, form.exact, stride))
         spectral_squared = spectral * spectral * factor
         if spectral_squared < squared:
             value = sqrt_upper(spectral_squared) if factor > 1 else spectral
