@@ -26,6 +26,8 @@ Example:
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -221,16 +223,21 @@ def _run(prepared: list, y, e):
     return y, e
 
 
-def bounded_layers(layers, x: torch.Tensor) -> tuple:
-    """``(y, err)`` for exact layers on a batch of flat float inputs ``x`` (taken exactly),
-    in float64 on ``x``'s device."""
-    if x.dim() != 2:
-        raise ShapeError(f"bounded_layers takes a batch of flat inputs [batch, features], got shape {tuple(x.shape)}")
+def _exact_inputs(x: torch.Tensor) -> torch.Tensor:
     y = x.detach().to(torch.float64)
     if not torch.isfinite(y).all():
         raise NumberError("the inputs hold NaN or infinity")
+    return y
+
+
+def bounded_layers(layers, x: torch.Tensor, err: Optional[torch.Tensor] = None) -> tuple:
+    """``(y, err)`` for exact layers on a batch of flat float inputs ``x`` (taken exactly, or
+    within ``err``), in float64 on ``x``'s device."""
+    if x.dim() != 2:
+        raise ShapeError(f"bounded_layers takes a batch of flat inputs [batch, features], got shape {tuple(x.shape)}")
+    y = _exact_inputs(x)
     prepared = _prepare(layers, y.shape[1], y.device)
-    return _run(prepared, y, torch.zeros_like(y))
+    return _run(prepared, y, torch.zeros_like(y) if err is None else err)
 
 
 def bounded_forward(module: nn.Module, x: torch.Tensor) -> tuple:
@@ -248,6 +255,12 @@ def bounded_forward(module: nn.Module, x: torch.Tensor) -> tuple:
         raise ShapeError(f"bounded_forward takes a batch tensor [batch, *input_shape], got {getattr(x, 'shape', type(x).__name__)}")
     if x.is_complex():
         raise NumberError("the inputs must be real")
-    translation = translate(module, tuple(x.shape[1:]))
-    y, err = bounded_layers(translation.layers, x.reshape(len(x), -1))
+    translation = translate(module, tuple(x.shape[1:]), exact=False)
+    y = _exact_inputs(x)
+    err = torch.zeros_like(y)
+    for step in translation.steps:
+        if step.float_step is not None:
+            y, err = step.float_step(y.reshape(len(x), *step.in_shape), err.reshape(len(x), *step.in_shape))
+        elif step.layers:
+            y, err = bounded_layers(step.layers, y.reshape(len(x), -1), err.reshape(len(x), -1))
     return y.reshape(len(x), *translation.out_shape), err.reshape(len(x), *translation.out_shape)

@@ -65,13 +65,17 @@ class Entry:
     proven :class:`cpwl.LipschitzBound` of those layers that is tighter than the product of
     their own bounds (it must be proven: the soundness suite checks every entry against true
     operator norms).  ``container=True`` marks modules whose meaning is their children
-    applied in order (``nn.Sequential``); they have no ``exact``.
+    applied in order (``nn.Sequential``); they have no ``exact``.  A module that is not
+    piecewise linear (an l2-norm pooling) has no ``exact`` either but a ``float_step(module,
+    shape)`` giving ``(step, out_shape)``, ``step(y, err) -> (y, err)`` a rigorous float
+    evaluation, and a ``bound``: certificates use them, exact export refuses the module.
     """
 
     name: str
     exact: Optional[Callable] = None
     bound: Optional[Callable] = None
     container: bool = False
+    float_step: Optional[Callable] = None
     #: Recognised by class name and attributes (code that is not installed): the meaning is
     #: checked against the module's own forward pass before it is used.
     verify: bool = False
@@ -85,7 +89,10 @@ def _key(cls) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def register(target: Union[type, str], *, exact: Optional[Callable] = None, bound: Optional[Callable] = None, container: bool = False) -> Entry:
+def register(
+    target: Union[type, str], *, exact: Optional[Callable] = None, bound: Optional[Callable] = None, container: bool = False,
+    float_step: Optional[Callable] = None,
+) -> Entry:
     """Give a module class (or a qualified class name ``"package.module.Class"``, for libraries
     that may not be installed) its exact meaning; see :class:`Entry`.  Registering a class
     twice is an error (one place per fact).
@@ -103,9 +110,11 @@ def register(target: Union[type, str], *, exact: Optional[Callable] = None, boun
     key = target if isinstance(target, str) else _key(target)
     if key in _TABLE:
         raise InvalidArgument(f"{key} already has an exact meaning")
-    if container == (exact is not None):
-        raise InvalidArgument(f"{key}: give exactly one of exact= (a layer) or container=True")
-    entry = Entry(key, exact, bound, container)
+    if sum((container, exact is not None, float_step is not None)) != 1:
+        raise InvalidArgument(f"{key}: give exactly one of exact= (exact layers), container=True or float_step= (not piecewise linear)")
+    if float_step is not None and bound is None:
+        raise InvalidArgument(f"{key}: a module without exact layers needs its proven bound=")
+    entry = Entry(key, exact, bound, container, float_step)
     _TABLE[key] = entry
     return entry
 

@@ -18,7 +18,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 import torch
@@ -75,6 +75,9 @@ class Step:
     in_shape: tuple
     out_shape: tuple
     bound: Optional[LipschitzBound] = None
+    #: For a module that is not piecewise linear (``translate(..., exact=False)``): its
+    #: rigorous float step ``(y, err) -> (y, err)``, in place of exact layers.
+    float_step: Optional[Callable] = None
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,8 @@ class Translation:
     def network(self) -> cpwl.Network:
         """The exact :class:`cpwl.Network` (an identity model gives one empty gather-free
         identity layer: an elementwise identity)."""
+        if any(step.float_step for step in self.steps):
+            raise UnsupportedModuleError("this translation has modules without exact layers (translate with exact=True)")
         layers = self.layers or (cpwl.activations.Elementwise(cpwl.activations.identity()),)
         return cpwl.Network(layers)
 
@@ -131,30 +136,45 @@ def input_shape_of(module: nn.Module, input_shape=None) -> tuple:
     raise InvalidArgument(f"cannot tell the input shape of {type(module).__name__}; pass input_shape (one sample, no batch dimension)")
 
 
-def translate(module: nn.Module, input_shape=None, *, bounds: bool = False) -> Translation:
+def translate(module: nn.Module, input_shape=None, *, bounds: bool = False, exact: bool = True) -> Translation:
     """The exact translation of ``module`` for per-sample inputs of ``input_shape`` (see
     :func:`input_shape_of`), in evaluation mode and without changing the model.  With
-    ``bounds=True`` every step also carries a proven Lipschitz bound.  Anything the table does
-    not know, or whose behaviour was changed, raises :class:`cpwl.UnsupportedModuleError`."""
+    ``bounds=True`` every step also carries a proven Lipschitz bound.  A module that is not
+    piecewise linear is refused unless ``exact=False`` (certificates), where its step carries
+    a rigorous float evaluation instead of exact layers.  Anything the table does not know, or
+    whose behaviour was changed, raises :class:`cpwl.UnsupportedModuleError`."""
     if not isinstance(module, nn.Module):
         raise InvalidArgument(f"translate needs a torch.nn.Module, got {type(module).__name__}")
     check_no_hooks(module)
     shape = input_shape_of(module, input_shape)
     steps = []
     with evaluation_mode(module):
-        _walk(module, "", shape, steps, bounds)
+        _walk(module, "", shape, steps, bounds, exact)
     return Translation(tuple(steps), shape)
 
 
-def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool) -> tuple:
+def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool, exact: bool) -> tuple:
     entry, _ = lookup(module, path or type(module).__name__)
     if entry.container:
         for name, child in module._modules.items():  # forward's own order, duplicates included
             if child is None:
                 continue
-            shape = _walk(child, f"{path}.{name}" if path else name, shape, steps, bounds)
+            shape = _walk(child, f"{path}.{name}" if path else name, shape, steps, bounds, exact)
         return shape
     where = f"{type(module).__name__} at '{path or type(module).__name__}'"
+    if entry.float_step is not None:
+        if exact:
+            raise UnsupportedModuleError(
+                f"{where} is not piecewise linear, so it has no exact export; certificates "
+                "(lipschitz_certificate, certified_robust_accuracy) use its proven bound and rigorous float step"
+            )
+        try:
+            step, out_shape = entry.float_step(module, shape)
+            bound = entry.bound(module, shape, ()) if bounds else None
+        except CPWLError as err:
+            raise type(err)(f"{where}: {err}") from err
+        steps.append(Step(path or type(module).__name__, type(module).__name__, (), shape, tuple(out_shape), bound, step))
+        return tuple(out_shape)
     try:
         layers, out_shape = entry.exact(module, shape)
         layers, out_shape = tuple(layers), tuple(out_shape)

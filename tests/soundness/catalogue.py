@@ -265,6 +265,92 @@ def monotonic_group_sort(draw):
     return monotonic.GroupSort(n), (c,)
 
 
+def stock_pooling(draw):
+    c = draw(st.integers(1, 2))
+    k = draw(st.sampled_from([1, 2]))
+    module = draw(st.sampled_from(["avg", "avg padded", "unshuffle", "shuffle"]))
+    if module == "avg":
+        return nn.AvgPool2d(k), (c, 2 * k, 2 * k)
+    if module == "avg padded":
+        return nn.AvgPool2d(3, stride=draw(st.integers(1, 2)), padding=1), (c, 3, 4)
+    if module == "unshuffle":
+        return nn.PixelUnshuffle(2), (c, 4, 2)
+    return nn.PixelShuffle(2), (4 * c, 1, 2)
+
+
+def stock_prelu(draw):
+    shape = _flat_or_map(draw)
+    layer = nn.PReLU(draw(st.sampled_from([1, shape[0]]))).double()
+    _set(layer.weight, _tensor(draw, layer.weight.shape, 2.0))
+    return layer, shape
+
+
+def torchlip_more(draw):
+    torchlip = pytest.importorskip("deel.torchlip")
+    which = draw(st.sampled_from(["avg", "adaptive avg", "downsampling", "lprelu", "householder", "scaled maxmin", "scaled groupsort"]))
+    if which == "avg":
+        return torchlip.ScaledAvgPool2d(2, k_coef_lip=draw(st.sampled_from([1.0, 0.5]))), (2, 4, 4)
+    if which == "adaptive avg":
+        return torchlip.ScaledAdaptiveAvgPool2d((1, 1)), (2, 2, 3)
+    if which == "downsampling":
+        return torchlip.InvertibleDownSampling(2), (1, 2, 4)
+    if which == "lprelu":
+        layer = torchlip.LPReLU(2, k_coef_lip=draw(st.sampled_from([1.0, 0.5]))).double()
+        _set(layer.weight, _tensor(draw, (2,), 2.0))
+        return layer, (2, 2, 1)
+    if which == "householder":
+        layer = torchlip.HouseHolder(4).double()
+        _set(layer.theta, _tensor(draw, (2,), 3.0))
+        return layer, draw(st.sampled_from([(4,), (4, 1, 2)]))
+    k = draw(st.sampled_from([0.5, 2.0]))
+    return (torchlip.MaxMin(k_coef_lip=k) if which == "scaled maxmin" else torchlip.GroupSort(2, k_coef_lip=k)), (2, 1, 2)
+
+
+def orthogonium_more(draw):
+    layers = pytest.importorskip("orthogonium.layers")
+    which = draw(st.sampled_from(["householder", "batch centering", "layer centering", "shuffle"]))
+    if which == "householder":
+        layer = layers.HouseHolder(4).double()
+        _set(layer.theta, _tensor(draw, layer.theta.shape, 3.0))
+        return layer, (4, 1, 2)
+    if which == "batch centering":
+        layer = layers.BatchCentering2D(2).double()
+        layer.running_mean = _tensor(draw, (1, 2, 1, 1))
+        _set(layer.bias, _tensor(draw, (1, 2, 1, 1)))
+        return layer.eval(), (2, 2, 2)
+    if which == "layer centering":
+        layer = layers.LayerCentering2D(2).double()
+        _set(layer.bias, _tensor(draw, (1, 2, 1, 1)))
+        return layer, (2, 2, 3)
+    return layers.ChannelShuffle(2, 2), (4, 1, 2)
+
+
+def orthogonium_convs(draw):
+    pytest.importorskip("orthogonium")
+    from orthogonium.layers.conv.AOC import AdaptiveOrthoConv2d
+
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        stride = draw(st.sampled_from([1, 2]))
+        kernel = draw(st.sampled_from([2, 3])) if stride == 2 else 3
+        padding = {"same": "same", 1: 1, 0: 0}[draw(st.sampled_from(["same", 1])) if stride == 1 else (1 if kernel == 3 else 0)]
+        conv = AdaptiveOrthoConv2d(2, 2 * stride * stride if stride == 2 else 2, kernel, stride=stride, padding=padding, padding_mode="circular" if padding != 0 else "zeros")
+        return conv.eval(), (2, 4, 4)
+    finally:
+        torch.set_default_dtype(default)
+
+
+def monotonic_wrapper(draw):
+    monotonic = pytest.importorskip("monotonicnetworks")
+    n = draw(st.integers(1, 3))
+    inner = nn.Sequential(monotonic.LipschitzLinear(n, 4, kind="one-inf"), monotonic.GroupSort(2), monotonic.LipschitzLinear(4, 1, kind="inf")).double()
+    for m in inner:
+        if isinstance(m, nn.Linear):
+            _set(m.parametrizations.weight.original, _tensor(draw, m.parametrizations.weight.original.shape))
+    return monotonic.MonotonicWrapper(inner, monotonic_constraints=[draw(st.sampled_from([-1, 0, 1])) for _ in range(n)]).double(), (n,)
+
+
 FAMILIES = {
     "nn.Linear": linear,
     "nn.Conv2d": conv2d,
@@ -287,6 +373,8 @@ FAMILIES = {
     "deel-torchlip linear": torchlip_linear,
     "deel-torchlip SpectralConv2d": torchlip_conv,
     "orthogonium OrthoLinear": ortho_linear,
+    "orthogonium AOC convs": orthogonium_convs,
+    "nn pooling and pixel shuffles": stock_pooling,
     "nn.ReLU": _plain(nn.ReLU),
     "nn.LeakyReLU": leaky,
     "nets.Abs": _plain(nets.Abs),
@@ -302,6 +390,10 @@ FAMILIES = {
     "deel-torchlip activations": torchlip_activation,
     "orthogonium activations": orthogonium_activation,
     "monotonicnetworks GroupSort": monotonic_group_sort,
+    "monotonicnetworks MonotonicWrapper": monotonic_wrapper,
+    "nn.PReLU": stock_prelu,
+    "deel-torchlip pooling and activations": torchlip_more,
+    "orthogonium activations and centering": orthogonium_more,
 }
 
 LINEAR = [name for name in FAMILIES if list(FAMILIES).index(name) < list(FAMILIES).index("nn.ReLU")]

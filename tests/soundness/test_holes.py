@@ -371,3 +371,27 @@ def test_float32_and_float64_copies_export_their_own_functions(make):
         exports.append(net)
     a, b = (n([Fraction(v) for v in x[0].tolist()]) for n in exports)
     assert a != b  # the copies' parameters were rounded differently: two different exact functions
+
+
+# also ---------------------------------------------------------------- not piecewise linear: certified, never exported
+def test_l2_norm_pooling_is_certified_but_not_exported():
+    torchlip = pytest.importorskip("deel.torchlip")
+    import mpmath
+
+    pool = torchlip.ScaledL2NormPool2d(2)
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), pool, nn.Flatten(), nn.Linear(8, 3)).double()
+    with pytest.raises(cpwl.UnsupportedModuleError, match="not piecewise linear"):
+        restrict_to_line(model, torch.zeros(1, 4, 4), torch.ones(1, 4, 4))
+    assert lipschitz_certificate(model, (1, 4, 4)).layers[1].bound == 1
+    x = torch.randn(4, 2, 4, 4, dtype=torch.float64) * torch.tensor([1e-3, 1e3], dtype=torch.float64)[:, None, None, None].repeat(2, 1, 1, 1)
+    y, err = bounded_forward(nn.Sequential(pool), x)
+    with mpmath.workdps(50):
+        for b in range(len(x)):
+            for c in range(2):
+                for i in range(2):
+                    for j in range(2):
+                        window = x[b, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].flatten().tolist()
+                        truth = mpmath.sqrt(sum(mpmath.mpf(v) ** 2 for v in window))
+                        assert abs(truth - mpmath.mpf(y[b, c, i, j].item())) <= mpmath.mpf(err[b, c, i, j].item())
+    report = certified_robust_accuracy(model, torch.rand(5, 1, 4, 4, dtype=torch.float64), torch.zeros(5, dtype=torch.long), 0.01)
+    assert 0 <= report.certified <= 1
