@@ -12,6 +12,7 @@ from cpwl import activations
 from cpwl.affine import Affine, FloatForm
 from cpwl.conv import Conv2d
 from cpwl.cpwl_map import CPWLMap
+from cpwl.derivatives import DerivativeBounds, derivative_bounds
 from cpwl.distances import l2_distance_squared, sup_distance
 from cpwl.enclosure import Enclosure, sqrt_upper
 from cpwl.errors import (
@@ -49,6 +50,7 @@ __all__ = [
     "CPWLError",
     "CPWLMap",
     "Conv2d",
+    "DerivativeBounds",
     "DomainError",
     "Enclosure",
     "FloatForm",
@@ -72,6 +74,7 @@ __all__ = [
     "activations",
     "as_fraction",
     "breakpoint_limit",
+    "derivative_bounds",
     "memory_limit",
     "is_psd",
     "l2_distance_squared",

@@ -17,7 +17,7 @@ from cpwl._dyadic import DyadicArray
 from cpwl._floats import ratio_to_float
 from cpwl.cpwl_map import CPWLMap, exact_matrix, exact_vector
 from cpwl.errors import InvalidArgument, NumberError, ShapeError
-from cpwl.layer import Layer, LipschitzBound
+from cpwl.layer import Layer, LipschitzBound, linear_hull, norm_name
 from cpwl.linalg import operator_norm_at_most, spectral_norm_enclosure
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
 
@@ -147,8 +147,15 @@ class Affine(Layer):
         W_int, b_int, den = self._int_form
         return F._affine_int(W_int, b_int, den)
 
-    def lipschitz_bound(self, weights: Optional[Sequence[RationalLike]] = None) -> LipschitzBound:
-        """A proven bound on ``||W||_2``: 1 if the exact weighted Schur row-sum test
+    def jacobian_hull(self, lo, hi) -> tuple:
+        """``W`` applied to the box, exactly (see :meth:`cpwl.Layer.jacobian_hull`)."""
+        return linear_hull(np.array(self._W, dtype=object), lo, hi)
+
+    def lipschitz_bound(self, norm=2, weights: Optional[Sequence[RationalLike]] = None) -> LipschitzBound:
+        """A proven bound on ``||W||`` in ``norm``.
+
+        For ``norm=1`` and ``"inf"`` it is the exact operator norm (largest column or row sum
+        of ``|W|``).  For ``norm=2``: 1 if the exact weighted Schur row-sum test
         ``sum_k |W^T W|_jk q_k <= q_j`` holds (``weights`` are the positive ``q``, all ones by
         default; AOL layers pass their column scales' inverses, for which the test is their
         closed-form guarantee), else 1 if the exact PSD test of ``I - W^T W`` passes, else the
@@ -157,7 +164,16 @@ class Affine(Layer):
         Example:
             >>> Affine([[1, 1]]).lipschitz_bound().value > Fraction(141, 100)
             True
+            >>> Affine([[1, "-1/2"], [0, 1]]).lipschitz_bound(1).value
+            Fraction(3, 2)
         """
+        norm = norm_name(norm)
+        if norm != 2:
+            if weights is not None:
+                raise InvalidArgument("Schur weights only apply to the l2 bound")
+            W_int, _, den = self._int_form
+            sums = np.abs(W_int).sum(axis=1 if norm == "inf" else 0)
+            return LipschitzBound(Fraction(int(max(sums)), int(den)), f"exact {'row' if norm == 'inf' else 'column'} sums of |W|")
         W_int, _, den = self._int_form
         m, n = W_int.shape
         if weights is None:

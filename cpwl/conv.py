@@ -12,7 +12,7 @@ from cpwl import _conv_bound, _intarrays
 from cpwl.affine import Affine, FloatForm, is_float_array
 from cpwl.enclosure import sqrt_upper
 from cpwl.errors import InvalidArgument, ShapeError
-from cpwl.layer import Layer, LipschitzBound
+from cpwl.layer import Layer, LipschitzBound, norm_name
 from cpwl.limits import check_memory
 from cpwl.numbers import RationalLike, as_rational
 
@@ -217,6 +217,26 @@ class Conv2d(Layer):
         offset = np.repeat(b_int, positions)[None, :] * F._D
         return CPWLMap._raw(F._bps, result[:P], result[P:] + offset, F._D * den, F._domain)
 
+    def jacobian_hull(self, lo, hi) -> tuple:
+        """The kernel's positive taps applied to one end of the box and its negative taps to
+        the other, exactly (taps merged by reflect/replicate/circular padding are bounded
+        separately, which only widens the result)."""
+        out, cin_g, kh, kw = self.kernel_shape
+        out_g = out // self.groups
+        W = np.array(self._matrix._W, dtype=object)
+        zero = np.zeros((1, lo.shape[1]), dtype=object)
+        low, high = np.concatenate([lo, zero]), np.concatenate([hi, zero])
+        parts_lo, parts_hi = [], []
+        for g in range(self.groups):
+            index = self._patches[g]  # [positions, taps]
+            W_g = W[g * out_g : (g + 1) * out_g]
+            positive, negative = np.where(W_g > 0, W_g, 0), np.where(W_g < 0, W_g, 0)
+            a = np.tensordot(positive, low[index], axes=([1], [1])) + np.tensordot(negative, high[index], axes=([1], [1]))
+            b = np.tensordot(positive, high[index], axes=([1], [1])) + np.tensordot(negative, low[index], axes=([1], [1]))
+            parts_lo.append(a.reshape(out_g * index.shape[0], -1))  # [out_g, positions, n]: row-major outputs
+            parts_hi.append(b.reshape(out_g * index.shape[0], -1))
+        return np.concatenate(parts_lo), np.concatenate(parts_hi)
+
     def padding_copies(self) -> int:
         """How often the padded input holds one input pixel at most (1 for zero padding)."""
         index = self._pad_index.ravel()
@@ -232,9 +252,18 @@ class Conv2d(Layer):
         cols = np.bincount((np.arange(out_w) * self.stride[1] - left) % w).max()
         return int(rows * cols)
 
-    def lipschitz_bound(self, weights: Optional[Sequence[float]] = None) -> LipschitzBound:
-        """A proven bound on the l2 operator norm, the smaller of two, each computed in float64
-        with every rounding bounded (see :mod:`cpwl._conv_bound`):
+    def lipschitz_bound(self, norm=2, weights: Optional[Sequence[float]] = None) -> LipschitzBound:
+        """A proven bound on the operator norm in ``norm``.
+
+        In l-infinity: the largest ``sum |K[o]|`` over output channels, exactly (a row of the
+        layer's matrix sums some of the kernel's taps, merged ones included).  In l1: the
+        largest sum of ``|K[:, i]|`` over an input channel's outputs and the taps of one
+        stride residue class (only those can read the same padded position), exactly, times
+        the padding's copy count (a tap reads one padded position per output, and the padded
+        input holds an input pixel at most that often).
+
+        In l2, the smaller of two bounds, each computed in float64 with every rounding bounded
+        (see :mod:`cpwl._conv_bound`):
 
         * Schur's weighted row-sum test on the kernel's self-correlation (``weights`` are
           positive per-input-channel Schur weights; AOL convolutions pass their scales'
@@ -254,7 +283,14 @@ class Conv2d(Layer):
             Fraction(2, 1)
             >>> float(Conv2d([[[["1/2", "1/2"]]]], in_shape=(1, 1, 4), padding=(0, 1)).lipschitz_bound().value)  # Schur: 1.0
             1.0
+            >>> Conv2d([[[[1, -2]]], [[[3, 0]]]], in_shape=(1, 2, 2), padding=(0, 1)).lipschitz_bound("inf").value
+            Fraction(3, 1)
         """
+        norm = norm_name(norm)
+        if norm != 2:
+            if weights is not None:
+                raise InvalidArgument("Schur weights only apply to the l2 bound")
+            return self._sum_bound(norm)
         c = self.in_shape[0]
         q = None if weights is None else np.asarray(weights, dtype=np.float64)
         if q is not None and (q.shape != (c,) or not (np.isfinite(q).all() and (q > 0).all())):
@@ -284,6 +320,20 @@ class Conv2d(Layer):
             value = sqrt_upper(spectral_squared) if factor > 1 else spectral
             return LipschitzBound(value, f"spectral norm on a {torus[0]}x{torus[1]} torus (transfer matrices, Cholesky-verified, rounding bounded)" + times)
         return LipschitzBound(sqrt_upper(squared), "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + times)
+
+    def _sum_bound(self, norm) -> LipschitzBound:
+        W_int, _, den = self._matrix._int_form
+        out, cin_g, kh, kw = self.kernel_shape
+        magnitudes = np.abs(W_int)
+        if norm == "inf":
+            return LipschitzBound(Fraction(int(max(magnitudes.sum(axis=1))), int(den)), "exact largest sum of |K| over an output channel")
+        taps = magnitudes.reshape(self.groups, out // self.groups, cin_g, kh, kw).sum(axis=1)  # [groups, cin_g, kh, kw]
+        (sh, sw), (dh, dw) = self.stride, self.dilation
+        rows, cols = (np.arange(kh) * dh) % sh, (np.arange(kw) * dw) % sw  # a padded pixel meets only taps of one residue class
+        per_input = max(taps[:, :, rows == ry][:, :, :, cols == rx].sum(axis=(2, 3)).max() for ry in set(rows.tolist()) for rx in set(cols.tolist()))
+        copies = self.padding_copies()
+        how = f", times the padding's copy count {copies}" if copies > 1 else ""
+        return LipschitzBound(Fraction(int(per_input) * copies, int(den)), "exact largest sum of |K| over the taps that can read one input pixel" + how)
 
     def _sums_exact(self) -> bool:
         """Whether every sum of products of kernel entries that the Schur test forms is exact

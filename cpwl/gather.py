@@ -11,7 +11,7 @@ from gmpy2 import mpq
 
 from cpwl.enclosure import sqrt_upper
 from cpwl.errors import InvalidArgument
-from cpwl.layer import Layer, LipschitzBound
+from cpwl.layer import Layer, LipschitzBound, norm_name
 
 __all__ = ["Gather"]
 
@@ -60,15 +60,29 @@ class Gather(Layer):
     def apply_map(self, F):
         return F.gather(self.index)
 
-    def lipschitz_bound(self) -> LipschitzBound:
-        """``sqrt(c)`` for ``c`` the largest number of copies of one input (exactly 1 for a
-        permutation, selection or zero padding): ``G^T G`` is diagonal with the copy counts.
+    def jacobian_hull(self, lo, hi) -> tuple:
+        """The selected rows of the box (zero rows for zero outputs)."""
+        zero = np.zeros((1, lo.shape[1]), dtype=object)
+        index = [len(lo) if i is None else i for i in self.index]
+        return np.concatenate([lo, zero])[index], np.concatenate([hi, zero])[index]
+
+    def lipschitz_bound(self, norm=2) -> LipschitzBound:
+        """Exact in every norm, for ``c`` the largest number of copies of one input (1 for a
+        permutation, selection or zero padding): ``sqrt(c)`` in l2 (``G^T G`` is diagonal with
+        the copy counts), ``c`` in l1 (column sums), ``min(1, c)`` in l-infinity (each output
+        reads one input or is zero).
 
         Example:
             >>> Gather([0, 0, 1, 0], in_features=2).lipschitz_bound().value > Fraction(173, 100)
             True
+            >>> Gather([0, 0, 1, 0], in_features=2).lipschitz_bound(1).value
+            Fraction(3, 1)
         """
         c = self.copies
+        norm = norm_name(norm)
+        if norm != 2:
+            value = c if norm == 1 else min(1, c)
+            return LipschitzBound(Fraction(value), "exact: largest copy count" if norm == 1 else "exact: each output reads at most one input")
         root = math.isqrt(c)
         if root * root == c:
             return LipschitzBound(Fraction(root), "exact: each input is read at most once" if c <= 1 else "exact sqrt of the largest copy count")

@@ -6,15 +6,20 @@ knows four things, each written once, in its own class:
 * ``_forward``: its exact value on a vector of rationals;
 * ``apply_map``: its exact image of a :class:`cpwl.CPWLMap` (a layer restricted to a line);
 * ``check_width``: which input widths it accepts, and the output width;
-* ``lipschitz_bound``: a *proven* upper bound on its l2 Lipschitz constant.
+* ``lipschitz_bound``: a *proven* upper bound on its Lipschitz constant in the l2 norm, or in
+  the l1 or l-infinity norm (the same norm on inputs and outputs; see :func:`norm_name`);
+* ``jacobian_hull``: exact interval bounds on its directional derivatives, everywhere
+  (monotonicity certificates, :func:`cpwl.derivative_bounds`).
 
-The last is abstract: a layer type that forgets its bound cannot even be instantiated, so
-no certificate can fall back to "1" for it.
+The last two are abstract: a layer type that forgets them cannot even be instantiated, so no
+certificate can fall back to "1" for it.
 
 Example:
     >>> from cpwl import Affine
     >>> Affine([["3/5", "4/5"]]).lipschitz_bound()
     LipschitzBound(value=Fraction(1, 1), method='exact PSD test of I - W^T W')
+    >>> Affine([["3/5", "4/5"]]).lipschitz_bound("inf").value
+    Fraction(7, 5)
 """
 
 from __future__ import annotations
@@ -25,14 +30,37 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Optional, Sequence
 
-from cpwl.errors import ShapeError
+import numpy as np
 
-__all__ = ["Layer", "LipschitzBound", "composed_bound"]
+from cpwl.errors import InvalidArgument, ShapeError
+
+__all__ = ["Layer", "LipschitzBound", "composed_bound", "linear_hull", "norm_name"]
+
+
+def norm_name(norm) -> object:
+    """The canonical name of a vector norm: ``2``, ``1`` or ``"inf"`` (also accepted:
+    ``math.inf``, and the strings ``"1"``, ``"2"``, ``"l1"``, ``"l2"``, ``"linf"``);
+    anything else raises :class:`cpwl.InvalidArgument`.
+
+    Example:
+        >>> norm_name(math.inf), norm_name(2)
+        ('inf', 2)
+    """
+    if isinstance(norm, str):
+        names = {"inf": "inf", "infinity": "inf", "linf": "inf", "1": 1, "l1": 1, "2": 2, "l2": 2}
+        if norm.strip().lower() in names:
+            return names[norm.strip().lower()]
+    if isinstance(norm, (int, float)) and not isinstance(norm, bool):
+        if norm == math.inf:
+            return "inf"
+        if norm in (1, 2):
+            return int(norm)
+    raise InvalidArgument(f"norm must be 2, 1 or 'inf', got {norm!r}")
 
 
 @dataclass(frozen=True)
 class LipschitzBound:
-    """A proven upper bound ``value`` on an l2 Lipschitz constant, and how it was proven.
+    """A proven upper bound ``value`` on a Lipschitz constant, and how it was proven.
 
     Example:
         >>> b = LipschitzBound(Fraction(1), "by construction")
@@ -44,18 +72,33 @@ class LipschitzBound:
     method: str
 
 
-def composed_bound(layers: Sequence["Layer"]) -> LipschitzBound:
-    """The bound of a composition: the product of the layers' proven bounds (1 for none),
-    with their distinct methods.
+def composed_bound(layers: Sequence["Layer"], norm=2) -> LipschitzBound:
+    """The bound of a composition in one ``norm``: the product of the layers' proven bounds
+    (1 for none), with their distinct methods.
 
     Example:
         >>> from cpwl import Affine, activations
         >>> composed_bound([Affine([["1/2"]]), activations.Elementwise(activations.relu())]).value
         Fraction(1, 1)
     """
-    found = [layer.lipschitz_bound() for layer in layers]
+    found = [layer.lipschitz_bound(norm) for layer in layers]
     value = math.prod((b.value for b in found), start=Fraction(1))
     return LipschitzBound(value, "; ".join(dict.fromkeys(b.method for b in found)) or "identity")
+
+
+def linear_hull(W, lo, hi) -> tuple:
+    """Exact bounds of ``W d`` over the box ``lo <= d <= hi`` (object arrays, ``W`` of shape
+    ``(m, k)``, the box ``(k, n)``): ``W+ lo + W- hi`` and ``W+ hi + W- lo``.
+
+    Example:
+        >>> import numpy as np
+        >>> lo, hi = linear_hull(np.array([[1, -2]], dtype=object), np.array([[0], [0]], dtype=object), np.array([[1], [1]], dtype=object))
+        >>> lo.tolist(), hi.tolist()
+        ([[-2]], [[1]])
+    """
+    positive = np.where(W > 0, W, 0)
+    negative = np.where(W < 0, W, 0)
+    return positive.dot(lo) + negative.dot(hi), positive.dot(hi) + negative.dot(lo)
 
 
 class Layer(abc.ABC):
@@ -87,5 +130,13 @@ class Layer(abc.ABC):
         """The exact image ``layer ∘ F`` of a :class:`cpwl.CPWLMap`."""
 
     @abc.abstractmethod
-    def lipschitz_bound(self) -> LipschitzBound:
-        """A proven upper bound on the layer's l2 Lipschitz constant (any accepted width)."""
+    def jacobian_hull(self, lo, hi) -> tuple:
+        """Exact bounds ``(lo', hi')`` with ``lo' <= J d <= hi'`` for every direction ``d``
+        with ``lo <= d <= hi`` and every generalized (Clarke) Jacobian ``J`` of the layer at
+        any point.  ``lo`` and ``hi`` are object arrays of rationals ``(width, directions)``:
+        one column per direction, all propagated at once."""
+
+    @abc.abstractmethod
+    def lipschitz_bound(self, norm=2) -> LipschitzBound:
+        """A proven upper bound on the layer's Lipschitz constant (any accepted width) in
+        ``norm`` (2, 1 or ``"inf"``, see :func:`norm_name`) on inputs and outputs."""

@@ -20,6 +20,7 @@ from cpwl import _intarrays
 from cpwl.cpwl_map import exact_matrix
 from cpwl.enclosure import Enclosure
 from cpwl.errors import InvalidArgument
+from cpwl.layer import norm_name
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
 
 __all__ = ["NormCheck", "is_psd", "operator_norm_at_most", "check_norm", "spectral_norm_enclosure"]
@@ -75,6 +76,7 @@ def operator_norm_at_most(W, bound: RationalLike = 1, norm: Union[int, str] = 2)
         False
     """
     rows = exact_matrix(W)
+    norm = norm_name(norm)
     c = as_rational(bound)
     if c < 0:
         return False
@@ -85,11 +87,11 @@ def operator_norm_at_most(W, bound: RationalLike = 1, norm: Union[int, str] = 2)
 
 
 def _sum_norm(rows, norm):
-    if norm == 1:
+    if norm_name(norm) == 1:
         return max(sum(abs(r[j]) for r in rows) for j in range(len(rows[0])))
-    if norm in ("inf", float("inf")):
+    if norm_name(norm) == "inf":
         return max(sum(abs(v) for v in r) for r in rows)
-    raise InvalidArgument(f"norm must be 2, 1 or 'inf', got {norm!r}")
+    raise InvalidArgument(f"{norm!r} is not a sum norm: use 1 or 'inf'")
 
 
 def spectral_norm_enclosure(W, rel_width: RationalLike = Fraction(1, 2**30)) -> Enclosure:
@@ -147,6 +149,7 @@ def check_norm(W, norm: Union[int, str] = 2, index: int = 0) -> NormCheck:
         True
     """
     rows = exact_matrix(W)
+    norm = norm_name(norm)
     if norm == 2:
         value = spectral_norm_enclosure(rows)  # ||W|| > lo (or lo == 0) and ||W|| <= hi, proven
         ok = True if value.hi <= 1 else False if value.lo >= 1 else operator_norm_at_most(rows, 1, 2)
@@ -157,5 +160,5 @@ def check_norm(W, norm: Union[int, str] = 2, index: int = 0) -> NormCheck:
     total = _sum_norm(rows, norm)
     ok = total <= 1
     excess = Fraction(0) if ok else _to_fraction(total - 1)
-    return NormCheck(index, "inf" if norm != 1 else 1, ok, _to_fraction(total), excess)
+    return NormCheck(index, norm, ok, _to_fraction(total), excess)
 

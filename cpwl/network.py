@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Optional, Sequence, Union
+from typing import TYPE_CHECKING, Optional, Sequence, Union
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from cpwl.interval import Interval
 from cpwl.layer import Layer, LipschitzBound, composed_bound
 from cpwl.linalg import check_norm
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
+
+if TYPE_CHECKING:
+    from cpwl.derivatives import DerivativeBounds
 
 __all__ = ["Network", "propagate"]
 
@@ -139,15 +142,30 @@ class Network:
         F = self.apply_map(CPWLMap.line(start, end))
         return F.canonical() if canonical else F
 
-    def lipschitz_bound(self) -> LipschitzBound:
-        """A proven l2 Lipschitz bound of the network: the product of its layers' bounds.
+    def lipschitz_bound(self, norm=2) -> LipschitzBound:
+        """A proven Lipschitz bound of the network in ``norm`` (2, 1 or ``"inf"``): the
+        product of its layers' bounds.
 
         Example:
             >>> from cpwl import Affine, activations
             >>> Network([Affine([["3/5", "4/5"]]), activations.relu()]).lipschitz_bound().value
             Fraction(1, 1)
         """
-        return composed_bound(self.layers)
+        return composed_bound(self.layers, norm)
+
+    def derivative_bounds(self, inputs: Optional[Sequence[int]] = None, in_features: Optional[int] = None) -> "DerivativeBounds":
+        """Proven bounds on every partial derivative ``∂f_j/∂x_i`` over all inputs (see
+        :mod:`cpwl.derivatives`), for the input indices ``inputs`` (default: all);
+        ``in_features`` is needed only when no layer fixes the input width.
+
+        Example:
+            >>> from cpwl import Affine, activations
+            >>> Network([Affine([[1, 1]]), activations.relu()]).derivative_bounds().increasing(0)
+            True
+        """
+        from cpwl.derivatives import derivative_bounds
+
+        return derivative_bounds(self, inputs, in_features)
 
     def layer_norm_report(self, norm: Union[int, str] = 2) -> list:
         """One :class:`cpwl.linalg.NormCheck` per affine layer: the exact verdict on

@@ -66,10 +66,18 @@ class Residual(Layer):
 
         return propagate(self.inner.layers, F) + (F if self.skip is None else self.skip.apply_map(F))
 
-    def lipschitz_bound(self) -> LipschitzBound:
-        """``L(inner) + L(skip)`` (the triangle inequality; ``L(identity) = 1``)."""
-        skip = Fraction(1) if self.skip is None else self.skip.lipschitz_bound().value
-        return LipschitzBound(composed_bound(self.inner.layers).value + skip, "triangle inequality: product of the inner bounds plus the skip's bound")
+    def jacobian_hull(self, lo, hi) -> tuple:
+        """The inner layers' bounds plus the skip's (``J = J_inner + J_skip`` at every point)."""
+        from cpwl.derivatives import jacobian_hull
+
+        a_lo, a_hi = jacobian_hull(self.inner.layers, lo, hi)
+        b_lo, b_hi = (lo, hi) if self.skip is None else self.skip.jacobian_hull(lo, hi)
+        return a_lo + b_lo, a_hi + b_hi
+
+    def lipschitz_bound(self, norm=2) -> LipschitzBound:
+        """``L(inner) + L(skip)`` in ``norm`` (the triangle inequality; ``L(identity) = 1``)."""
+        skip = Fraction(1) if self.skip is None else self.skip.lipschitz_bound(norm).value
+        return LipschitzBound(composed_bound(self.inner.layers, norm).value + skip, "triangle inequality: product of the inner bounds plus the skip's bound")
 
     def __repr__(self) -> str:
         return f"Residual({len(self.inner.layers)} layers{'' if self.skip is None else ', skip=' + repr(self.skip)})"

@@ -137,14 +137,14 @@ def _cmd_certify(args) -> int:
 
     model = _load_model(args.model)
     x, y = _data(args.data, model)
-    cert = lipschitz_certificate(model)
+    cert = lipschitz_certificate(model, norm=args.norm)
     rows = []
     for eps in args.eps:
-        report = certified_robust_accuracy(model, x, y, eps, lipschitz=cert.bound)
+        report = certified_robust_accuracy(model, x, y, eps, lipschitz=cert.bound, norm=args.norm)
         rows.append({"eps": eps, "certified": report.certified, "naive": report.naive, "disagreements": report.disagreements})
     if args.json:
         layers = [{"path": c.path, "module": c.module, "bound": str(c.bound), "ok": c.ok, "method": c.method} for c in cert.layers]
-        print(json.dumps({"layers": layers, "lipschitz_bound": str(cert.bound), "robustness": rows}, indent=2))
+        print(json.dumps({"norm": str(cert.norm), "layers": layers, "lipschitz_bound": str(cert.bound), "robustness": rows}, indent=2))
         return 0
     print(cert.table())
     print("\n| eps | certified (proven) | naive float rule | disagreements |\n|---|---|---|---|")
@@ -208,6 +208,8 @@ def _parser() -> argparse.ArgumentParser:
     certify.add_argument("model")
     certify.add_argument("--data", default="digits", help="'digits' (scikit-learn's, held-out part) or an .npz with x and y")
     certify.add_argument("--eps", type=float, nargs="+", default=[0.1, 0.25, 0.5])
+    certify.add_argument("--norm", choices=["2", "1", "inf"], default="2", type=lambda s: s.strip().lower(),
+                         help="the norm of the perturbation radius and of the Lipschitz bound (default: 2)")
     certify.set_defaults(run=_cmd_certify)
 
     plot = sub.add_parser("plot", help="plot a JSON written by lipcpwl export")

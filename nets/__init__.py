@@ -19,6 +19,7 @@ from nets.layers import (
     FrobeniusLinear,
     OrthogonalLinear,
     SLLLinear,
+    SortNeurons,
     SpectralNormLinear,
     ZeroChannelConcatenation,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "OrthogonalLinear",
     "PReLU",
     "SLLLinear",
+    "SortNeurons",
     "SimplifiedConvNet",
     "SpectralNormLinear",
     "ZeroChannelConcatenation",

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import nets
+from nets.certify import lipschitz_certificate
 from nets.io import save
 
 
@@ -82,6 +83,12 @@ def test_certify_on_digits_and_npz(models, tmp_path):
     np.savez(data, x=np.random.rand(5, 2), y=np.array([0, 1, 2, 0, 1]))
     result = _run("certify", str(models["planar"]), "--data", str(data), "--json")
     assert result.returncode == 0 and len(json.loads(result.stdout)["robustness"]) == 3
+    result = _run("certify", str(models["planar"]), "--data", str(data), "--json", "--norm", "inf")
+    payload = json.loads(result.stdout)
+    assert result.returncode == 0 and payload["norm"] == "inf"
+    assert payload["lipschitz_bound"] == str(lipschitz_certificate(nets.io.load(models["planar"]), norm="inf").bound)
+    result = _run("certify", str(models["planar"]), "--data", str(data), "--norm", "3")
+    assert result.returncode == 2 and "invalid choice: '3'" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_user_mistakes_exit_2_with_one_line(models, tmp_path):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from nets.experiments import digits, toy_fit
+from nets.experiments import digits, families, toy_fit
 
 
 @pytest.mark.parametrize("module, name", [(toy_fit, "toy_fit"), (digits, "digits")])
@@ -26,3 +26,16 @@ def test_digits_data_is_in_the_unit_cube():
     assert x_train.shape[1:] == (1, 8, 8) and len(x_train) + len(x_test) == 1797
     assert float(x_train.min()) >= 0 and float(x_train.max()) <= 1
     assert set(y_test.tolist()) <= set(range(10))
+
+
+def test_families_quick_mode(tmp_path, capsys):
+    """Every family row is produced; the exact exports agree with the libraries' forward
+    passes to float32 rounding, and the l2-norm pooling model is refused by exact export."""
+    assert families.main(["--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    rows = json.loads((tmp_path / "families.json").read_text())["rows"]
+    refused = [r["family"] for r in rows if r["export"].startswith("refused")]
+    assert refused == ["deel-torchlip conv: SpectralConv2d, MaxMin, ScaledL2NormPool2d"]
+    assert all(r["max_difference"] < 1e-5 for r in rows if "max_difference" in r)
+    # where the proven bound is no better than the library's claim, the proof certifies no more
+    assert all(r["proven"] <= r["library_rule"] for r in rows if "proven" in r and r["bound"] >= r["claim"])
+    assert "monotonicnetworks" in capsys.readouterr().out

@@ -13,7 +13,7 @@ from cpwl.activations.base import ActivationLayer
 from cpwl.activations.scalar import n_activation
 from cpwl.errors import DomainError, InvalidArgument, ShapeError
 from cpwl.function import CPWL
-from cpwl.layer import LipschitzBound
+from cpwl.layer import LipschitzBound, norm_name
 from cpwl.limits import check_memory
 from cpwl.numbers import RationalLike, as_fraction
 
@@ -78,7 +78,15 @@ class Elementwise(ActivationLayer):
     def _forward(self, vals: list) -> list:
         return [f._eval(v) for f, v in zip(self._per_channel(len(vals)), vals)]
 
-    def lipschitz_bound(self) -> LipschitzBound:
+    def jacobian_hull(self, lo, hi) -> tuple:
+        """Each channel's box times the range ``[s_min, s_max]`` of its function's slopes."""
+        functions = self._per_channel(len(lo))
+        s_lo = np.array([[min(f._s)] for f in functions], dtype=object)
+        s_hi = np.array([[max(f._s)] for f in functions], dtype=object)
+        corners = [s_lo * lo, s_lo * hi, s_hi * lo, s_hi * hi]
+        return np.minimum.reduce(corners), np.maximum.reduce(corners)
+
+    def lipschitz_bound(self, norm=2) -> LipschitzBound:
         """The exact largest ``|slope|`` of the channels' functions (the exact Lipschitz
         constant of the layer in every l_p norm).
 
@@ -87,6 +95,7 @@ class Elementwise(ActivationLayer):
             >>> Elementwise(leaky_relu(-2)).lipschitz_bound().value
             Fraction(2, 1)
         """
+        norm_name(norm)
         return LipschitzBound(max(f.lipschitz_constant() for f in self.functions), "exact max |slope| of the activation")
 
     def _tables(self, k: int) -> tuple:

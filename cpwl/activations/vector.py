@@ -6,11 +6,12 @@ import math
 from fractions import Fraction
 
 import numpy as np
+from gmpy2 import mpq
 
 from cpwl import _intarrays, _refine
 from cpwl.activations.base import ActivationLayer
 from cpwl.errors import InvalidArgument, ShapeError
-from cpwl.layer import LipschitzBound
+from cpwl.layer import LipschitzBound, linear_hull, norm_name
 from cpwl.numbers import _to_fraction, as_rational
 
 __all__ = ["GroupSort", "Householder", "MaxMin", "SortingLayer"]
@@ -47,13 +48,23 @@ class SortingLayer(ActivationLayer):
         ``(groups, size)``; within a group the output is sorted in the listed order."""
         raise NotImplementedError
 
-    def lipschitz_bound(self) -> LipschitzBound:
-        """1: on every piece the layer permutes coordinates.
+    def jacobian_hull(self, lo, hi) -> tuple:
+        """Every output of a group is one of the group's inputs (a convex combination of them
+        at ties): the group's smallest ``lo`` and largest ``hi``."""
+        low, high = lo.copy(), hi.copy()
+        for group in self.groups(len(lo)):
+            low[group] = np.minimum.reduce(lo[group])
+            high[group] = np.maximum.reduce(hi[group])
+        return low, high
+
+    def lipschitz_bound(self, norm=2) -> LipschitzBound:
+        """1 in every norm: on every piece the layer permutes coordinates.
 
         Example:
             >>> GroupSort(3).lipschitz_bound().value
             Fraction(1, 1)
         """
+        norm_name(norm)
         return LipschitzBound(Fraction(1), "a permutation of coordinates on every piece")
 
     def _forward(self, vals: list) -> list:
@@ -218,16 +229,42 @@ class Householder(ActivationLayer):
         c, exact_c = ratio_to_float(np.array([f.numerator for f in factors], dtype=object), np.array([f.denominator for f in factors], dtype=object))
         return v, c, exact_v and exact_c
 
-    def lipschitz_bound(self) -> LipschitzBound:
-        """1 for the exact reflection (orthogonal); ``max(1, |1 - 2 v·v|)`` for the
-        unnormalized formula, exactly (its pieces are ``I`` and ``I - 2 v v^T``).
+    def jacobian_hull(self, lo, hi) -> tuple:
+        """Per group, the box itself (piece ``I``) joined with its exact image under
+        ``H = I - 2 V V^T / n`` (a Jacobian at the boundary lies between the two)."""
+        low, high = lo.copy(), hi.copy()
+        g = self.group_size
+        vs, norms = self.normals(len(lo))
+        for start, V, n in zip(range(0, len(lo), g), vs, norms):
+            V = np.array([mpq(x) for x in V], dtype=object)
+            H = np.eye(g, dtype=int).astype(object) - np.outer(V, V) * mpq(2, n)
+            h_lo, h_hi = linear_hull(H, lo[start : start + g], hi[start : start + g])
+            low[start : start + g] = np.minimum(lo[start : start + g], h_lo)
+            high[start : start + g] = np.maximum(hi[start : start + g], h_hi)
+        return low, high
+
+    def lipschitz_bound(self, norm=2) -> LipschitzBound:
+        """The exact largest norm of the layer's two pieces ``I`` and ``H = I - 2 V V^T / n``:
+        in l2, 1 for the exact reflection (orthogonal) and ``max(1, |1 - 2 v·v|)`` for the
+        unnormalized formula; in l1 and l-infinity (``H`` is symmetric, so both agree) the
+        largest row sum of ``|H|``.
 
         Example:
             >>> Householder(["3/5", "4/5"], normalized=False).lipschitz_bound().value
             Fraction(1, 1)
             >>> Householder([1, 1], normalized=False).lipschitz_bound().value
             Fraction(3, 1)
+            >>> Householder(["3/5", "4/5"]).lipschitz_bound("inf").value     # rows (7 + 24) / 25
+            Fraction(31, 25)
         """
+        if norm_name(norm) != 2:
+            worst = Fraction(1)
+            for V, n in zip(self._vs, self._norms):
+                V = [Fraction(x) for x in V]
+                for i, vi in enumerate(V):
+                    row = sum(abs((i == j) - 2 * vi * vj / n) for j, vj in enumerate(V))
+                    worst = max(worst, row)
+            return LipschitzBound(worst, "exact largest row sum of |I - 2 V V^T / n| (and 1 for I)")
         if self.normalized:
             return LipschitzBound(Fraction(1), "exact reflection (orthogonal) on every piece")
         worst = max(abs(1 - Fraction(2 * sum(x * x for x in V), n)) for V, n in zip(self._vs, self._norms))

@@ -4,7 +4,8 @@
 * :mod:`nets.certify.lipschitz`: proven per-module Lipschitz bounds (never power iteration);
 * :mod:`nets.certify.rigorous`: float64 forward passes with proven error bounds;
 * :mod:`nets.certify.robustness`: certified robust accuracy, margins compared exactly;
-* :mod:`nets.certify.line`: exact distances to the first label change along a segment.
+* :mod:`nets.certify.line`: exact distances to the first label change along a segment;
+* :mod:`nets.certify.monotonicity`: monotonicity, structurally and exactly along segments.
 
 Example:
     >>> import torch
@@ -19,17 +20,21 @@ Example:
 
 from nets.certify.line import LineCertificate, line_certificate
 from nets.certify.lipschitz import LayerCertificate, LipschitzCertificate, lipschitz_certificate
+from nets.certify.monotonicity import LineSlopes, monotone_along, monotonicity_certificate
 from nets.certify.rigorous import bounded_forward
 from nets.certify.robustness import RobustnessReport, certified_robust_accuracy, proven_margin
 
 __all__ = [
     "LayerCertificate",
     "LineCertificate",
+    "LineSlopes",
     "LipschitzCertificate",
     "RobustnessReport",
     "bounded_forward",
     "certified_robust_accuracy",
     "line_certificate",
     "lipschitz_certificate",
+    "monotone_along",
+    "monotonicity_certificate",
     "proven_margin",
 ]

@@ -1,11 +1,13 @@
-"""Proven per-module l2 Lipschitz bounds of a deployed model, and their product.
+"""Proven per-module Lipschitz bounds of a deployed model (l2, l1 or l-infinity), and their
+product.
 
 Each module's bound comes from the translation table (:mod:`nets.semantics`): a proven bound
 registered with the module (AOL's weighted Schur test, the SLL condition), else the product
 of its exact layers' own proven bounds (:meth:`cpwl.Layer.lipschitz_bound`: exact Schur/PSD
 tests for dense layers, a rounding-bounded Schur test for convolutions, exact slopes for
-activations).  Power iteration is never used, and no module gets a bound it was not proven
-to have: an exact layer type without a bound cannot exist.
+activations; exact row and column sums in l-infinity and l1).  Power iteration is never
+used, and no module gets a bound it was not proven to have: an exact layer type without a
+bound cannot exist.
 
 Example:
     >>> import torch
@@ -26,6 +28,7 @@ from fractions import Fraction
 
 from torch import nn
 
+from cpwl.layer import norm_name
 from nets.semantics import translate
 
 __all__ = ["LayerCertificate", "LipschitzCertificate", "lipschitz_certificate"]
@@ -33,7 +36,7 @@ __all__ = ["LayerCertificate", "LipschitzCertificate", "lipschitz_certificate"]
 
 @dataclass(frozen=True)
 class LayerCertificate:
-    """A proven upper ``bound`` on one module's l2 Lipschitz constant and how it was proven."""
+    """A proven upper ``bound`` on one module's Lipschitz constant and how it was proven."""
 
     path: str
     module: str
@@ -53,7 +56,8 @@ class LayerCertificate:
 
 @dataclass(frozen=True)
 class LipschitzCertificate:
-    """Per-module certificates and their product, a proven Lipschitz bound of the model.
+    """Per-module certificates and their product, a proven Lipschitz bound of the model in
+    ``norm`` (2, 1 or ``"inf"``; the same norm on inputs and outputs).
 
     Example:
         >>> cert = lipschitz_certificate(nn.Sequential(nn.Identity(), nn.ReLU()), input_shape=(3,))
@@ -62,6 +66,7 @@ class LipschitzCertificate:
     """
 
     layers: tuple
+    norm: object = 2
 
     @property
     def bound(self) -> Fraction:
@@ -74,7 +79,7 @@ class LipschitzCertificate:
         for c in self.layers:
             shown = "1" if c.bound == 1 else f"{float(c.bound):.12g}" + ("" if c.ok else f" (+{float(c.excess):.3g})")
             lines.append(f"{c.path:<10} {c.module:<24} {shown:<24} {c.method}")
-        lines.append(f"product: {float(self.bound):.12g} ({sum(c.ok for c in self.layers)}/{len(self.layers)} modules proven <= 1)")
+        lines.append(f"product: {float(self.bound):.12g} in the l{self.norm} norm ({sum(c.ok for c in self.layers)}/{len(self.layers)} modules proven <= 1)")
         return "\n".join(lines)
 
     def plot(self, ax=None):
@@ -93,16 +98,24 @@ class LipschitzCertificate:
         return ax
 
 
-def lipschitz_certificate(module: nn.Module, input_shape=None) -> LipschitzCertificate:
-    """Proven per-module l2 Lipschitz bounds of the deployed model and their product, for
-    per-sample inputs of ``input_shape`` (default: what the model records or its first dense
-    layer takes; convolutional models need it unless they record it).
+def lipschitz_certificate(module: nn.Module, input_shape=None, norm=2) -> LipschitzCertificate:
+    """Proven per-module Lipschitz bounds of the deployed model in ``norm`` (2, 1 or
+    ``"inf"``) and their product, for per-sample inputs of ``input_shape`` (default: what the
+    model records or its first dense layer takes; convolutional models need it unless they
+    record it).
 
     Example:
         >>> import nets
         >>> cert = lipschitz_certificate(nets.LipschitzMLP([2, 4, 1], activation="n", layer="aol"))
         >>> cert.bound <= 1
         True
+        >>> import torch
+        >>> layer = nn.Linear(2, 1)
+        >>> with torch.no_grad():
+        ...     _ = layer.weight.copy_(torch.tensor([[0.5, -0.25]]))
+        >>> lipschitz_certificate(layer, norm="inf").bound     # largest row sum of |W|
+        Fraction(3, 4)
     """
-    translation = translate(module, input_shape, bounds=True, exact=False)
-    return LipschitzCertificate(tuple(LayerCertificate(s.path, s.module, s.bound.method, s.bound.value) for s in translation.steps))
+    norm = norm_name(norm)
+    translation = translate(module, input_shape, bounds=True, exact=False, norm=norm)
+    return LipschitzCertificate(tuple(LayerCertificate(s.path, s.module, s.bound.method, s.bound.value) for s in translation.steps), norm)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from cpwl.errors import InvalidArgument, ShapeError
+from cpwl.layer import norm_name
 from cpwl.numbers import as_fraction
 from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.rigorous import bounded_forward
@@ -31,7 +32,8 @@ __all__ = ["RobustnessReport", "certified_robust_accuracy"]
 @dataclass(frozen=True)
 class RobustnessReport:
     """Certified robust accuracy, proven (``certified``) and by the naive float rule
-    (``naive``), the Lipschitz bound used, and the samples where the two rules disagree."""
+    (``naive``), the Lipschitz bound used (in ``norm``, the norm of the radius ``eps``), and
+    the samples where the two rules disagree."""
 
     eps: Fraction
     lipschitz: Fraction
@@ -39,6 +41,7 @@ class RobustnessReport:
     naive: float
     certified_mask: tuple
     naive_mask: tuple
+    norm: object = 2
 
     @property
     def disagreements(self) -> list:
@@ -59,14 +62,33 @@ def proven_margin(scores: list, bounds: list, label: int) -> Fraction:
     return low - max(others) if others else Fraction(0)
 
 
-def certified_robust_accuracy(module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, eps, lipschitz: Optional[Fraction] = None) -> RobustnessReport:
-    """A sample is certified iff the exact function's margin ``M`` provably satisfies
-    ``M > sqrt(2) L eps`` (strictly; ``L`` = the proven bound of :func:`lipschitz_certificate`
-    unless given): the lower bound of ``M`` from :func:`nets.certify.bounded_forward` is
-    compared exactly (``M_lo > 0`` and ``M_lo^2 > 2 L^2 eps^2``), so exact ties are never
-    certified.  The naive rule evaluates the model in its own precision and compares floats.
-    ``eps`` is a non-negative radius, taken exactly (``"1/10"`` or ``0.1``, which is the float).
+#: ``c`` in the rule ``M > c L eps`` for l-infinity and l1: a perturbation of norm ``eps``
+#: moves the outputs by at most ``L eps`` in that norm, and two outputs' difference by at most
+#: ``c`` times that (l2's ``c = sqrt(2)`` is compared through squares).
+_MARGIN_FACTOR = {"inf": 2, 1: 1}
+
+
+def certified_robust_accuracy(
+    module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, eps, lipschitz: Optional[Fraction] = None, norm=2,
+) -> RobustnessReport:
+    """A sample is certified against every perturbation of ``norm`` at most ``eps`` (l2 by
+    default; 1 or ``"inf"``) iff the exact function's margin ``M`` provably satisfies
+    ``M > c L eps``, strictly, with ``c = sqrt(2)`` in l2, ``2`` in l-infinity and ``1`` in l1
+    (``f_y - f_j`` changes by at most ``|d_y| + |d_j|`` for an output change ``d``), and ``L``
+    the proven bound in that norm of :func:`lipschitz_certificate` unless given.  The lower
+    bound of ``M`` from :func:`nets.certify.bounded_forward` is compared exactly (in l2:
+    ``M_lo > 0`` and ``M_lo^2 > 2 L^2 eps^2``), so exact ties are never certified.  The naive
+    rule evaluates the model in its own precision and compares floats.  ``eps`` is a
+    non-negative radius, taken exactly (``"1/10"`` or ``0.1``, which is the float).
+
+    Example:
+        >>> import nets
+        >>> model = nets.LipschitzMLP([2, 3], activation="maxmin", layer="aol")
+        >>> report = certified_robust_accuracy(model, torch.randn(4, 2), torch.zeros(4, dtype=torch.long), "1/100", norm="inf")
+        >>> report.norm
+        'inf'
     """
+    norm = norm_name(norm)
     eps_q = as_fraction(eps)
     if eps_q < 0:
         raise InvalidArgument(f"eps must be a non-negative radius, got {eps}")
@@ -78,18 +100,21 @@ def certified_robust_accuracy(module: nn.Module, inputs: torch.Tensor, labels: t
     classes = y.shape[1]
     if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < classes):
         raise InvalidArgument(f"labels must lie in [0, {classes}), got values from {int(labels.min())} to {int(labels.max())}")
-    L_bound = lipschitz_certificate(module, tuple(inputs.shape[1:])).bound if lipschitz is None else as_fraction(lipschitz)
-    threshold = 2 * L_bound * L_bound * eps_q * eps_q
+    L_bound = lipschitz_certificate(module, tuple(inputs.shape[1:]), norm).bound if lipschitz is None else as_fraction(lipschitz)
     certified = []
     for scores, bounds, label in zip(y.tolist(), err.tolist(), labels.tolist()):
         margin = proven_margin(scores, bounds, label)
-        certified.append(margin > 0 and margin * margin > threshold)
+        if norm == 2:
+            certified.append(margin > 0 and margin * margin > 2 * L_bound * L_bound * eps_q * eps_q)
+        else:
+            certified.append(margin > _MARGIN_FACTOR[norm] * L_bound * eps_q)
     parameter = next(module.parameters(), None)
     with evaluation_mode(module):
         native = module(inputs if parameter is None else inputs.to(parameter.dtype))
     true = native.gather(1, labels[:, None].to(native.device))[:, 0]
     others = native.clone()
     others.scatter_(1, labels[:, None].to(native.device), float("-inf"))
-    naive = (true - others.max(dim=1).values > math.sqrt(2) * float(L_bound) * float(eps_q)).tolist()
+    factor = math.sqrt(2) if norm == 2 else _MARGIN_FACTOR[norm]
+    naive = (true - others.max(dim=1).values > factor * float(L_bound) * float(eps_q)).tolist()
     n = max(1, len(certified))
-    return RobustnessReport(eps_q, L_bound, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive))
+    return RobustnessReport(eps_q, L_bound, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive), norm)

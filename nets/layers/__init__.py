@@ -2,6 +2,7 @@
 
 from nets.layers.aol import AOLConv2d, AOLLinear
 from nets.layers.base import LipschitzLinear
+from nets.layers.distance import SortNeurons
 from nets.layers.norm_scaled import FrobeniusLinear, SpectralNormLinear
 from nets.layers.orthogonal import BjorckLinear, OrthogonalLinear
 from nets.layers.reshaping import ConcatenationPooling2D, FirstChannels, ZeroChannelConcatenation
@@ -17,6 +18,7 @@ __all__ = [
     "LipschitzLinear",
     "OrthogonalLinear",
     "SLLLinear",
+    "SortNeurons",
     "SpectralNormLinear",
     "ZeroChannelConcatenation",
 ]

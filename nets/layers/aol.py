@@ -106,9 +106,11 @@ class AOLConv2d(nn.Module):
         return f"{self.in_channels} -> {self.out_channels}, kernel_size={self.kernel_size}, guarantee='closed form'"
 
 
-def _aol_linear_bound(module: AOLLinear, shape: tuple, layers: tuple):
+def _aol_linear_bound(module: AOLLinear, shape: tuple, layers: tuple, norm):
     """Schur's test with the AOL weights ``q = 1 / d``: their closed-form guarantee, checked
-    exactly on the deployed floats (any positive ``q`` gives a valid test)."""
+    exactly on the deployed floats (any positive ``q`` gives a valid test); l2 only."""
+    if norm != 2:
+        return None
     (layer,) = layers
     return layer.lipschitz_bound(weights=(1 / as_numpy(module, "scales", module.scales())).tolist())
 
@@ -125,7 +127,9 @@ def _aol_conv(module: AOLConv2d, shape: tuple) -> tuple:
     return [layer], layer.out_shape
 
 
-def _aol_conv_bound(module: AOLConv2d, shape: tuple, layers: tuple):
+def _aol_conv_bound(module: AOLConv2d, shape: tuple, layers: tuple, norm):
+    if norm != 2:
+        return None
     (layer,) = layers
     return layer.lipschitz_bound(weights=1 / as_numpy(module, "scales", module.scales()))
 

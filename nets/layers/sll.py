@@ -62,9 +62,11 @@ def _sll(module: SLLLinear, shape: tuple) -> tuple:
     return [Residual([lift, Elementwise(relu()), down])], shape
 
 
-def _sll_bound(module: SLLLinear, shape: tuple, layers: tuple):
-    """1 if the SLL condition ``T - W^T W`` is PSD (checked exactly on the deployed floats),
-    else the triangle bound ``1 + 2 ||W T^-1|| ||W||`` with exact brackets."""
+def _sll_bound(module: SLLLinear, shape: tuple, layers: tuple, norm):
+    """In l2: 1 if the SLL condition ``T - W^T W`` is PSD (checked exactly on the deployed
+    floats), else the triangle bound ``1 + 2 ||W T^-1|| ||W||`` with exact brackets."""
+    if norm != 2:
+        return None
     from fractions import Fraction
 
     from cpwl import LipschitzBound, is_psd, spectral_norm_enclosure

@@ -40,6 +40,7 @@ from torch import nn
 
 from cpwl import CPWL, Affine, Gather, LipschitzBound
 from cpwl import activations as exact
+from cpwl.enclosure import sqrt_upper
 from cpwl.errors import ShapeError, UnsupportedModuleError
 from nets.semantics import blocks
 from nets.semantics.registry import register
@@ -147,9 +148,15 @@ def _l2_pool_step(module: nn.Module, shape: tuple) -> tuple:
     return step, out_shape
 
 
-def _l2_pool_bound(module: nn.Module, shape: tuple, layers: tuple):
-    k = Fraction(float(module._coefficient_lip))
-    return LipschitzBound(abs(k) if abs(k) > 0 else Fraction(0), "l2 norms of disjoint windows are 1-Lipschitz (times k_coef_lip)")
+def _l2_pool_bound(module: nn.Module, shape: tuple, layers: tuple, norm):
+    """``|k|`` in l2 and l1 (``|‖a‖ - ‖b‖| <= ‖a - b‖_2 <= ‖a - b‖_1`` per disjoint window),
+    ``|k| sqrt(n)`` in l-infinity for windows of ``n`` pixels (``‖d‖_2 <= sqrt(n) ‖d‖_inf``)."""
+    k = abs(Fraction(float(module._coefficient_lip)))
+    if norm != "inf":
+        return LipschitzBound(k, "l2 norms of disjoint windows are 1-Lipschitz in l2 and l1 (times k_coef_lip)")
+    adaptive = not hasattr(module, "norm_type")
+    kernel = tuple(shape[1:]) if adaptive else ((module.kernel_size,) * 2 if isinstance(module.kernel_size, int) else tuple(module.kernel_size))
+    return LipschitzBound(k * sqrt_upper(kernel[0] * kernel[1]), "l2 norm of an n-pixel window is sqrt(n)-Lipschitz in l-infinity (times k_coef_lip)")
 
 
 def _batch_centering(module: nn.Module, shape: tuple) -> tuple:
@@ -175,7 +182,9 @@ def _layer_centering(module: nn.Module, shape: tuple) -> tuple:
     return [Residual([mean, spread]), blocks.channelwise([CPWL.linear(1, Fraction(b)) for b in bias], shape)], shape
 
 
-def _centering_bound(module: nn.Module, shape: tuple, layers: tuple):
+def _centering_bound(module: nn.Module, shape: tuple, layers: tuple, norm):
+    if norm != 2:
+        return None
     return LipschitzBound(Fraction(1), "x - mean(x) is an orthogonal projection (norm 1) plus a constant")
 
 
@@ -197,12 +206,12 @@ def _monotonic_wrapper(module: nn.Module, shape: tuple) -> tuple:
     return [Residual(inner.layers, skip=skip)], (out,)
 
 
-def _monotonic_wrapper_bound(module: nn.Module, shape: tuple, layers: tuple):
+def _monotonic_wrapper_bound(module: nn.Module, shape: tuple, layers: tuple, norm):
     from nets.semantics.translate import translate
 
-    inner = translate(module.nn, shape, bounds=True)
+    inner = translate(module.nn, shape, bounds=True, norm=norm)
     (block,) = layers
-    return LipschitzBound(inner.bound + block.skip.lipschitz_bound().value, "triangle inequality: the inner model's proven bound plus the skip's")
+    return LipschitzBound(inner.bound + block.skip.lipschitz_bound(norm).value, "triangle inequality: the inner model's proven bound plus the skip's")
 
 
 def _torchlip_maxmin(module: nn.Module, shape: tuple) -> tuple:
@@ -215,9 +224,11 @@ def _torchlip_maxmin(module: nn.Module, shape: tuple) -> tuple:
     return _scaled(module, [Gather(doubled.ravel().tolist(), size), exact.Elementwise(functions)]), out_shape
 
 
-def _torchlip_maxmin_bound(module: nn.Module, shape: tuple, layers: tuple) -> LipschitzBound:
+def _torchlip_maxmin_bound(module: nn.Module, shape: tuple, layers: tuple, norm):
+    """``|k|`` in every l_p norm: ``relu(a) - relu(b)`` and ``relu(-a) - relu(-b)`` have
+    absolute values summing to ``|a - b|``, one of them 0 unless ``a`` and ``b`` differ in sign."""
     k = abs(Fraction(float(module._coefficient_lip)))
-    return LipschitzBound(k, "||(relu(x), relu(-x))|| = ||x|| exactly (times k_coef_lip)")
+    return LipschitzBound(k, "||(relu(x), relu(-x))|| <= ||x|| in every l_p norm (times k_coef_lip)")
 
 
 def _torchlip_group_sort(module: nn.Module, shape: tuple) -> tuple:

@@ -61,14 +61,16 @@ class Entry:
 
     ``exact(module, shape)`` returns ``(layers, out_shape)``: the exact :mod:`cpwl` layers the
     module computes on one sample of per-sample ``shape`` (a tuple), flattened row-major, and
-    the output's per-sample shape.  ``bound(module, shape, layers)``, when given, returns a
-    proven :class:`cpwl.LipschitzBound` of those layers that is tighter than the product of
-    their own bounds (it must be proven: the soundness suite checks every entry against true
-    operator norms).  ``container=True`` marks modules whose meaning is their children
+    the output's per-sample shape.  ``bound(module, shape, layers, norm)``, when given,
+    returns a proven :class:`cpwl.LipschitzBound` of those layers in ``norm`` (2, 1 or
+    ``"inf"``) that is tighter than the product of their own bounds, or ``None`` when it has
+    none for that norm (it must be proven: the soundness suite checks every entry against
+    true operator norms).  ``container=True`` marks modules whose meaning is their children
     applied in order (``nn.Sequential``); they have no ``exact``.  A module that is not
     piecewise linear (an l2-norm pooling) has no ``exact`` either but a ``float_step(module,
     shape)`` giving ``(step, out_shape)``, ``step(y, err) -> (y, err)`` a rigorous float
-    evaluation, and a ``bound``: certificates use them, exact export refuses the module.
+    evaluation, and a ``bound`` for every norm: certificates use them, exact export refuses the
+    module.
     """
 
     name: str

@@ -27,7 +27,7 @@ from torch import nn
 import cpwl
 from cpwl import LipschitzBound
 from cpwl.errors import CPWLError, InvalidArgument, ShapeError, UnsupportedModuleError
-from cpwl.layer import composed_bound
+from cpwl.layer import composed_bound, norm_name
 from nets.semantics.registry import check_no_hooks, lookup
 
 __all__ = ["Step", "Translation", "evaluation_mode", "input_shape_of", "translate"]
@@ -114,7 +114,7 @@ class Translation:
 def input_shape_of(module: nn.Module, input_shape=None) -> tuple:
     """The per-sample input shape: given, recorded on the model (``input_shape`` of
     :class:`nets.SimplifiedConvNet`, ``input_dim`` of :class:`nets.LipschitzMLP`), or read
-    from a first dense layer.
+    from the first leaf module when it is a dense layer.
 
     Example:
         >>> input_shape_of(nn.Sequential(nn.Linear(3, 1)))
@@ -129,17 +129,18 @@ def input_shape_of(module: nn.Module, input_shape=None) -> tuple:
         return tuple(module.input_shape)
     if isinstance(getattr(module, "input_dim", None), int):
         return (module.input_dim,)
-    first = next((m for m in module.modules() if not isinstance(m, nn.Sequential)), module)
+    first = next((m for m in module.modules() if set(m._modules) <= {"parametrizations"}), module)  # the first leaf
     for attribute in ("in_features", "features"):
         if isinstance(getattr(first, attribute, None), int):
             return (getattr(first, attribute),)
     raise InvalidArgument(f"cannot tell the input shape of {type(module).__name__}; pass input_shape (one sample, no batch dimension)")
 
 
-def translate(module: nn.Module, input_shape=None, *, bounds: bool = False, exact: bool = True) -> Translation:
+def translate(module: nn.Module, input_shape=None, *, bounds: bool = False, exact: bool = True, norm=2) -> Translation:
     """The exact translation of ``module`` for per-sample inputs of ``input_shape`` (see
     :func:`input_shape_of`), in evaluation mode and without changing the model.  With
-    ``bounds=True`` every step also carries a proven Lipschitz bound.  A module that is not
+    ``bounds=True`` every step also carries a proven Lipschitz bound in ``norm`` (2, 1 or
+    ``"inf"``, the same norm on inputs and outputs).  A module that is not
     piecewise linear is refused unless ``exact=False`` (certificates), where its step carries
     a rigorous float evaluation instead of exact layers.  Anything the table does not know, or
     whose behaviour was changed, raises :class:`cpwl.UnsupportedModuleError`."""
@@ -149,17 +150,18 @@ def translate(module: nn.Module, input_shape=None, *, bounds: bool = False, exac
     shape = input_shape_of(module, input_shape)
     steps = []
     with evaluation_mode(module):
-        _walk(module, "", shape, steps, bounds, exact)
+        _walk(module, "", shape, steps, norm_name(norm) if bounds else None, exact)
     return Translation(tuple(steps), shape)
 
 
-def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool, exact: bool) -> tuple:
+def _walk(module: nn.Module, path: str, shape: tuple, steps: list, norm, exact: bool) -> tuple:
+    """Append ``module``'s steps; ``norm`` is the norm of the bounds, ``None`` for none."""
     entry, _ = lookup(module, path or type(module).__name__)
     if entry.container:
         for name, child in module._modules.items():  # forward's own order, duplicates included
             if child is None:
                 continue
-            shape = _walk(child, f"{path}.{name}" if path else name, shape, steps, bounds, exact)
+            shape = _walk(child, f"{path}.{name}" if path else name, shape, steps, norm, exact)
         return shape
     where = f"{type(module).__name__} at '{path or type(module).__name__}'"
     if entry.float_step is not None:
@@ -170,7 +172,9 @@ def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool,
             )
         try:
             step, out_shape = entry.float_step(module, shape)
-            bound = entry.bound(module, shape, ()) if bounds else None
+            bound = None if norm is None else entry.bound(module, shape, (), norm)
+            if norm is not None and bound is None:
+                raise UnsupportedModuleError(f"no proven bound in the {norm} norm")
         except CPWLError as err:
             raise type(err)(f"{where}: {err}") from err
         steps.append(Step(path or type(module).__name__, type(module).__name__, (), shape, tuple(out_shape), bound, step))
@@ -186,8 +190,9 @@ def _walk(module: nn.Module, path: str, shape: tuple, steps: list, bounds: bool,
         if entry.verify:
             _verify(module, shape, layers)
         bound = None
-        if bounds:
-            bound = entry.bound(module, shape, layers) if entry.bound else composed_bound(layers)
+        if norm is not None:
+            bound = entry.bound(module, shape, layers, norm) if entry.bound else None
+            bound = composed_bound(layers, norm) if bound is None else bound
     except CPWLError as err:
         raise type(err)(f"{where}: {err}") from err
     steps.append(Step(path or type(module).__name__, type(module).__name__, layers, shape, out_shape, bound))

@@ -341,6 +341,18 @@ def orthogonium_convs(draw):
         torch.set_default_dtype(default)
 
 
+def sort_neurons(draw):
+    """Sort neurons with ties: sometimes two weight columns equal (equal distances)."""
+    n, m = draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    layer = nets.SortNeurons(n, m, q=draw(st.sampled_from([1, "1/2", "1/3"])), truncate=draw(st.integers(1, n))).double()
+    weight = _tensor(draw, (m, n))
+    if n > 1 and draw(st.booleans()):
+        weight[:, 1] = weight[:, 0]
+    _set(layer.weight, weight)
+    _set(layer.bias, _tensor(draw, (m,)))
+    return layer, (n,)
+
+
 def monotonic_wrapper(draw):
     monotonic = pytest.importorskip("monotonicnetworks")
     n = draw(st.integers(1, 3))
@@ -387,6 +399,7 @@ FAMILIES = {
     "nets.Householder": householder,
     "nets.LinearSpline": spline,
     "nets.SLLLinear": sll,
+    "nets.SortNeurons": sort_neurons,
     "deel-torchlip activations": torchlip_activation,
     "orthogonium activations": orthogonium_activation,
     "monotonicnetworks GroupSort": monotonic_group_sort,

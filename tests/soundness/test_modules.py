@@ -11,6 +11,7 @@
   attack inside the certified ball.
 """
 
+import math
 from copy import deepcopy as copy_module
 from fractions import Fraction
 
@@ -135,6 +136,27 @@ def test_bound_dominates_the_exact_slopes_along_lines(family, data):
     length = sum((Fraction(b) - Fraction(a)) ** 2 for a, b in zip(start.ravel().tolist(), end.ravel().tolist()))
     steepest = max(sum(s * s for s in slopes) for slopes in zip(*(f.slopes for f in F.components)))
     assert steepest <= bound * bound * length, f"{family}: a piece is steeper than the proven bound {float(bound)}"
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@settings(max_examples=_EXAMPLES)
+@given(data=st.data())
+def test_sum_norm_bounds_dominate_the_exact_slopes_along_lines(family, data):
+    """l1 and l-infinity: every piece's slope vector is at most ``L_p`` times the segment's
+    direction, both in the norm ``p``; and the derivative bounds contain every slope."""
+    module, shape = _draw_module(data, family)
+    start, end = _line(data, shape)
+    F = restrict_to_line(module, torch.tensor(start), torch.tensor(end))
+    direction = [Fraction(b) - Fraction(a) for a, b in zip(start.ravel().tolist(), end.ravel().tolist())]
+    for norm, size in ((1, lambda v: sum(abs(x) for x in v)), ("inf", lambda v: max(abs(x) for x in v))):
+        (bound,) = [s.bound.value for s in translate(nn.Sequential(module), shape, bounds=True, norm=norm).steps] or [Fraction(1)]
+        steepest = max(size(slopes) for slopes in zip(*(f.slopes for f in F.components)))
+        assert steepest <= bound * size(direction), f"{family}: a piece is steeper in l{norm} than the proven bound {float(bound)}"
+    partials = translate(module, shape).network().derivative_bounds(in_features=math.prod(shape))
+    for j, f in enumerate(F.components):
+        low = sum(min(lo * d, hi * d) for lo, hi, d in zip(partials.lower[j], partials.upper[j], direction))
+        high = sum(max(lo * d, hi * d) for lo, hi, d in zip(partials.lower[j], partials.upper[j], direction))
+        assert all(low <= slope <= high for slope in f.slopes), f"{family}: output {j} has a slope outside its derivative bounds"
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
