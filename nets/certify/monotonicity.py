@@ -76,9 +76,13 @@ def monotone_along(module: nn.Module, start, end, input_shape=None) -> LineSlope
     ``t`` in ``[0, 1]`` (points as :func:`nets.export.restrict_to_line` takes them).
 
     Example:
+        >>> import torch
         >>> model = nn.Sequential(nn.Linear(1, 1), nn.ReLU())
-        >>> monotone_along(model, [-10], [10]).increasing == (model[0].weight.item() >= 0)
-        True
+        >>> with torch.no_grad():
+        ...     _ = model[0].weight.fill_(-0.5), model[0].bias.fill_(1.0)
+        >>> slopes = monotone_along(model, [-10], [10])     # relu(1 - x/2): slope -10 per unit t, then 0
+        >>> slopes.lower, slopes.decreasing, slopes.increasing
+        ((Fraction(-10, 1),), True, False)
     """
     from nets.export import restrict_to_line
 
