@@ -19,7 +19,7 @@ import numpy as np
 from cpwl import _intarrays
 from cpwl.cpwl_map import exact_matrix
 from cpwl.enclosure import Enclosure
-from cpwl.errors import InvalidArgument
+from cpwl.errors import CPWLError, InvalidArgument
 from cpwl.layer import norm_name
 from cpwl.numbers import RationalLike, _to_fraction, as_rational
 
@@ -112,7 +112,10 @@ def spectral_norm_enclosure(W, rel_width: RationalLike = Fraction(1, 2**30)) -> 
     centre = Fraction(guess) if guess > 0 else Fraction(1)
     step = centre * rel
     lo, hi = centre - step, centre + step
+    frobenius_squared = sum(_to_fraction(v) ** 2 for r in rows for v in r)  # ||W||_2^2 <= this
     while not _spectral_at_most(gram, den2, hi):
+        if hi * hi > frobenius_squared:  # the exact test cannot fail here: fail loudly, never loop
+            raise CPWLError(f"internal: the exact PSD test says ||W||_2 > {float(hi)}, above the Frobenius norm")
         lo, hi, step = hi, hi + 2 * step, 2 * step
     while lo > 0 and _spectral_at_most(gram, den2, lo):
         hi, lo, step = lo, max(Fraction(0), lo - 2 * step), 2 * step

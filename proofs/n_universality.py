@@ -208,6 +208,9 @@ def check_end_slopes(c: Checker) -> None:
     c.for_all("end slopes of N-nets on R equal the weight product", nets, end_slopes_hold)
     c.holds("|x| on R has different end slopes", act.abs_().slopes[0] != act.abs_().slopes[-1])
     c.falsifiable("abs nets break the end-slope invariant", strategies.networks("abs", width=st.integers(1, 3)), end_slopes_hold)
+    # equal end slopes that are not the weight product: only the product half of the invariant can fail
+    squashed = st.just(act.Elementwise(CPWL.from_slopes([0, 1], [Fraction(1, 2), 1, Fraction(1, 2)], anchor=(0, 0))))
+    c.falsifiable("an activation with end slopes 1/2 breaks the product half", strategies.networks(squashed, width=st.integers(1, 3)), end_slopes_hold)
 
 
 def check(c: Checker) -> None:

@@ -22,7 +22,7 @@ from nets.certify.line import LineCertificate, line_certificate
 from nets.certify.lipschitz import LayerCertificate, LipschitzCertificate, lipschitz_certificate
 from nets.certify.monotonicity import LineSlopes, monotone_along, monotonicity_certificate
 from nets.certify.rigorous import bounded_forward
-from nets.certify.robustness import RobustnessReport, certified_robust_accuracy, proven_margin
+from nets.certify.robustness import RobustnessReport, certified_robust_accuracy, margin_certifies, proven_margin
 
 __all__ = [
     "LayerCertificate",
@@ -33,6 +33,7 @@ __all__ = [
     "bounded_forward",
     "certified_robust_accuracy",
     "line_certificate",
+    "margin_certifies",
     "lipschitz_certificate",
     "monotone_along",
     "monotonicity_certificate",

@@ -26,7 +26,7 @@ from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.rigorous import bounded_forward
 from nets.semantics import evaluation_mode
 
-__all__ = ["RobustnessReport", "certified_robust_accuracy"]
+__all__ = ["RobustnessReport", "certified_robust_accuracy", "margin_certifies", "proven_margin"]
 
 
 @dataclass(frozen=True)
@@ -68,6 +68,22 @@ def proven_margin(scores: list, bounds: list, label: int) -> Fraction:
 _MARGIN_FACTOR = {"inf": 2, 1: 1}
 
 
+def margin_certifies(margin: Fraction, lipschitz: Fraction, eps: Fraction, norm=2) -> bool:
+    """The rule, exactly: ``margin > c L eps`` strictly (``c = sqrt(2)`` in l2, compared
+    through squares; 2 in l-infinity; 1 in l1), so an exact tie is never certified.
+
+    Example:
+        >>> margin_certifies(Fraction(2), Fraction(1), Fraction(1), "inf"), margin_certifies(Fraction(2), Fraction(1), Fraction(1), 1)
+        (False, True)
+        >>> margin_certifies(Fraction(2), Fraction(1), Fraction(2, 3))     # 4 > 2 * 4/9
+        True
+    """
+    norm = norm_name(norm)
+    if norm == 2:
+        return margin > 0 and margin * margin > 2 * lipschitz * lipschitz * eps * eps
+    return margin > _MARGIN_FACTOR[norm] * lipschitz * eps
+
+
 def certified_robust_accuracy(
     module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, eps, lipschitz: Optional[Fraction] = None, norm=2,
 ) -> RobustnessReport:
@@ -103,11 +119,7 @@ def certified_robust_accuracy(
     L_bound = lipschitz_certificate(module, tuple(inputs.shape[1:]), norm).bound if lipschitz is None else as_fraction(lipschitz)
     certified = []
     for scores, bounds, label in zip(y.tolist(), err.tolist(), labels.tolist()):
-        margin = proven_margin(scores, bounds, label)
-        if norm == 2:
-            certified.append(margin > 0 and margin * margin > 2 * L_bound * L_bound * eps_q * eps_q)
-        else:
-            certified.append(margin > _MARGIN_FACTOR[norm] * L_bound * eps_q)
+        certified.append(margin_certifies(proven_margin(scores, bounds, label), L_bound, eps_q, norm))
     parameter = next(module.parameters(), None)
     with evaluation_mode(module):
         native = module(inputs if parameter is None else inputs.to(parameter.dtype))
