@@ -13,10 +13,11 @@ from oracle import walk
 
 FAMILIES = strategies.ACTIVATIONS
 xs = st.lists(strategies.rationals(-5, 5, 64), min_size=1, max_size=5)
+_EXAMPLES = max(20, settings.default.max_examples // 3)  # a third of the profile's: deep deepens these too
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@settings(max_examples=25)
+@settings(max_examples=_EXAMPLES)
 @given(data=st.data())
 def test_to_cpwl_matches_the_forward_pass(family, data):
     net = data.draw(strategies.networks(family, output_dim=data.draw(st.integers(1, 2))))
@@ -28,7 +29,7 @@ def test_to_cpwl_matches_the_forward_pass(family, data):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@settings(max_examples=20)
+@settings(max_examples=_EXAMPLES)
 @given(data=st.data())
 def test_to_cpwl_matches_the_oracle(family, data):
     net = data.draw(strategies.networks(family, lipschitz=data.draw(st.booleans())))
@@ -38,7 +39,7 @@ def test_to_cpwl_matches_the_oracle(family, data):
     assert net.to_cpwl(domain=(a, b)) == expected.canonical()
 
 
-@settings(max_examples=20)
+@settings(max_examples=_EXAMPLES)
 @given(strategies.networks("relu", input_dim=2, output_dim=2), strategies.matrices(2, 2))
 def test_restrict_to_line_matches_the_forward_pass(net, ends):
     start, end = ends

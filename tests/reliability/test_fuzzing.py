@@ -59,7 +59,7 @@ def test_mutated_onnx_files_give_typed_errors(changes):
         pass
 
 
-@settings(max_examples=25)
+@settings(max_examples=max(25, settings.default.max_examples // 3))  # a third of the profile's
 @given(edits)
 def test_mutated_pt2_files_give_typed_errors(changes):
     try:
