@@ -22,6 +22,7 @@ from torch import nn
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import norm_name
 from cpwl.numbers import as_fraction
+from nets.certify._decide import float_decisions, threshold_bracket
 from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.rigorous import bounded_forward
 from nets.semantics import evaluation_mode
@@ -84,6 +85,24 @@ def margin_certifies(margin: Fraction, lipschitz: Fraction, eps: Fraction, norm=
     return margin > _MARGIN_FACTOR[norm] * lipschitz * eps
 
 
+def _proven_rule(y: torch.Tensor, err: torch.Tensor, labels: torch.Tensor, lipschitz: Fraction, eps: Fraction, norm) -> list:
+    """:func:`margin_certifies` of every sample's :func:`proven_margin`: decided in float64
+    where the rounding of the comparison provably cannot change the answer
+    (:mod:`nets.certify._decide`), exactly for the rest."""
+    certified = [False] * len(labels)
+    undecided = list(range(len(labels)))
+    bracket = threshold_bracket(lipschitz, eps, None if norm == 2 else _MARGIN_FACTOR[norm])
+    if bracket is not None and y.shape[1] > 1 and len(labels):
+        floats, decided = float_decisions(y, err, labels, bracket)
+        certified = floats.tolist()
+        undecided = (~decided).nonzero()[:, 0].tolist()
+    if undecided:
+        rows, bounds, chosen = y[undecided].tolist(), err[undecided].tolist(), labels[undecided].tolist()
+        for i, scores, errors, label in zip(undecided, rows, bounds, chosen):
+            certified[i] = margin_certifies(proven_margin(scores, errors, label), lipschitz, eps, norm)
+    return certified
+
+
 def certified_robust_accuracy(
     module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, eps, lipschitz: Optional[Fraction] = None, norm=2,
 ) -> RobustnessReport:
@@ -117,9 +136,7 @@ def certified_robust_accuracy(
     if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < classes):
         raise InvalidArgument(f"labels must lie in [0, {classes}), got values from {int(labels.min())} to {int(labels.max())}")
     L_bound = lipschitz_certificate(module, tuple(inputs.shape[1:]), norm).bound if lipschitz is None else as_fraction(lipschitz)
-    certified = []
-    for scores, bounds, label in zip(y.tolist(), err.tolist(), labels.tolist()):
-        certified.append(margin_certifies(proven_margin(scores, bounds, label), L_bound, eps_q, norm))
+    certified = _proven_rule(y, err, labels, L_bound, eps_q, norm)
     parameter = next(module.parameters(), None)
     with evaluation_mode(module):
         native = module(inputs if parameter is None else inputs.to(parameter.dtype))
