@@ -105,11 +105,14 @@ def spectral_norm_enclosure(W, rel_width: RationalLike = Fraction(1, 2**30)) -> 
     """
     rows = exact_matrix(W)
     gram, den2 = _gram(rows)
-    guess = float(np.linalg.norm(np.array([[float(v) for v in r] for r in rows]), 2))
-    if guess == 0.0 and _spectral_at_most(gram, den2, 0):
+    scale = max(abs(_to_fraction(v)) for r in rows for v in r)
+    if scale == 0:
         return Enclosure(Fraction(0), Fraction(0))
+    # the float SVD of W / max|W| only proposes a centre: no overflow for huge entries, and
+    # tiny ones keep their relative size
+    guess = float(np.linalg.norm(np.array([[float(_to_fraction(v) / scale) for v in r] for r in rows]), 2))
     rel = Fraction(as_rational(rel_width).numerator, as_rational(rel_width).denominator)
-    centre = Fraction(guess) if guess > 0 else Fraction(1)
+    centre = Fraction(guess) * scale
     step = centre * rel
     lo, hi = centre - step, centre + step
     frobenius_squared = sum(_to_fraction(v) ** 2 for r in rows for v in r)  # ||W||_2^2 <= this

@@ -37,9 +37,15 @@ def _diagonally_dominant_gap_is_psd(P: list) -> bool:
     return is_psd([[(r[i] if i == j else 0) - gram[i][j] for j in range(n)] for i in range(n)])
 
 
+def _coupled(P: list) -> bool:
+    gram, _ = row_sums(P)
+    return any(gram[i][j] for i in range(len(gram)) for j in range(len(gram)) if i != j)
+
+
 def check(c: Checker) -> None:
     shapes = st.tuples(st.integers(1, 4), st.integers(1, 4)).flatmap(lambda mn: strategies.matrices(*mn))
-    c.for_all("diag(r) - P^T P is PSD", shapes, _diagonally_dominant_gap_is_psd)
+    coupled = ("columns that are not orthogonal (off-diagonal Gram mass)", _coupled, 0.3)
+    c.for_all("diag(r) - P^T P is PSD", shapes, _diagonally_dominant_gap_is_psd, reached=coupled)
     c.for_all("||P D~||_2 <= 1", shapes, lambda P: operator_norm_at_most(rescaled(P)))
     orthogonal_columns = st.integers(1, 4).flatmap(strategies.orthogonal_matrices)
     c.falsifiable("q_j below sqrt(r_j) breaks the bound", orthogonal_columns, lambda Q: operator_norm_at_most(rescaled(Q, Fraction(99, 100))))

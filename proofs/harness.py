@@ -5,17 +5,39 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis.errors import NoSuchExample
 
 from cpwl.errors import InvalidArgument
 
-__all__ = ["PROFILES", "Checker", "CheckOutcome", "Result"]
+__all__ = ["PROFILES", "Checker", "CheckOutcome", "Coverage", "Result"]
 
 #: Examples per property for each profile.
 PROFILES = {"ci": 40, "deep": 1000}
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How many of a property's generated examples reached the configuration where its
+    invariant could fail (``what``), against the share promised (``floor``).
+
+    Example:
+        >>> Coverage("window test", "a tight run with 2 turning points", 40, 13, 0.3).share >= 0.3
+        True
+    """
+
+    label: str
+    what: str
+    drawn: int
+    reached: int
+    floor: float
+
+    @property
+    def share(self) -> float:
+        """``reached / drawn`` (0 when nothing was drawn)."""
+        return self.reached / self.drawn if self.drawn else 0.0
 
 
 @dataclass
@@ -28,6 +50,7 @@ class CheckOutcome:
     examples: int = 0
     failures: list = field(default_factory=list)
     seconds: float = 0.0
+    coverage: list = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -90,14 +113,23 @@ class Checker:
         if not condition:
             self.outcome.failures.append(label)
 
-    def for_all(self, label: str, strategy, predicate: Callable[[Any], bool], scale: float = 1.0) -> None:
-        """``predicate`` holds on every generated example (shrunk counterexample on failure)."""
-        count = [0]
+    def for_all(
+        self, label: str, strategy, predicate: Callable[[Any], bool], scale: float = 1.0,
+        reached: Optional[tuple] = None,
+    ) -> None:
+        """``predicate`` holds on every generated example (shrunk counterexample on failure).
+
+        ``reached = (what, test, floor)`` counts the examples on which ``test`` is true: the
+        configurations where the invariant could fail (``what``, in words).  Their share is
+        reported, and under the ``deep`` profile a share below ``floor`` fails the check."""
+        count, hits = [0], [0]
 
         @self._settings(scale)
         @given(strategy)
         def run(example):
             count[0] += 1
+            if reached is not None and reached[1](example):
+                hits[0] += 1
             assert predicate(example), f"{label} fails on {example!r}"
 
         self.outcome.checks += 1
@@ -106,6 +138,12 @@ class Checker:
         except Exception as err:
             self.outcome.failures.append(f"{label}: {err}")
         self.outcome.examples += count[0]
+        if reached is not None:
+            what, _, floor = reached
+            coverage = Coverage(label, what, count[0], hits[0], floor)
+            self.outcome.coverage.append(coverage)
+            if self.profile == "deep" and coverage.share < floor:
+                self.outcome.failures.append(f"{label}: only {hits[0]}/{count[0]} examples reached {what} (floor {floor:.0%})")
 
     def falsifiable(self, label: str, strategy, predicate: Callable[[Any], bool], scale: float = 1.0) -> None:
         """Some generated example *violates* ``predicate``: the invariant can fail, so its

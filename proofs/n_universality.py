@@ -20,7 +20,8 @@ STATEMENT = (
     "Every 1-CPWL f on a compact [a, b] with rational breakpoints, slopes and values equals, on "
     "[a, b], a network of N-activation layers and affine layers with rational weights, biases "
     "and thetas, every weight matrix of exact spectral norm <= 1 (width <= 4 (distinct slopes "
-    "+ 1), at most one N-layer per breakpoint). On the whole line R every N-network with finite "
+    "+ 1), at most one N-layer per breakpoint: for k >= 1 breakpoints at most k N-layers and "
+    "k + 1 affine layers). On the whole line R every N-network with finite "
     "thetas has equal end slopes, both equal to the product of its weight matrices, so |x| on R "
     "is not representable: N-networks are universal on compact intervals only."
 )
@@ -186,6 +187,48 @@ def _zigzags():
     return build()
 
 
+def _turning_targets():
+    """1-CPWL targets aimed at the construction's hard case: slopes alternating in sign
+    (magnitudes 1, 3/4, 1/2, 1/4: several levels, several unfoldings), 2 to 6 turning points,
+    values reaching far from 0."""
+
+    @st.composite
+    def build(draw):
+        a = draw(strategies.rationals(-3, 0, 8))
+        bps = sorted(set(draw(st.lists(strategies.rationals(a + Fraction(1, 8), a + 4, 16), min_size=3, max_size=7))))
+        first = draw(st.sampled_from([1, -1]))
+        slopes = [first * (-1) ** k * draw(st.sampled_from([1, Fraction(3, 4), Fraction(1, 2), Fraction(1, 4)])) for k in range(len(bps) + 1)]
+        b = bps[-1] + draw(strategies.rationals(Fraction(1, 8), 1, 8))
+        return CPWL.from_slopes(bps, slopes, anchor=(a, draw(strategies.rationals(-8, 8, 2))), domain=(a, b)).canonical()
+
+    return build()
+
+
+def _turns(f: CPWL) -> bool:
+    return len(_turning_points(f.canonical())) >= 2
+
+
+def _within_bounds(f: CPWL) -> bool:
+    """The construction's size: at most one N-layer per breakpoint of ``f`` (depth ``<= k``
+    N-layers for ``k`` breakpoints), one affine layer more than N-layers (two when there is
+    none: ``k + 1`` affine layers for ``k >= 1``), width at most 4 (distinct slopes + 1)."""
+    net = construct(f)
+    n_layers = sum(isinstance(layer, act.NLayer) for layer in net.layers)
+    affine = len(net.affine_layers)
+    width = net.layers[0].out_features
+    k = len(f.canonical().breakpoints)
+    return n_layers <= k and affine == max(n_layers, 1) + 1 and width <= 4 * (len(set(f.slopes)) + 1)
+
+
+def _perturbed_still_equal(f: CPWL) -> bool:
+    """The construction with its output weights scaled by 1 + 1/64 (still contractive if they
+    were below 1) still equals ``f`` — false for every non-constant target."""
+    net = construct(f)
+    last = net.layers[-1]
+    scaled = Affine([[w * Fraction(65, 64) for w in row] for row in last.weight], last.bias)
+    return Network([*net.layers[:-1], scaled]).to_cpwl(domain=(f.domain.lo, f.domain.hi)) == f.canonical()
+
+
 def _exact_and_contractive(f: CPWL) -> bool:
     net = construct(f)
     return net.to_cpwl(domain=(f.domain.lo, f.domain.hi)) == f.canonical() and all(c.ok for c in net.layer_norm_report())
@@ -198,14 +241,31 @@ def _lift_progress(G: CPWL) -> bool:
     return theta[0] <= theta[1] and act.n_activation(*theta)(H) == G and len(_turning_points(H)) < len(_turning_points(G))
 
 
+def _shifted_lift_still_works(G: CPWL) -> bool:
+    if not _turning_points(G):
+        return True
+    theta, H = lift(G)
+    return act.n_activation(theta[0] + Fraction(1, 8), theta[1] + Fraction(1, 8))(H) == G
+
+
 def check_zigzag(c: Checker) -> None:
-    c.for_all("each lift satisfies N_theta(H) = G with fewer turning points", _zigzags(), _lift_progress, scale=3)
+    c.for_all("each lift satisfies N_theta(H) = G with fewer turning points", _zigzags(), _lift_progress, scale=3, reached=("a zigzag with 2+ turning points", _turns, 0.3))
+    c.falsifiable("a lift with theta shifted by 1/8 does not give G back", _zigzags(), _shifted_lift_still_works)
     c.for_all("unfolding terminates in an affine map", _zigzags(), lambda G: len(unfold(G)[1].breakpoints) == 0)
+
+
+def _bent_with_product(net: Network) -> bool:
+    f = net.to_cpwl()
+    product = [[Fraction(1)]]
+    for layer in net.affine_layers:
+        product = [[sum(row[k] * product[k][0] for k in range(len(product)))] for row in layer.weight]
+    return bool(f.breakpoints) and product[0][0] != 0
 
 
 def check_end_slopes(c: Checker) -> None:
     nets = strategies.networks("n", width=st.integers(1, 4), depth=st.integers(1, 3), lipschitz=False)
-    c.for_all("end slopes of N-nets on R equal the weight product", nets, end_slopes_hold)
+    bent = ("a net with a kink and a non-zero weight product", _bent_with_product, 0.3)
+    c.for_all("end slopes of N-nets on R equal the weight product", nets, end_slopes_hold, reached=bent)
     c.holds("|x| on R has different end slopes", act.abs_().slopes[0] != act.abs_().slopes[-1])
     c.falsifiable("abs nets break the end-slope invariant", strategies.networks("abs", width=st.integers(1, 3)), end_slopes_hold)
     # equal end slopes that are not the weight product: only the product half of the invariant can fail
@@ -218,7 +278,12 @@ def check(c: Checker) -> None:
     c.holds("n on [-3, 3] is constructed exactly", _exact_and_contractive(n.restrict(-3, 3)))
     relu_net = construct(act.relu().restrict(-1, 1))
     c.holds("ReLU on [-1, 1] needs width 4 with rational weights", relu_net.layers[0].out_features == 4)
-    c.for_all("construct(f) equals f exactly with ||W||_2 <= 1", _targets(), _exact_and_contractive, scale=3)
+    many_turns = ("a target with 2+ turning points", _turns, 0)
+    c.for_all("construct(f) equals f exactly with ||W||_2 <= 1", _targets(), _exact_and_contractive, scale=3, reached=many_turns)
+    aimed = ("a target with 2+ turning points", _turns, 0.3)
+    c.for_all("... aimed: alternating slopes, several levels", _turning_targets(), _exact_and_contractive, reached=aimed)
+    c.for_all("at most one N-layer per breakpoint, width <= 4 (distinct slopes + 1)", st.one_of(_targets(), _turning_targets()), _within_bounds)
+    c.falsifiable("output weights scaled by 65/64 break the construction", _turning_targets(), _perturbed_still_equal)
 
 
 ZIGZAG = Result("zigzag_unfold_progress", "lemma", "2.6", "Each N-lift G = N_theta(H) of a +-1 zigzag G removes at least one turning point (THEORY.md §2.6 step 3).", check_zigzag)

@@ -8,9 +8,10 @@ from fractions import Fraction
 from hypothesis import strategies as st
 
 from cpwl import Network, activations as act, strategies
+from proofs.boundary import ABS_LIKE, CONTRACTIVE, ONE_UNIT, chains, folds
 from proofs.harness import Checker, Result
 from proofs.lipschitz_export import inflate
-from proofs.invariants import activation_contraction, unit_slopes_share_sign, window_test, window_test_on_line
+from proofs.invariants import activation_contraction, tight_runs, unit_slopes_share_sign, window_test, window_test_on_line
 
 STATEMENT = (
     "Hypotheses: feed-forward networks R -> R, every weight matrix with exact spectral norm "
@@ -26,20 +27,6 @@ STATEMENT = (
     "1-CPWL functions on R or on any compact interval."
 )
 
-_unit = strategies.rationals(-1, 1, 8)
-_small = _unit.filter(lambda s: abs(s) < 1)
-_centre = strategies.rationals(-2, 2, 8)
-
-#: Elementwise two-piece activations with both slopes of magnitude < 1 (case A).
-CONTRACTIVE = st.tuples(_centre, _small, _small).filter(lambda t: t[1] != t[2]).map(lambda t: act.Elementwise(act.two_piece(*t)))
-#: Activations with exactly one unit slope (case B): ReLU, leaky ReLU, (gamma, delta) pieces.
-ONE_UNIT = st.tuples(_centre, st.sampled_from([1, -1]), _small, st.booleans()).map(
-    lambda t: act.Elementwise(act.two_piece(t[0], *((t[1], t[2]) if t[3] else (t[2], t[1]))))
-)
-#: Abs-like two-piece activations: +-|y - c| + d (case C).
-ABS_LIKE = st.tuples(_centre, st.sampled_from([(-1, 1), (1, -1)]), _centre).map(
-    lambda t: act.Elementwise(act.two_piece(t[0], *t[1], value=t[2]))
-)
 _case_c_families = ("abs", "maxmin", "groupsort", "householder", "absid")
 
 
@@ -66,21 +53,48 @@ def nets(family, depth=st.integers(1, 3)):
     return strategies.networks(family, width=st.integers(1, 4), depth=depth)
 
 
+def _turning_run(net: Network) -> bool:
+    """Some run of unit slopes has at least two turning points (the window test's case)."""
+    return any(len(turns) >= 2 for _, _, turns in tight_runs(net.to_cpwl()))
+
+
+def _unit_slope(net: Network) -> bool:
+    """A piece of slope magnitude 1: the invariant constrains its sign (two unit pieces of a
+    case B network lie in one convex region, so one piece is what a network can show)."""
+    return any(abs(s) == 1 for s in net.to_cpwl().slopes)
+
+
+def _at_the_bound(net: Network) -> bool:
+    """The steepest piece reaches half the contraction bound or more."""
+    return 2 * net.to_cpwl().lipschitz_constant() >= activation_contraction(net)
+
+
+_TURNS = ("a unit-slope run with 2+ turning points", _turning_run)
+_UNITS = ("a piece of unit slope", _unit_slope)
+_BOUND = ("a slope at least half the contraction bound", _at_the_bound)
+
+
 def check(c: Checker) -> None:
     n = act.n_function()
     # case A
-    c.for_all("A: |slope| <= rho^L for contractive 2-piece nets", nets(CONTRACTIVE), case_a_holds)
+    c.for_all("A: |slope| <= rho^L for contractive 2-piece nets", nets(CONTRACTIVE), case_a_holds, reached=(*_BOUND, 0))
+    c.for_all("A: ... aimed: width-1 chains", chains("contractive"), case_a_holds, reached=(*_BOUND, 0.3))
     c.holds("A: n violates (it has slope 1)", n.lipschitz_constant() == 1)
     c.falsifiable("A: a layer of norm 1.01 breaks the bound", nets(CONTRACTIVE, depth=1).map(inflate), case_a_holds)
     # case B
-    c.for_all("B: unit slopes share a sign (one-unit-slope nets)", nets(ONE_UNIT), lambda net: unit_slopes_share_sign(net.to_cpwl()))
-    c.for_all("B: ... for ReLU nets", nets("relu"), lambda net: unit_slopes_share_sign(net.to_cpwl()), scale=0.5)
+    shares = lambda net: unit_slopes_share_sign(net.to_cpwl())  # noqa: E731
+    c.for_all("B: unit slopes share a sign (one-unit-slope nets)", nets(ONE_UNIT), shares, reached=(*_UNITS, 0))
+    c.for_all("B: ... for ReLU nets", nets("relu"), shares, scale=0.5, reached=(*_UNITS, 0))
+    c.for_all("B: ... aimed: width-1 chains", chains("one-unit"), shares, reached=(*_UNITS, 0.3))
     c.holds("B: n and |x| violate", not unit_slopes_share_sign(n) and not unit_slopes_share_sign(act.abs_().restrict(-1, 1)))
     c.falsifiable("B: abs nets break it", nets("abs"), lambda net: unit_slopes_share_sign(net.to_cpwl()))
     # case C
+    passes = lambda net: window_test_on_line(net.to_cpwl())  # noqa: E731
     for family in _case_c_families:
-        c.for_all(f"C: window test passes ({family} nets)", nets(family), lambda net: window_test_on_line(net.to_cpwl()), scale=0.5)
-    c.for_all("C: window test passes (abs-like 2-piece nets)", nets(ABS_LIKE), lambda net: window_test_on_line(net.to_cpwl()), scale=0.5)
+        c.for_all(f"C: window test passes ({family} nets)", nets(family), passes, scale=0.5, reached=(*_TURNS, 0))
+        c.for_all(f"C: ... aimed: {family} folds", folds(family), passes, scale=0.5, reached=(*_TURNS, 0.3))
+    c.for_all("C: window test passes (abs-like 2-piece nets)", nets(ABS_LIKE), passes, scale=0.5, reached=(*_TURNS, 0))
+    c.for_all("C: ... aimed: abs-like chains", chains("abs-like"), passes, scale=0.5, reached=(*_TURNS, 0.3))
     c.holds("C: n on [-2, 2] fails the window test", not window_test(n.restrict(-2, 2)))
     wide = st.tuples(strategies.rationals(-6, Fraction(-3, 2), 8).filter(lambda a: a < Fraction(-3, 2)), strategies.rationals(Fraction(3, 2), 6, 8).filter(lambda b: b > Fraction(3, 2)))
     c.for_all("C: n fails on every [a, b] with a < -3/2 < 3/2 < b", wide, lambda ab: not window_test(n.restrict(*ab)))

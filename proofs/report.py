@@ -37,18 +37,27 @@ class Report:
         return set().union(*(nx.descendants(self.graph, name) for name in failed)) if failed else set()
 
     def table(self) -> str:
-        """A plain-text table: result, kind, THEORY.md section, checks, examples, verdict, time."""
-        header = ("result", "kind", "§", "checks", "examples", "passed", "seconds")
+        """A plain-text table: result, kind, THEORY.md section, checks, examples, examples that
+        reached an invariant's critical configuration, verdict, time; then the coverage of
+        every property that counts it."""
+        header = ("result", "kind", "§", "checks", "examples", "reached", "passed", "seconds")
         rows = [header]
         for o in self.outcomes:
             res = self.graph.nodes[o.name]["result"]
-            rows.append((o.name, res.kind, res.section, str(o.checks), str(o.examples), "yes" if o.passed else "NO", f"{o.seconds:.1f}"))
+            reached = f"{sum(c.reached for c in o.coverage)}/{sum(c.drawn for c in o.coverage)}" if o.coverage else "-"
+            rows.append((o.name, res.kind, res.section, str(o.checks), str(o.examples), reached, "yes" if o.passed else "NO", f"{o.seconds:.1f}"))
         widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
         lines.insert(1, "  ".join("-" * w for w in widths))
         total = sum(o.examples for o in self.outcomes)
         lines.append(f"\nprofile {self.profile}: {len(self.outcomes)} results, {total} generated examples, "
                      f"{'all passed' if self.passed else 'FAILURES'}")
+        coverage = [(o.name, c) for o in self.outcomes for c in o.coverage]
+        if coverage:
+            lines.append("\nreached: generated examples in the configuration where the invariant could fail")
+            for name, c in coverage:
+                mark = "" if c.share >= c.floor else "  BELOW FLOOR"
+                lines.append(f"  {name}: {c.label}: {c.reached}/{c.drawn} ({c.share:.0%}, floor {c.floor:.0%}) reached {c.what}{mark}")
         for o in self.outcomes:
             for failure in o.failures:
                 lines.append(f"FAILED {o.name}: {failure}")

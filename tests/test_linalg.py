@@ -65,16 +65,59 @@ def test_enclosure_contains_the_float_norm(W):
 def test_one_and_inf_norms_are_exact():
     W = [[Fraction(1, 2), Fraction(-1, 2)], [Fraction(1, 3), Fraction(1, 3)]]
     one, inf = Network([Affine(W)]).layer_norm_report(norm=1)[0], Network([Affine(W)]).layer_norm_report(norm="inf")[0]
-    assert (one.value, one.ok) == (Fraction(5, 6), True)
-    assert (inf.value, inf.ok) == (Fraction(1), True)
+    assert (one.value, one.ok, one.excess) == (Fraction(5, 6), True, 0)
+    assert (inf.value, inf.ok, inf.excess) == (Fraction(1), True, 0)
     (bad,) = Network([Affine([[1, TINY]])]).layer_norm_report(norm="inf")
     assert not bad.ok and bad.excess == TINY
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="norm must be 2, 1 or 'inf'"):
         operator_norm_at_most(W, norm=3)
+    with pytest.raises(cpwl.InvalidArgument, match="not a sum norm"):
+        cpwl.linalg._sum_norm(W, 2)
 
 
 def test_is_psd_rejects_non_symmetric():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="^is_psd needs a symmetric square matrix$"):
         is_psd([[1, 2], [0, 1]])
-    with pytest.raises(cpwl.ShapeError):
+    with pytest.raises(cpwl.ShapeError, match="^M"):
         is_psd([[1, 2], [3]])
+
+
+@given(strategies.matrices(3, 2), st.sampled_from([1, Fraction(1, 4), 64]), st.one_of(strategies.rationals(Fraction(1, 2**40), Fraction(1, 8), 2**40), st.integers(55, 90).map(lambda k: Fraction(1, 2**k))))
+def test_enclosure_is_as_narrow_as_asked(W, factor, width):
+    """Both ends proven, and the bracket no wider than a few times the requested relative
+    width or the float guess's accuracy, whichever is larger (the search doubles its step).
+    Widths below float64 precision make the search move both ends; norms below and above 1."""
+    W = [[v * factor for v in row] for row in W]
+    e = spectral_norm_enclosure(W, rel_width=width)
+    assert operator_norm_at_most(W, e.hi)
+    if e.lo > 0:
+        assert not operator_norm_at_most(W, e.lo)
+    assert e.hi - e.lo <= 4 * max(width, Fraction(1, 2**48)) * e.hi
+
+
+def test_negative_bounds_are_never_met():
+    for norm in (2, 1, "inf"):
+        assert not operator_norm_at_most([[0, 0]], -TINY, norm=norm)
+        assert operator_norm_at_most([[0, 0]], 0, norm=norm)
+
+
+def test_norm_checks_carry_their_index_and_norm():
+    net = Network([Affine([[2]]), Affine([["1/2"]])])
+    for norm in (2, 1, "inf"):
+        checks = net.layer_norm_report(norm=norm)
+        assert [(c.index, c.norm, c.ok) for c in checks] == [(0, norm, False), (1, norm, True)]
+    (two, half) = net.layer_norm_report(norm=2)
+    assert two.value.contains(2) and half.value.contains(Fraction(1, 2)) and half.excess == 0
+
+
+@pytest.mark.parametrize("exponent", [-400, -30, 30, 400])
+def test_enclosure_of_entries_beyond_float_range(exponent):
+    """Entries of 10**exponent (no float64 holds 10**400): the enclosure scales with them."""
+    big = Fraction(10) ** exponent
+    e = spectral_norm_enclosure([[3 * big, 0], [0, 4 * big]])
+    assert e.lo <= 4 * big <= e.hi and e.hi - e.lo <= 4 * big / 2**28
+
+
+def test_check_norm_defaults_to_the_spectral_norm_of_layer_zero():
+    check = cpwl.linalg.check_norm([[2]])
+    assert (check.index, check.norm, check.ok) == (0, 2, False) and check.value.contains(2)

@@ -99,3 +99,48 @@ def test_construct_worked_examples_of_theory():
     assert [abs(row[0]) for row in net.layers[0].weight] == [Fraction(1, 2)] * 4  # width 4, rational
     absx = act.abs_().restrict(-2, 5)
     assert construct(absx).to_cpwl(domain=(-2, 5)) == absx
+
+
+def test_coverage_is_counted_reported_and_enforced_in_deep():
+    """A property whose examples never reach its critical configuration: reported in ci,
+    a failure in deep."""
+    from proofs.harness import Checker
+
+    def check(c: Checker) -> None:
+        c.for_all("never critical", st.integers(0, 9), lambda v: v < 10, reached=("a value of 10", lambda v: v == 10, 0.3))
+        c.for_all("always critical", st.integers(0, 9), lambda v: v < 10, reached=("a value below 10", lambda v: v < 10, 0.3))
+
+    result = Result("coverage_probe", "lemma", "0", "x" * 80, check)
+    ci = result.run("ci")
+    assert ci.passed and [(c.reached, c.drawn) for c in ci.coverage][0][0] == 0
+    assert ci.coverage[1].reached == ci.coverage[1].drawn > 0
+    deep = result.run("deep")
+    assert not deep.passed and "reached a value of 10" in deep.failures[0] and len(deep.failures) == 1
+    graph = proofs.registry.copy()
+    graph.add_node("coverage_probe", result=result)
+    table = Report([ci], graph, "ci").table()
+    assert "0/" in table and "BELOW FLOOR" in table
+
+
+def test_aimed_folds_reach_windows_where_only_one_extreme_is_interior():
+    """The window test asks for the max *or* the min inside; the aimed generator reaches
+    windows where exactly one of them is, so a test that asked for both (or for the max only)
+    would fail on valid networks and be caught."""
+    from hypothesis import find, settings
+
+    from proofs.boundary import folds
+
+    def one_extreme_inside(net) -> bool:
+        f = net.to_cpwl().restrict(-8, 8)
+        for start, end, turns in tight_runs(f):
+            values = [f(t) for t in [start, *turns, end]]
+            for i in range(1, len(turns) + 1):
+                for j in range(i + 1, len(turns) + 1):
+                    window = values[i - 1 : j + 2]
+                    inner = window[1:-1]
+                    if (max(window) in inner) != (min(window) in inner):
+                        return True
+        return False
+
+    net = find(folds("maxmin"), one_extreme_inside, settings=settings(max_examples=500, database=None))
+    assert window_test(net.to_cpwl().restrict(-8, 8))  # the theorem holds there all the same
