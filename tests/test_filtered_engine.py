@@ -190,3 +190,30 @@ def test_affine_from_float_arrays_rejects_what_has_no_rational_value():
         Affine(np.array([[1.0]]), np.array([1.0, 2.0]))
     with pytest.raises(ShapeError, match="2-D"):
         Affine(np.ones(3))
+
+
+@st.composite
+def _shared_non_dyadic_roots(draw):
+    """Neurons that all cross zero at one point ``t = p / q`` that no float holds (q odd), with
+    weights of very different sizes: at that breakpoint every neuron's float value is a
+    rounding residue of order ``|w| 2**-53`` whose sign means nothing, so the filter must leave
+    every one of them to the exact integers (whose sign is 0)."""
+    q = draw(st.sampled_from([3, 5, 7, 11, 13]))
+    t = Fraction(draw(st.integers(-20, 20)), q)
+    weights = draw(st.lists(st.sampled_from([1, -1, 3, Fraction(1, 3), 2**20, -(2**-20), Fraction(7, 5)]), min_size=2, max_size=4))
+    first = Affine([[w] for w in weights], [-w * t for w in weights])
+    act = draw(st.sampled_from([activations.relu(), activations.abs_(), activations.leaky_relu(Fraction(1, 3))]))
+    # a second layer without bias is exactly 0 at t too, and is read there, at the first
+    # layer's breakpoint, by the filter
+    mix = Affine([[draw(st.sampled_from([1, -1, Fraction(7, 3), Fraction(-5, 11)])) for _ in weights] for _ in range(2)])
+    head = Affine([[draw(strategies.rationals(-1, 1, 4)) for _ in range(2)]])
+    return Network([first, act, mix, act, head]), t
+
+
+@given(_shared_non_dyadic_roots())
+def test_fast_engine_settles_non_dyadic_ties_exactly(pair):
+    net, t = pair
+    F = CPWLMap.identity(Interval(t - 1, t + Fraction(1, 3)))
+    fast = net.apply_map(F)
+    _assert_same(fast, _reference(net, F))
+    assert fast(t) == net(t)
