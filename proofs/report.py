@@ -19,7 +19,7 @@ class Report:
         >>> from proofs import check_all
         >>> report = check_all(only=["linf_contrast"])
         >>> report.passed, report.outcomes[0].checks
-        (True, 3)
+        (True, 5)
     """
 
     outcomes: list
