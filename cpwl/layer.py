@@ -1,7 +1,7 @@
 """The contract every layer of an exact :class:`cpwl.Network` follows.
 
 A layer is a map ``R^n -> R^m`` that is continuous and piecewise linear, given exactly.  It
-knows four things, each written once, in its own class:
+knows five things, each written once, in its own class:
 
 * ``_forward``: its exact value on a vector of rationals;
 * ``apply_map``: its exact image of a :class:`cpwl.CPWLMap` (a layer restricted to a line);
