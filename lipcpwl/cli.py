@@ -133,14 +133,15 @@ def _data(spec: str, model):
 
 
 def _cmd_certify(args) -> int:
-    from nets.certify import certified_robust_accuracy, lipschitz_certificate
+    from nets.certify import Certifier, lipschitz_certificate
 
     model = _load_model(args.model)
     x, y = _data(args.data, model)
     cert = lipschitz_certificate(model, norm=args.norm)
+    certifier = Certifier(model, tuple(x.shape[1:]), norm=args.norm, lipschitz=cert.bound)  # translated once for every radius
     rows = []
     for eps in args.eps:
-        report = certified_robust_accuracy(model, x, y, eps, lipschitz=cert.bound, norm=args.norm)
+        report = certifier.report(x, y, eps)
         rows.append({"eps": eps, "certified": report.certified, "naive": report.naive, "disagreements": report.disagreements})
     if args.json:
         layers = [{"path": c.path, "module": c.module, "bound": str(c.bound), "ok": c.ok, "method": c.method} for c in cert.layers]

@@ -6,10 +6,12 @@ import math
 from fractions import Fraction
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+import cpwl
 from nets.certify.robustness import _MARGIN_FACTOR, _proven_rule, margin_certifies, proven_margin
 
 SCALES = st.sampled_from([1.0, 2.0**-30, 2.0**-1040, 2.0**300, 2.0**1000])
@@ -87,3 +89,23 @@ def test_non_finite_sums_fall_back_to_the_exact_rule():
     err = torch.zeros_like(y)
     labels = torch.tensor([0, 0])
     assert _proven_rule(y, err, labels, Fraction(1), Fraction(1), 2) == [True, False]
+
+
+def test_a_certifier_answers_as_the_function_does_and_refuses_changed_weights():
+    import nets
+    from nets.certify import Certifier, certified_robust_accuracy
+
+    torch.manual_seed(0)
+    model = nets.LipschitzMLP([3, 8, 4], activation="maxmin", layer="aol")
+    x, labels = torch.randn(20, 3), torch.randint(0, 4, (20,))
+    certifier = Certifier(model, (3,), norm="inf")
+    for eps in ("1/100", "1/10"):
+        assert certifier.report(x, labels, eps) == certified_robust_accuracy(model, x, labels, eps, norm="inf")
+    with pytest.raises(cpwl.ShapeError, match="prepared for samples of shape"):
+        certifier.report(torch.randn(2, 4), torch.zeros(2, dtype=torch.long), "1/10")
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    model(x).sum().backward()
+    optimizer.step()  # the weights the certifier speaks of are gone
+    with pytest.raises(cpwl.InvalidArgument, match="changed since it was prepared"):
+        certifier.report(x, labels, "1/10")
+    assert Certifier(model, (3,), norm="inf").report(x, labels, "1/10") == certified_robust_accuracy(model, x, labels, "1/10", norm="inf")

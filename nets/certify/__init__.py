@@ -21,10 +21,12 @@ Example:
 from nets.certify.line import LineCertificate, line_certificate
 from nets.certify.lipschitz import LayerCertificate, LipschitzCertificate, lipschitz_certificate
 from nets.certify.monotonicity import LineSlopes, monotone_along, monotonicity_certificate
-from nets.certify.rigorous import bounded_forward
-from nets.certify.robustness import RobustnessReport, certified_robust_accuracy, margin_certifies, proven_margin
+from nets.certify.rigorous import BoundedModel, bounded_forward
+from nets.certify.robustness import Certifier, RobustnessReport, certified_robust_accuracy, margin_certifies, proven_margin
 
 __all__ = [
+    "BoundedModel",
+    "Certifier",
     "LayerCertificate",
     "LineCertificate",
     "LineSlopes",

@@ -35,7 +35,7 @@ from torch import nn
 
 from cpwl import Affine, Conv2d, Gather, Residual
 from cpwl import activations as exact
-from cpwl.errors import NumberError, ShapeError, UnsupportedModuleError
+from cpwl.errors import InvalidArgument, NumberError, ShapeError, UnsupportedModuleError
 from nets.semantics import translate
 
 __all__ = ["bounded_forward", "bounded_layers"]
@@ -240,6 +240,71 @@ def bounded_layers(layers, x: torch.Tensor, err: Optional[torch.Tensor] = None) 
     return _run(prepared, y, torch.zeros_like(y) if err is None else err)
 
 
+def fingerprint(module: nn.Module) -> tuple:
+    """Every parameter and buffer of ``module`` as (name, storage, shape, dtype, device, version
+    counter): it changes with any in-place update (an optimizer step), a reassignment or a
+    move, so a translation made earlier can tell that it no longer describes the module."""
+    tensors = list(module.named_parameters()) + list(module.named_buffers())
+    return tuple((name, t.data_ptr(), tuple(t.shape), t.dtype, str(t.device), t._version) for name, t in tensors)
+
+
+class BoundedModel:
+    """A model translated and prepared once for rigorous float64 evaluation on ``device``;
+    calling it on batches gives what :func:`bounded_forward` gives, without translating again.
+    It describes the weights as they were when it was built and refuses to run once any
+    parameter or buffer has changed (:func:`fingerprint`).
+
+    Example:
+        >>> import nets
+        >>> model = nets.LipschitzMLP([2, 4, 1], activation="n")
+        >>> prepared = BoundedModel(model, (2,))
+        >>> y, err = prepared(torch.ones(3, 2))
+        >>> torch.equal(y, bounded_forward(model, torch.ones(3, 2))[0])
+        True
+    """
+
+    def __init__(self, module: nn.Module, input_shape=None, device=None):
+        self.module = module
+        self.translation = translate(module, input_shape, exact=False)
+        self.device = torch.device("cpu") if device is None else torch.device(device)
+        self._fingerprint = fingerprint(module)
+        self._steps = []
+        for step in self.translation.steps:
+            if step.float_step is not None:
+                self._steps.append((step, None))
+            elif step.layers:
+                self._steps.append((step, _prepare(step.layers, int(np.prod(step.in_shape)), self.device)))
+
+    @property
+    def input_shape(self) -> tuple:
+        """The per-sample input shape."""
+        return self.translation.in_shape
+
+    def check_unchanged(self) -> None:
+        """:class:`cpwl.InvalidArgument` if the module's weights changed since preparation."""
+        if fingerprint(self.module) != self._fingerprint:
+            raise InvalidArgument("the model's parameters or buffers changed since it was prepared; prepare it again")
+
+    def __call__(self, x: torch.Tensor) -> tuple:
+        if not isinstance(x, torch.Tensor) or x.dim() < 2:
+            raise ShapeError(f"a bounded model takes a batch tensor [batch, *input_shape], got {getattr(x, 'shape', type(x).__name__)}")
+        if x.is_complex():
+            raise NumberError("the inputs must be real")
+        if tuple(x.shape[1:]) != self.input_shape:
+            raise ShapeError(f"the model was prepared for samples of shape {self.input_shape}, got {tuple(x.shape[1:])}")
+        self.check_unchanged()
+        n = len(x)
+        y = _exact_inputs(x.to(self.device))
+        err = torch.zeros_like(y)
+        for step, prepared in self._steps:
+            if prepared is None:
+                y, err = step.float_step(y.reshape(n, *step.in_shape), err.reshape(n, *step.in_shape))
+            else:
+                y, err = _run(prepared, y.reshape(n, -1), err.reshape(n, -1))
+        out = self.translation.out_shape
+        return y.reshape(n, *out), err.reshape(n, *out)
+
+
 def bounded_forward(module: nn.Module, x: torch.Tensor) -> tuple:
     """Float64 outputs ``y`` and bounds ``err`` with ``|y - f(x)| <= err`` elementwise, where
     ``f`` is the exact function of the stored weights (the model's translation) and the
@@ -253,14 +318,4 @@ def bounded_forward(module: nn.Module, x: torch.Tensor) -> tuple:
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
         raise ShapeError(f"bounded_forward takes a batch tensor [batch, *input_shape], got {getattr(x, 'shape', type(x).__name__)}")
-    if x.is_complex():
-        raise NumberError("the inputs must be real")
-    translation = translate(module, tuple(x.shape[1:]), exact=False)
-    y = _exact_inputs(x)
-    err = torch.zeros_like(y)
-    for step in translation.steps:
-        if step.float_step is not None:
-            y, err = step.float_step(y.reshape(len(x), *step.in_shape), err.reshape(len(x), *step.in_shape))
-        elif step.layers:
-            y, err = bounded_layers(step.layers, y.reshape(len(x), -1), err.reshape(len(x), -1))
-    return y.reshape(len(x), *translation.out_shape), err.reshape(len(x), *translation.out_shape)
+    return BoundedModel(module, tuple(x.shape[1:]), x.device)(x)

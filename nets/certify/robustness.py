@@ -24,10 +24,10 @@ from cpwl.layer import norm_name
 from cpwl.numbers import as_fraction
 from nets.certify._decide import float_decisions, threshold_bracket
 from nets.certify.lipschitz import lipschitz_certificate
-from nets.certify.rigorous import bounded_forward
+from nets.certify.rigorous import BoundedModel
 from nets.semantics import evaluation_mode
 
-__all__ = ["RobustnessReport", "certified_robust_accuracy", "margin_certifies", "proven_margin"]
+__all__ = ["Certifier", "RobustnessReport", "certified_robust_accuracy", "margin_certifies", "proven_margin"]
 
 
 @dataclass(frozen=True)
@@ -103,6 +103,56 @@ def _proven_rule(y: torch.Tensor, err: torch.Tensor, labels: torch.Tensor, lipsc
     return certified
 
 
+class Certifier:
+    """A model prepared once for certified robust accuracy in one ``norm``: its translation,
+    its proven Lipschitz bound (or ``lipschitz``, if given) and its rigorous float steps, so
+    that each :meth:`report` runs only float passes and the batched rule.  It speaks of the
+    weights as they were when it was built and refuses to report once any parameter or buffer
+    has changed.
+
+    Example:
+        >>> import nets
+        >>> model = nets.LipschitzMLP([2, 4, 3], activation="maxmin", layer="aol")
+        >>> certifier = Certifier(model, (2,))
+        >>> x, y = torch.randn(8, 2), torch.zeros(8, dtype=torch.long)
+        >>> [certifier.report(x, y, eps).certified <= 1 for eps in ("1/10", "1/4")]
+        [True, True]
+    """
+
+    def __init__(self, module: nn.Module, input_shape=None, norm=2, lipschitz: Optional[Fraction] = None, device=None):
+        self.module, self.norm = module, norm_name(norm)
+        self.bounded = BoundedModel(module, input_shape, device)
+        shape = self.bounded.input_shape
+        self.lipschitz = lipschitz_certificate(module, shape, self.norm).bound if lipschitz is None else as_fraction(lipschitz)
+
+    def report(self, inputs: torch.Tensor, labels: torch.Tensor, eps) -> RobustnessReport:
+        """The proven and the naive certified accuracy of ``inputs`` with ``labels`` at radius
+        ``eps`` (see :func:`certified_robust_accuracy`)."""
+        eps_q = as_fraction(eps)
+        if eps_q < 0:
+            raise InvalidArgument(f"eps must be a non-negative radius, got {eps}")
+        if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or len(labels) != len(inputs) or labels.dtype.is_floating_point:
+            raise ShapeError(f"labels must be a 1-D integer tensor with one label per input ({len(inputs)}), got {getattr(labels, 'shape', labels)}")
+        y, err = self.bounded(inputs)
+        if y.dim() != 2:
+            raise ShapeError(f"the model's outputs must be class scores [batch, classes], got per-sample shape {tuple(y.shape[1:])}")
+        classes = y.shape[1]
+        if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < classes):
+            raise InvalidArgument(f"labels must lie in [0, {classes}), got values from {int(labels.min())} to {int(labels.max())}")
+        certified = _proven_rule(y, err, labels, self.lipschitz, eps_q, self.norm)
+        module = self.module
+        parameter = next(module.parameters(), None)
+        with evaluation_mode(module):
+            native = module(inputs if parameter is None else inputs.to(parameter.dtype))
+        true = native.gather(1, labels[:, None].to(native.device))[:, 0]
+        others = native.clone()
+        others.scatter_(1, labels[:, None].to(native.device), float("-inf"))
+        factor = math.sqrt(2) if self.norm == 2 else _MARGIN_FACTOR[self.norm]
+        naive = (true - others.max(dim=1).values > factor * float(self.lipschitz) * float(eps_q)).tolist()
+        n = max(1, len(certified))
+        return RobustnessReport(eps_q, self.lipschitz, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive), self.norm)
+
+
 def certified_robust_accuracy(
     module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, eps, lipschitz: Optional[Fraction] = None, norm=2,
 ) -> RobustnessReport:
@@ -114,7 +164,8 @@ def certified_robust_accuracy(
     bound of ``M`` from :func:`nets.certify.bounded_forward` is compared exactly (in l2:
     ``M_lo > 0`` and ``M_lo^2 > 2 L^2 eps^2``), so exact ties are never certified.  The naive
     rule evaluates the model in its own precision and compares floats.  ``eps`` is a
-    non-negative radius, taken exactly (``"1/10"`` or ``0.1``, which is the float).
+    non-negative radius, taken exactly (``"1/10"`` or ``0.1``, which is the float).  For many
+    radii or batches of one model, build a :class:`Certifier` once.
 
     Example:
         >>> import nets
@@ -123,27 +174,6 @@ def certified_robust_accuracy(
         >>> report.norm
         'inf'
     """
-    norm = norm_name(norm)
-    eps_q = as_fraction(eps)
-    if eps_q < 0:
-        raise InvalidArgument(f"eps must be a non-negative radius, got {eps}")
-    if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or len(labels) != len(inputs) or labels.dtype.is_floating_point:
-        raise ShapeError(f"labels must be a 1-D integer tensor with one label per input ({len(inputs)}), got {getattr(labels, 'shape', labels)}")
-    y, err = bounded_forward(module, inputs)
-    if y.dim() != 2:
-        raise ShapeError(f"the model's outputs must be class scores [batch, classes], got per-sample shape {tuple(y.shape[1:])}")
-    classes = y.shape[1]
-    if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < classes):
-        raise InvalidArgument(f"labels must lie in [0, {classes}), got values from {int(labels.min())} to {int(labels.max())}")
-    L_bound = lipschitz_certificate(module, tuple(inputs.shape[1:]), norm).bound if lipschitz is None else as_fraction(lipschitz)
-    certified = _proven_rule(y, err, labels, L_bound, eps_q, norm)
-    parameter = next(module.parameters(), None)
-    with evaluation_mode(module):
-        native = module(inputs if parameter is None else inputs.to(parameter.dtype))
-    true = native.gather(1, labels[:, None].to(native.device))[:, 0]
-    others = native.clone()
-    others.scatter_(1, labels[:, None].to(native.device), float("-inf"))
-    factor = math.sqrt(2) if norm == 2 else _MARGIN_FACTOR[norm]
-    naive = (true - others.max(dim=1).values > factor * float(L_bound) * float(eps_q)).tolist()
-    n = max(1, len(certified))
-    return RobustnessReport(eps_q, L_bound, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive), norm)
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2:
+        raise ShapeError(f"inputs must be a batch tensor [batch, *input_shape], got {getattr(inputs, 'shape', type(inputs).__name__)}")
+    return Certifier(module, tuple(inputs.shape[1:]), norm, lipschitz, inputs.device).report(inputs, labels, eps)
