@@ -158,10 +158,15 @@ def end_slopes_hold(net: Network) -> bool:
         True
     """
     f = net.to_cpwl()
+    return f.slopes[0] == f.slopes[-1] == _weight_product(net)
+
+
+def _weight_product(net: Network) -> Fraction:
+    """``W_(L+1) ... W_1`` of a scalar network, exactly."""
     product = [[Fraction(1)]]
     for layer in net.affine_layers:
-        product = [[sum(row[k] * product[k][j] for k in range(len(product))) for j in range(1)] for row in layer.weight]
-    return f.slopes[0] == f.slopes[-1] == product[0][0]
+        product = [[sum(row[k] * product[k][0] for k in range(len(product)))] for row in layer.weight]
+    return product[0][0]
 
 
 def _targets():
@@ -255,11 +260,7 @@ def check_zigzag(c: Checker) -> None:
 
 
 def _bent_with_product(net: Network) -> bool:
-    f = net.to_cpwl()
-    product = [[Fraction(1)]]
-    for layer in net.affine_layers:
-        product = [[sum(row[k] * product[k][0] for k in range(len(product)))] for row in layer.weight]
-    return bool(f.breakpoints) and product[0][0] != 0
+    return bool(net.to_cpwl().breakpoints) and _weight_product(net) != 0
 
 
 def check_end_slopes(c: Checker) -> None:
