@@ -20,6 +20,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 
 from cpwl import Affine, Network, activations as act, strategies
+from cpwl.errors import InvalidArgument
 
 __all__ = ["ABS_LIKE", "CONTRACTIVE", "FOLDING_FAMILIES", "ONE_UNIT", "chains", "folds"]
 
@@ -66,6 +67,8 @@ def folds(draw, family: str):
         >>> set(abs(s) for s in net.to_cpwl().slopes)
         {Fraction(1, 1)}
     """
+    if family not in _FOLDERS:
+        raise InvalidArgument(f"folds takes one of {sorted(_FOLDERS)}, got {family!r}")
     level = strategies.rationals(-2, 2, 4)
     c = draw(level)
     layers = [Affine([[draw(st.sampled_from([1, -1]))], [0]], [draw(level), c])]
@@ -96,11 +99,14 @@ def chains(draw, family: str):
         >>> net.input_dim, net.output_dim
         (1, 1)
     """
+    if family not in _TWO_PIECE:
+        raise InvalidArgument(f"chains takes one of {sorted(_TWO_PIECE)}, got {family!r}")
     sign, bias = st.sampled_from([1, -1]), strategies.rationals(-2, 2, 8)
     layers = [Affine([[draw(sign)]], [draw(bias)])]
     for _ in range(draw(st.integers(2, 4))):
         layers += [draw(_TWO_PIECE[family]), Affine([[draw(sign)]], [draw(bias)])]
     return Network(layers)
+
 
 #: The families :func:`folds` takes.
 FOLDING_FAMILIES = tuple(_FOLDERS)
