@@ -58,14 +58,14 @@ def _affine(layer: Affine, y, e, cache):
     W, b, exact_form = cache
     n = W.shape[1]
     out = F.linear(y, W, b)
-    absW = W.abs()
-    both = F.linear(torch.cat([e, y.abs()]), absW)  # one product: |W| e and |W| |y|
-    prop, magnitude = both[: len(y)], both[len(y) :] + b.abs()
     rel = 0.0 if exact_form else _REL
-    err = prop * (1 + rel) + (_gamma(n + 1) + rel) * magnitude
+    c = _gamma(n + 1) + rel
+    # (1 + rel) |W| e + c (|W| |y| + |b|) as one product of non-negative terms; its own
+    # roundings (a relative gamma_(n + 5) at most) are covered by the final factor
+    err = F.linear(e * (1 + rel) + c * y.abs(), W.abs()) + c * b.abs()
     if not exact_form:  # entries within 2**-1074 absolutely as well
         err = err + _ETA * (e.sum(dim=1, keepdim=True) + y.abs().sum(dim=1, keepdim=True) + 1)
-    return out, err * (1 + _gamma(n + 4)) + (n + 2) * _ETA
+    return out, err * (1 + _gamma(n + 8)) + 2 * (n + 2) * _ETA
 
 
 def _affine_cache(layer: Affine, device):
@@ -85,16 +85,13 @@ def _conv(layer: Conv2d, y, e, cache):
     conv = lambda t, k, bias=None: F.conv2d(_conv_pad(layer, t.reshape(shape)), k, bias, layer.stride, 0, layer.dilation, layer.groups).flatten(1)  # noqa: E731
     n = K.shape[1] * K.shape[2] * K.shape[3]
     out = conv(y, K, b)
-    absK = K.abs()
-    both = conv(torch.cat([e, y.abs()]), absK)
-    prop = both[: len(y)]
-    magnitude = both[len(y) :] + b.abs().repeat_interleave(out.shape[1] // len(b))[None, :]
     rel = 0.0 if exact_form else _REL
-    err = prop * (1 + rel) + (_gamma(n + 1) + rel) * magnitude
-    if not exact_form:
-        ones = torch.ones_like(K)
-        err = err + _ETA * (conv(e + y.abs(), ones) + 1)
-    return out, err * (1 + _gamma(n + 4)) + (n + 2) * _ETA
+    c = _gamma(n + 1) + rel
+    # as for dense layers: one convolution with |K| of non-negative terms
+    err = conv(e * (1 + rel) + c * y.abs(), K.abs()) + c * b.abs().repeat_interleave(out.shape[1] // len(b))[None, :]
+    if not exact_form:  # a window's n entries sum to at most n times the sample's largest
+        err = err + _ETA * (n * (e + y.abs()).amax(dim=1, keepdim=True) + 1)
+    return out, err * (1 + _gamma(n + 8)) + 2 * (n + 2) * _ETA
 
 
 def _conv_cache(layer: Conv2d, device):
