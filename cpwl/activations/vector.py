@@ -158,6 +158,12 @@ class GroupSort(SortingLayer):
         return f"GroupSort({self.group_size}, descending={self.descending})"
 
 
+def _reflection(V, n) -> np.ndarray:
+    """The exact matrix ``I - 2 V V^T / n`` (object array of mpq) of one group."""
+    V = np.array([mpq(x) for x in V], dtype=object)
+    return np.eye(len(V), dtype=int).astype(object) - np.outer(V, V) * mpq(2, n)
+
+
 class Householder(ActivationLayer):
     """The Householder activation on consecutive groups of ``g`` channels: ``z`` if
     ``v·z >= 0``, else its reflection ``z - 2 (v·z) v / (v·v)``.  ``v`` is any non-zero
@@ -236,8 +242,7 @@ class Householder(ActivationLayer):
         g = self.group_size
         vs, norms = self.normals(len(lo))
         for start, V, n in zip(range(0, len(lo), g), vs, norms):
-            V = np.array([mpq(x) for x in V], dtype=object)
-            H = np.eye(g, dtype=int).astype(object) - np.outer(V, V) * mpq(2, n)
+            H = _reflection(V, n)
             h_lo, h_hi = linear_hull(H, lo[start : start + g], hi[start : start + g])
             low[start : start + g] = np.minimum(lo[start : start + g], h_lo)
             high[start : start + g] = np.maximum(hi[start : start + g], h_hi)
@@ -258,12 +263,8 @@ class Householder(ActivationLayer):
             Fraction(31, 25)
         """
         if norm_name(norm) != 2:
-            worst = Fraction(1)
-            for V, n in zip(self._vs, self._norms):
-                V = [Fraction(x) for x in V]
-                for i, vi in enumerate(V):
-                    row = sum(abs((i == j) - 2 * vi * vj / n) for j, vj in enumerate(V))
-                    worst = max(worst, row)
+            rows = (np.abs(_reflection(V, n)).sum(axis=1).max() for V, n in zip(self._vs, self._norms))
+            worst = max(Fraction(1), *(_to_fraction(r) for r in rows))
             return LipschitzBound(worst, "exact largest row sum of |I - 2 V V^T / n| (and 1 for I)")
         if self.normalized:
             return LipschitzBound(Fraction(1), "exact reflection (orthogonal) on every piece")
