@@ -1,6 +1,6 @@
 """Write your own property-based theorem check with cpwl.strategies.
 
-The claim (THEORY.md §2.4, case B): in an l2 1-Lipschitz ReLU network every slope of
+The claim (docs/theory.md §3.4, case B): in an l2 1-Lipschitz ReLU network every slope of
 magnitude 1 has the same sign, so no such network computes |x|.  Hypothesis generates exact
 networks (exact contractions, rational biases) and shrinks any counterexample.
 

@@ -66,11 +66,11 @@ def summary(report: dict) -> str:
     maxmin = report["models"]["MaxMin + AOL"]
     lines += [
         "",
-        "Why the MaxMin network cannot reach the target (Theorem 1, case C, THEORY.md §2.4):",
+        "Why the MaxMin network cannot reach the target (Theorem 1, case C, docs/theory.md §3.6):",
         f"  the exported MaxMin function passes the tight-window test, as every MaxMin net must: {maxmin['passes_tight_window_test']}",
         f"  the N-function on [-3, 3] fails it: {t['target_fails_tight_window_test']}",
         "  so no l2 1-Lipschitz MaxMin network equals n on [-3, 3], at any width or depth.",
-        "Why the N-activation network can (Theorem 2, THEORY.md §2.6):",
+        "Why the N-activation network can (Theorem 2, docs/theory.md §4):",
         f"  an exact N-activation network with every ||W||_2 <= 1 ({t['constructed_N_network_layers_have_norm_at_most_1']}) "
         f"equals n on [-3, 3]: {t['constructed_N_network_equals_target']}",
     ]

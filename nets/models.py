@@ -88,7 +88,7 @@ class LipschitzMLP(nn.Sequential):
 
 
 class SimplifiedConvNet(nn.Sequential):
-    """The paper's image architecture (THEORY.md §2.8), scaled by its arguments: zero-pad the
+    """The paper's image architecture (docs/theory.md §7.2), scaled by its arguments: zero-pad the
     input channels to ``base_width``, a 1x1 AOL conv and an activation; ``blocks`` blocks of
     ``layers_per_block`` x (AOL conv ``kernel_size``, activation), each ending with
     FirstChannels(c/2) and 2x2 concatenation pooling (channels double, size halves); a 1x1

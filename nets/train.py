@@ -27,7 +27,7 @@ def default_device() -> torch.device:
 
 
 def offset_cross_entropy(scores: torch.Tensor, labels: torch.Tensor, offset: float = 2 * math.sqrt(2) * 36 / 255, temperature: float = 0.25) -> torch.Tensor:
-    """``T * CE((s - offset * e_y) / T, y)``, the paper's margin-encouraging loss (THEORY.md §2.8).
+    """``T * CE((s - offset * e_y) / T, y)``, the paper's margin-encouraging loss (docs/theory.md §7.2).
 
     Example:
         >>> s = torch.tensor([[2.0, 0.0]]); y = torch.tensor([0])

@@ -1,4 +1,4 @@
-"""proofs: the theorems of THEORY.md as exact, executable checks.
+"""proofs: the theorems of docs/theory.md as exact, executable checks.
 
 Each result module states its theorem with explicit hypotheses, implements the invariant as
 an exact predicate on :mod:`cpwl` objects, provides the counterexample or constructive

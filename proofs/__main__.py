@@ -11,7 +11,7 @@ from proofs.report import check_all
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proofs", description="Check the theorems of THEORY.md exactly.")
+    parser = argparse.ArgumentParser(prog="python -m proofs", description="Check the theorems of docs/theory.md exactly.")
     parser.add_argument("--profile", choices=sorted(PROFILES), default="ci", help="examples per property (default: ci)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="check only these results")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")

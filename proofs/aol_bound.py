@@ -1,4 +1,4 @@
-"""THEORY.md §9: the AOL rescaling gives spectral norm <= 1, exactly, also with rational
+"""docs/theory.md §6.2: the AOL rescaling gives spectral norm <= 1, exactly, also with rational
 square-root upper bounds."""
 
 from __future__ import annotations
@@ -51,4 +51,4 @@ def check(c: Checker) -> None:
     c.falsifiable("q_j below sqrt(r_j) breaks the bound", orthogonal_columns, lambda Q: operator_norm_at_most(rescaled(Q, Fraction(99, 100))))
 
 
-RESULT = Result("aol_bound", "lemma", "9", STATEMENT, check)
+RESULT = Result("aol_bound", "lemma", "6.2", STATEMENT, check)

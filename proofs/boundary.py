@@ -1,5 +1,5 @@
 """Strategies aimed at the boundary of the theorems: the configurations in which an
-invariant could fail (THEORY.md §2.4, §2.6), produced in a large share of examples rather
+invariant could fail (docs/theory.md §3, §4), produced in a large share of examples rather
 than by luck.
 
 * the activation classes of Theorem 1 (``CONTRACTIVE``, ``ONE_UNIT``, ``ABS_LIKE``);

@@ -1,4 +1,4 @@
-"""THEORY.md §2.4 (sharpness): the N-function *is* an abs network on [-3/2, inf) and on
+"""docs/theory.md §3.7 (sharpness): the N-function *is* an abs network on [-3/2, inf) and on
 (-inf, 3/2], so the domain condition of Theorem 1 (a < -3/2 and b > 3/2) is tight."""
 
 from __future__ import annotations
@@ -46,4 +46,4 @@ def check(c: Checker) -> None:
     c.falsifiable("LEFT stops being n once its domain starts left of -3/2", left_ends, lambda a: LEFT.to_cpwl(domain=(a, 2)) == n.restrict(a, 2))
 
 
-RESULT = Result("abs_sharpness", "corollary", "2.4", STATEMENT, check)
+RESULT = Result("abs_sharpness", "corollary", "3.7", STATEMENT, check)

@@ -1,5 +1,5 @@
 """Lagrange's four-square theorem, constructively: used to split a rational weight into
-rational squares (THEORY.md §2.6, step 2)."""
+rational squares (docs/theory.md §4.3, step 2)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ class CheckOutcome:
 
 @dataclass(frozen=True)
 class Result:
-    """A lemma, theorem or corollary: its statement (hypotheses explicit), where THEORY.md
+    """A lemma, theorem or corollary: its statement (hypotheses explicit), where docs/theory.md
     derives it, and the function that checks it.
 
     Example:

@@ -1,4 +1,4 @@
-"""Exact invariants of network classes (THEORY.md §2.4), as predicates on exported functions.
+"""Exact invariants of network classes (docs/theory.md §3), as predicates on exported functions.
 
 Each predicate returns True when the function is *consistent* with the class; a False is a
 proof that no network of the class computes the function.
@@ -68,7 +68,7 @@ def tight_runs(f: CPWL) -> list:
 
 
 def window_test(f: CPWL) -> bool:
-    """Case C (tight-window lemma, THEORY.md §2.4): for every tight run with turning points
+    """Case C (tight-window lemma, docs/theory.md §3.6): for every tight run with turning points
     ``t_1 < ... < t_r`` and every window ``[t_{i-1}, t_{j+1}]`` around a run ``t_i..t_j``
     (``j > i``; run ends stand in for missing neighbours) the maximum or the minimum of ``f``
     over the window is attained at an interior turning point.  Needs a compact domain.

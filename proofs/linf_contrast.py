@@ -1,4 +1,4 @@
-"""THEORY.md §6: under infinity-norm constraints MaxMin represents the N-function exactly on
+"""docs/theory.md §5: under infinity-norm constraints MaxMin represents the N-function exactly on
 R, so the obstruction of Theorem 1 is specific to the spectral norm."""
 
 from __future__ import annotations
@@ -38,4 +38,4 @@ def check(c: Checker) -> None:
     c.holds("halving the first layer (||W||_2 = 1) breaks it", halved.to_cpwl() != act.n_function() and halved.layer_norm_report(norm=2)[0].ok)
 
 
-RESULT = Result("linf_contrast", "corollary", "6", STATEMENT, check)
+RESULT = Result("linf_contrast", "corollary", "5", STATEMENT, check)

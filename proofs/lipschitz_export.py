@@ -1,4 +1,4 @@
-"""THEORY.md §12 check 2: exact contractions and 1-Lipschitz activations export a function
+"""docs/theory.md §6.1: exact contractions and 1-Lipschitz activations export a function
 with every slope in [-1, 1]."""
 
 from __future__ import annotations
@@ -48,4 +48,4 @@ def check(c: Checker) -> None:
     )
 
 
-RESULT = Result("lipschitz_export", "lemma", "12", STATEMENT, check)
+RESULT = Result("lipschitz_export", "lemma", "6.1", STATEMENT, check)

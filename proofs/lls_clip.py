@@ -1,4 +1,4 @@
-"""THEORY.md §4: slope clipping of learnable linear splines (Ducotterd et al.) and their
+"""docs/theory.md §2.4: slope clipping of learnable linear splines (Ducotterd et al.) and their
 second-order total variation, exactly."""
 
 from __future__ import annotations
@@ -70,4 +70,4 @@ def check(c: Checker) -> None:
     c.falsifiable("unclipped splines are not always 1-Lipschitz", data, lambda d: spline(d[0], d[1]).is_lipschitz(1))
 
 
-RESULT = Result("lls_clip", "lemma", "4", STATEMENT, check)
+RESULT = Result("lls_clip", "lemma", "2.4", STATEMENT, check)

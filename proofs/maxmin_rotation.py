@@ -1,4 +1,4 @@
-"""THEORY.md §2.3 (Lemma A): MaxMin is a rotated abs/identity; GroupSort is a sorting network
+"""docs/theory.md §2.3 (Lemma A): MaxMin is a rotated abs/identity; GroupSort is a sorting network
 of compare-exchange stages."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""THEORY.md §2.2: closed forms of the N-activation, and the N-function as one N-activation."""
+"""docs/theory.md §2.2: closed forms of the N-activation, and the N-function as one N-activation."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""THEORY.md §2.6 (Theorem 2): N-activation networks represent every rational 1-CPWL
+"""docs/theory.md §4 (Theorem 2): N-activation networks represent every rational 1-CPWL
 function on a compact interval exactly; on the whole line they cannot (equal end slopes)."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def _turning_points(G: CPWL) -> list:
 
 
 def lift(G: CPWL) -> tuple:
-    """One unfolding step of THEORY.md §2.6 step 3: for a zigzag ``G`` (slopes +-1, compact
+    """One unfolding step of docs/theory.md §4.4: for a zigzag ``G`` (slopes +-1, compact
     domain, at least one turning point) return ``(theta, H)`` with ``N_theta(H) == G`` and
     ``H`` a zigzag with fewer turning points.
 
@@ -287,6 +287,6 @@ def check(c: Checker) -> None:
     c.falsifiable("output weights scaled by 65/64 break the construction", _turning_targets(), _perturbed_still_equal)
 
 
-ZIGZAG = Result("zigzag_unfold_progress", "lemma", "2.6", "Each N-lift G = N_theta(H) of a +-1 zigzag G removes at least one turning point (THEORY.md §2.6 step 3).", check_zigzag)
-END_SLOPES = Result("N_end_slopes", "lemma", "2.6", "On R every finite-theta N-network f has f'(-inf) = f'(+inf) = W_(L+1)...W_1; |x| on R violates it.", check_end_slopes)
-RESULT = Result("theorem2_N_universality", "theorem", "2.6", STATEMENT, check)
+ZIGZAG = Result("zigzag_unfold_progress", "lemma", "4.4", "Each N-lift G = N_theta(H) of a +-1 zigzag G removes at least one turning point (docs/theory.md §4.4).", check_zigzag)
+END_SLOPES = Result("N_end_slopes", "lemma", "4.1", "On R every finite-theta N-network f has f'(-inf) = f'(+inf) = W_(L+1)...W_1; |x| on R violates it.", check_end_slopes)
+RESULT = Result("theorem2_N_universality", "theorem", "4", STATEMENT, check)

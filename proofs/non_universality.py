@@ -1,4 +1,4 @@
-"""THEORY.md §2.4-2.5 (Theorem 1 and its corollary): no 2-piece activation, and neither
+"""docs/theory.md §3 (Theorem 1 and its corollary): no 2-piece activation, and neither
 MaxMin, GroupSort nor abs/identity, makes l2 1-Lipschitz networks universal."""
 
 from __future__ import annotations
@@ -103,4 +103,4 @@ def check(c: Checker) -> None:
     c.falsifiable("C: N-activation nets break the window test", nets("n"), lambda net: window_test_on_line(net.to_cpwl()))
 
 
-RESULT = Result("theorem1_non_universality", "theorem", "2.4-2.5", STATEMENT, check)
+RESULT = Result("theorem1_non_universality", "theorem", "3", STATEMENT, check)

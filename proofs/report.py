@@ -37,7 +37,7 @@ class Report:
         return set().union(*(nx.descendants(self.graph, name) for name in failed)) if failed else set()
 
     def table(self) -> str:
-        """A plain-text table: result, kind, THEORY.md section, checks, examples, examples that
+        """A plain-text table: result, kind, docs/theory.md section, checks, examples, examples that
         reached an invariant's critical configuration, verdict, time; then the coverage of
         every property that counts it."""
         header = ("result", "kind", "§", "checks", "examples", "reached", "passed", "seconds")

@@ -1,4 +1,4 @@
-"""THEORY.md §7: the N-activation is an explicit Euler step of size 2/L on a convex L-smooth
+"""docs/theory.md §2.5: the N-activation is an explicit Euler step of size 2/L on a convex L-smooth
 potential (the Murari et al. / CPL link), hence non-expansive."""
 
 from __future__ import annotations
@@ -38,4 +38,4 @@ def check(c: Checker) -> None:
     c.falsifiable("a step of 3 is expansive", thetas, lambda t: residual_step(t[0], t[1], 3).is_lipschitz(1))
 
 
-RESULT = Result("residual_form", "lemma", "7", STATEMENT, check)
+RESULT = Result("residual_form", "lemma", "2.5", STATEMENT, check)

@@ -1,4 +1,4 @@
-"""Exact activations: the identities of THEORY.md §2.2 and the layer forms."""
+"""Exact activations: the identities of docs/theory.md §2.2 and the layer forms."""
 
 from fractions import Fraction
 
@@ -74,7 +74,7 @@ def test_linear_spline_interpolates(knots):
 
 
 def test_maxmin_is_rotated_abs_identity():
-    # THEORY.md §2.3: max(a,b) = (a+b)/2 + |a-b|/2, min(a,b) = (a+b)/2 - |a-b|/2
+    # docs/theory.md §2.3: max(a,b) = (a+b)/2 + |a-b|/2, min(a,b) = (a+b)/2 - |a-b|/2
     for a, b in [(Fraction(3), Fraction(-1, 2)), (Fraction(0), Fraction(2, 7)), (Fraction(1), Fraction(1))]:
         mx, mn = act.MaxMin()([a, b])
         assert (mx, mn) == ((a + b) / 2 + abs(a - b) / 2, (a + b) / 2 - abs(a - b) / 2)

@@ -51,7 +51,7 @@ def test_restrict_to_line_matches_the_forward_pass(net, ends):
 
 @given(strategies.networks("n", depth=st.integers(1, 3)))
 def test_lipschitz_networks_export_lipschitz_functions(net):
-    # THEORY.md §12 check 2: exact contractions and 1-Lipschitz activations give |slope| <= 1
+    # docs/theory.md §6.1: exact contractions and 1-Lipschitz activations give |slope| <= 1
     assert all(c.ok for c in net.layer_norm_report())
     assert net.to_cpwl().is_lipschitz(1)
 

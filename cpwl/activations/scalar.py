@@ -27,7 +27,7 @@ def identity() -> CPWL:
 
 def two_piece(c: RationalLike, left_slope: RationalLike, right_slope: RationalLike, value: RationalLike = 0) -> CPWL:
     """The 2-piece function with one breakpoint ``c``, value ``value`` there, and the given
-    slopes (THEORY.md §1: a 2-piece 1-CPWL activation when both slopes lie in [-1, 1]).
+    slopes (docs/theory.md §2.1: a 2-piece 1-CPWL activation when both slopes lie in [-1, 1]).
 
     Example:
         >>> two_piece(1, 0, 1)(3)      # ReLU shifted to 1
@@ -70,7 +70,7 @@ def leaky_relu(alpha: RationalLike) -> CPWL:
 
 
 def n_activation(theta1: RationalLike, theta2: RationalLike) -> CPWL:
-    """The N-activation of Prach & Lampert (THEORY.md §1, §2.2): with ``t1 = min(theta)`` and
+    """The N-activation of Prach & Lampert (docs/theory.md §2.2): with ``t1 = min(theta)`` and
     ``t2 = max(theta)``, ``y - 2 t1`` below ``t1``, ``-y`` on ``[t1, t2]``, ``y - 2 t2`` above.
     Slopes ``+1, -1, +1``; for ``t1 == t2`` it is the shift ``y - 2 t1``.
 
@@ -86,7 +86,7 @@ def n_activation(theta1: RationalLike, theta2: RationalLike) -> CPWL:
 
 
 def n_function() -> CPWL:
-    """The toy target of THEORY.md §1: ``x + 1`` below ``-1/2``, ``-x`` between, ``x - 1``
+    """The toy target of docs/theory.md §2.2: ``x + 1`` below ``-1/2``, ``-x`` between, ``x - 1``
     above; equal to ``n_activation(-1/2, 1/2)``.
 
     Example:
@@ -103,7 +103,7 @@ def linear_spline(
     right_slope: RationalLike,
 ) -> CPWL:
     """The linear spline through ``(knots[j], values[j])``, continued linearly with the given
-    end slopes (the learnable-spline form of THEORY.md §4).
+    end slopes (the learnable-spline form of docs/theory.md §2.4).
 
     Example:
         >>> s = linear_spline([0, 1], [0, 1], 0, 0)    # clamp to [0, 1]

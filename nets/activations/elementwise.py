@@ -34,7 +34,7 @@ class Abs(nn.Module):
 
 class AbsIdentity(nn.Module):
     """``|y|`` on the first half of the channels, the identity on the second half (the
-    MaxMin-equivalent of THEORY.md §2.3, up to a rotation).
+    MaxMin-equivalent of docs/theory.md §2.3, up to a rotation).
 
     Example:
         >>> AbsIdentity()(torch.tensor([[-2.0, -3.0]])).tolist()

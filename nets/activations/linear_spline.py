@@ -1,4 +1,4 @@
-"""Learnable 1-Lipschitz linear splines (Ducotterd et al.; THEORY.md §4)."""
+"""Learnable 1-Lipschitz linear splines (Ducotterd et al.; docs/theory.md §2.4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The N-activation of Prach & Lampert as a torch module (THEORY.md §2.2)."""
+"""The N-activation of Prach & Lampert as a torch module (docs/theory.md §2.2)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The toy experiment of Prach & Lampert (THEORY.md §2.7): fit the N-function on [-3, 3] with
+"""The toy experiment of Prach & Lampert (docs/theory.md §7.1): fit the N-function on [-3, 3] with
 an unconstrained ReLU network and with MaxMin, abs and N-activation networks of AOL layers.
 
 Each Lipschitz model of seed 0 is also exported exactly (``nets.export.to_cpwl``): its exact

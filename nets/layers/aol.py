@@ -1,4 +1,4 @@
-"""AOL: almost-orthogonal layers by rescaling (Prach & Lampert, ECCV 2022; THEORY.md §9)."""
+"""AOL: almost-orthogonal layers by rescaling (Prach & Lampert, ECCV 2022; docs/theory.md §6.2)."""
 
 from __future__ import annotations
 

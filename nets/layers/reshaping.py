@@ -1,4 +1,4 @@
-"""Norm-preserving reshaping helpers of the paper's architecture (THEORY.md §2.8)."""
+"""Norm-preserving reshaping helpers of the paper's architecture (docs/theory.md §7.2)."""
 
 from __future__ import annotations
 
