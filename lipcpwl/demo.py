@@ -26,6 +26,8 @@ MODELS = {"N-activation + AOL": "n", "MaxMin + AOL": "maxmin"}
 
 def run(epochs: int = 600, width: int = 16, seed: int = 0, progress: bool = True) -> dict:
     """Train, export and check; returns the numbers (exact values as strings) and the fits."""
+    if not isinstance(epochs, int) or epochs < 1:
+        raise cpwl.InvalidArgument(f"epochs must be a positive integer, got {epochs!r}")
     rng = np.random.default_rng(seed)
     x = torch.tensor(rng.uniform(*DOMAIN, size=(500, 1)), dtype=torch.float32)
     y = x - 2 * x.clamp(-0.5, 0.5)
@@ -35,7 +37,7 @@ def run(epochs: int = 600, width: int = 16, seed: int = 0, progress: bool = True
     for name, activation in MODELS.items():
         torch.manual_seed(seed)
         model = LipschitzMLP([1, width, width, 1], activation=activation, layer="aol", embed=True)
-        history = fit(model, x, y, loss="mse", epochs=epochs, batch_size=100, optimizer="sgd", lr=0.01, seed=seed, progress=progress, device="cpu")
+        history = fit(model, x, y, loss="mse", epochs=epochs, batch_size=100, optimizer="sgd", lr=0.01, seed=seed, progress=f"training {name}" if progress else False, device="cpu")
         f = to_cpwl(model, domain=DOMAIN)
         fits[name] = f
         report["models"][name] = {
@@ -90,6 +92,8 @@ def draw(result: dict, path: pathlib.Path) -> None:
         f.plot(ax=ax, lw=1.3, label=f"{name} (exact export, {len(f.breakpoints)} breakpoints)")
     ax.legend(fontsize=8)
     ax.set_xlabel("x")
+    ax.set_ylabel("network output f(x)")
+    ax.set_title("lipcpwl demo: exact exports of two trained 1-Lipschitz networks on [-3, 3]", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

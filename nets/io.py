@@ -51,8 +51,14 @@ def load(path) -> nn.Module:
             payload = torch.load(path, weights_only=True, map_location="cpu")
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
         raise ModelFileError(f"{path} is not a lipcpwl model file (or would need code to load): {str(err).splitlines()[0]}") from err
+    if isinstance(payload, dict) and payload and all(isinstance(k, str) and torch.is_tensor(v) for k, v in payload.items()):
+        raise ModelFileError(
+            f"{path} holds a state_dict (weights without the architecture); build the model, "
+            f"model.load_state_dict(torch.load(path)), then save it with nets.io.save(model, file) "
+            f"or torch.export.save(torch.export.export(model, (example,)), 'model.pt2')"
+        )
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ModelFileError(f"{path} is not a lipcpwl model file")
+        raise ModelFileError(f"{path} is not a lipcpwl model file (one written by nets.io.save)")
     if payload.get("version") not in (1, _VERSION) or payload.get("class") not in _CLASSES or not isinstance(payload.get("spec"), dict):
         raise ModelFileError(f"{path}: unsupported version or model class")
     if payload["version"] == 1 and payload["class"] == "SimplifiedConvNet":

@@ -36,7 +36,7 @@ import numpy as np
 
 from cpwl import Conv2d, CPWLMap
 from cpwl import activations as exact
-from cpwl.errors import ModelFileError, UnsupportedOperatorError
+from cpwl.errors import ModelFileError, NumberError, UnsupportedOperatorError
 from cpwl.numbers import as_fraction
 from nets._symbolic import (
     Cond,
@@ -127,6 +127,25 @@ def load(source: Union[str, pathlib.Path, bytes]):
         return onnx.load(str(source), load_external_data=False)
     except Exception as err:  # protobuf decoding errors share no public base class
         raise ModelFileError(f"not a readable ONNX model: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+
+
+def input_shape(source) -> tuple:
+    """The declared shape of the model's one input, ``None`` for a symbolic size (a batch).
+
+    Example:
+        >>> import onnx
+        >>> x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 2])
+        >>> y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 2])
+        >>> graph = onnx.helper.make_graph([onnx.helper.make_node("Relu", ["x"], ["y"])], "g", [x], [y])
+        >>> input_shape(onnx.helper.make_model(graph).SerializeToString())
+        (None, 2)
+    """
+    model = load(source)
+    names = {init.name for init in model.graph.initializer}
+    inputs = [i for i in model.graph.input if i.name not in names]
+    if len(inputs) != 1:
+        raise UnsupportedOperatorError(f"the model has {len(inputs)} inputs; exactly one is supported")
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim)
 
 
 def _attrs(node) -> dict:
@@ -385,7 +404,11 @@ def _evaluate(model, F: CPWLMap, shape: tuple):
     for node in graph.node:
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedOperatorError(f"operator {node.domain}.{node.op_type} (node '{node.name}') is not a standard ONNX operator")
-        for name, value in zip(node.output, _step(node, values, sizes)):
+        try:
+            outputs = _step(node, values, sizes)
+        except NumberError as err:  # NaN or infinity in a weight: say which node holds it
+            raise NumberError(f"node '{node.name}' ({node.op_type}): {err}") from err
+        for name, value in zip(node.output, outputs):
             values[name] = value
     return single_output([values[o.name] for o in graph.output])
 

@@ -38,7 +38,7 @@ import torch
 
 from cpwl import Conv2d, CPWLMap
 from cpwl import activations as exact
-from cpwl.errors import ModelFileError, UnsupportedOperatorError
+from cpwl.errors import ModelFileError, NumberError, UnsupportedOperatorError
 from nets._symbolic import (
     Cond,
     Sym,
@@ -91,6 +91,24 @@ def load(source: Union[str, pathlib.Path, bytes]):
         return torch.export.load(io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray)) else str(source))
     except Exception as err:  # the loader raises many unrelated types on bad input
         raise ModelFileError(f"not a readable torch.export program: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+
+
+def input_shape(source) -> tuple:
+    """The traced shape of the program's one input, ``None`` for a symbolic size.
+
+    Example:
+        >>> program = torch.export.export(torch.nn.Linear(2, 1), (torch.zeros(1, 2),))
+        >>> buffer = io.BytesIO(); torch.export.save(program, buffer)
+        >>> input_shape(buffer.getvalue())
+        (1, 2)
+    """
+    program = load(source)
+    user = [s.arg.name for s in program.graph_signature.input_specs if s.target is None]
+    if len(user) != 1:
+        raise UnsupportedOperatorError(f"the program takes {len(user)} inputs; exactly one is supported")
+    node = next(n for n in program.graph_module.graph.nodes if n.op == "placeholder" and n.name == user[0])
+    value = node.meta.get("val")
+    return tuple(d if isinstance(d, int) else None for d in value.shape) if value is not None else ()
 
 
 def _bind(node, args, kwargs) -> dict:
@@ -338,7 +356,10 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
         if node.op != "call_function":
             raise UnsupportedOperatorError(f"node '{node.name}' is a {node.op}, not an operator call")
         args, kwargs = resolve(node.args), {k: resolve(v) for k, v in node.kwargs.items()}
-        values[node.name] = operator.getitem(*args) if node.target is operator.getitem else _call(node, args, kwargs)
+        try:
+            values[node.name] = operator.getitem(*args) if node.target is operator.getitem else _call(node, args, kwargs)
+        except NumberError as err:  # NaN or infinity in a weight: say which node holds it
+            raise NumberError(f"node '{node.name}' ({node.target}): {err}") from err
     return single_output(result)
 
 

@@ -9,9 +9,9 @@ from typing import Callable, Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
 from cpwl.errors import InvalidArgument
+from nets.progress import progress as show_progress
 
 __all__ = ["History", "fit", "offset_cross_entropy", "accuracy", "certified_robust_accuracy_float", "default_device"]
 
@@ -63,7 +63,7 @@ def fit(
     scheduler: Optional[str] = None,
     regularizer: Optional[Callable[[nn.Module], torch.Tensor]] = None,
     seed: int = 0,
-    progress: bool = True,
+    progress: Union[bool, str] = True,
     device: Optional[Union[str, torch.device]] = None,
 ) -> History:
     """Train ``model`` in place with minibatches (shuffled with ``seed``).
@@ -71,7 +71,8 @@ def fit(
     ``loss``: ``"mse"``, ``"offset_ce"``, ``"ce"`` or a callable ``(output, target)``;
     ``optimizer``: ``"sgd"`` (with ``momentum``) or ``"adam"``; ``scheduler``: ``None`` or
     ``"onecycle"`` (stepped per batch, peak ``lr``); ``regularizer(model)`` is added to the loss.
-    A progress bar shows the epochs unless ``progress=False``.
+    Progress over the epochs is shown (:func:`nets.progress.progress`) unless ``progress=False``;
+    a string names it (``progress="training MaxMin"``).
 
     Example:
         >>> model = nn.Linear(1, 1)
@@ -101,7 +102,8 @@ def fit(
     generator = torch.Generator().manual_seed(seed)
     x_all, y_all = inputs.to(device), targets.to(device)
     history = History()
-    for _ in tqdm(range(epochs), disable=not progress, desc="training", leave=False):
+    label = progress if isinstance(progress, str) else "training"
+    for _ in show_progress(range(epochs), label, enabled=bool(progress)):
         order = torch.randperm(len(inputs), generator=generator).to(device)
         total = 0.0
         for start in range(0, len(inputs), batch_size):

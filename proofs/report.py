@@ -36,6 +36,24 @@ class Report:
         failed = [o.name for o in self.outcomes if not o.passed]
         return set().union(*(nx.descendants(self.graph, name) for name in failed)) if failed else set()
 
+    def to_dict(self) -> dict:
+        """The report as JSON-ready data: per result its section, counts, coverage, failures.
+
+        Example:
+            >>> from proofs import check_all
+            >>> data = check_all(only=["linf_contrast"]).to_dict()
+            >>> data["passed"], data["results"][0]["section"]
+            (True, '5')
+        """
+        results = []
+        for o in self.outcomes:
+            res = self.graph.nodes[o.name]["result"]
+            coverage = [{"label": c.label, "what": c.what, "drawn": c.drawn, "reached": c.reached, "floor": c.floor} for c in o.coverage]
+            results.append({"name": o.name, "kind": res.kind, "section": res.section, "statement": res.statement, "checks": o.checks,
+                            "examples": o.examples, "passed": o.passed, "seconds": round(o.seconds, 3), "coverage": coverage,
+                            "failures": list(o.failures)})
+        return {"profile": self.profile, "passed": self.passed, "results": results, "undermined": sorted(self.undermined())}
+
     def table(self) -> str:
         """A plain-text table: result, kind, docs/theory.md section, checks, examples, examples that
         reached an invariant's critical configuration, verdict, time; then the coverage of

@@ -116,3 +116,88 @@ def test_model_files_are_data_not_code(tmp_path):
     result = _run("export", str(evil), "--domain", "0", "1")
     _assert_user_error(result, "not a lipcpwl model file")
     assert "this code ran" not in result.stdout
+
+
+def test_mistakes_a_new_user_makes(models, tmp_path):
+    # each of these once ended in a traceback or in silent nonsense
+    conv = tmp_path / "conv.pt"
+    torch.manual_seed(0)
+    save(nets.SimplifiedConvNet(1, 3, base_width=4, blocks=1, layers_per_block=1), conv)
+    _assert_user_error(_run("export", str(conv), "--line", "0", "1"), "--line got 1 numbers per point")
+    _assert_user_error(_run("plot", str(conv)), "not a JSON document written by lipcpwl export")
+    _assert_user_error(_run("demo", "--epochs", "0"), "--epochs: expected a whole number >= 1")
+    _assert_user_error(_run("certify", str(models["planar"]), "--eps", "-0.1"), "a radius is a finite number >= 0")
+    _assert_user_error(_run("certify", str(models["planar"]), "--eps", "nan"), "a radius is a finite number >= 0")
+    _assert_user_error(_run("export", str(models["scalar"]), "--domain", "-inf", "inf"), "expected a finite number")
+    _assert_user_error(_run("export", str(models["scalar"]), "--domain", "nan", "1"), "expected a finite number")
+    _assert_user_error(_run("export", str(models["planar"]), "--domain", "0", "1"), "use --line START END")
+    state = tmp_path / "state.pt"
+    torch.save(nets.LipschitzMLP([2, 6, 3], activation="maxmin", layer="aol").state_dict(), state)
+    _assert_user_error(_run("export", str(state), "--domain", "0", "1"), "nets.io.save(model, file)")
+
+
+def test_graph_mistakes_name_the_flag_and_the_node(tmp_path):
+    import warnings
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.ReLU(), torch.nn.Linear(4, 1))
+    two, nan = tmp_path / "two.onnx", tmp_path / "nan.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 2),), str(two), dynamo=False)
+    _assert_user_error(_run("export", str(two), "--domain", "0", "1"), "input has shape (1, 2); --domain A B is for models with one input")
+    with torch.no_grad():
+        model[0].bias[1] = float("nan")
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 2),)), str(nan))
+    _assert_user_error(_run("export", str(nan), "--line", "0,0", "1,1"), "node 'linear'")
+
+
+def test_conv_model_line_with_an_input_shape(tmp_path):
+    conv = tmp_path / "conv.pt"
+    torch.manual_seed(0)
+    save(nets.SimplifiedConvNet(1, 3, base_width=4, blocks=1, layers_per_block=1), conv)
+    start, end = ",".join(["0"] * 16), ",".join(["1/2"] * 16)
+    result = _run("export", str(conv), "--shape", "1,4,4", "--line", start, end, "--json")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["type"] == "cpwl.CPWLMap" and document["source"]["x"].startswith("t, the position along the segment")
+
+
+def test_version_help_and_json_everywhere(models, tmp_path):
+    import lipcpwl
+
+    result = _run("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"lipcpwl {lipcpwl.__version__}"
+    for command in ("demo", "prove", "export", "certify", "plot"):
+        text = _run(command, "--help").stdout
+        assert "example" in text and "--json" in text and "--quiet" in text, command
+    assert "(default: 600)" in _run("demo", "--help").stdout
+    out = tmp_path / "f.json"
+    assert _run("export", str(models["planar"]), "--line", "0,0", "1,1", "-o", str(out), "--quiet").stdout.count("wrote") == 0
+    plotted = _run("plot", str(out), "-o", str(tmp_path / "f.png"), "--json")
+    payload = json.loads(plotted.stdout)
+    assert plotted.returncode == 0 and len(payload["lipschitz_constants"]) == 3 and payload["source"]["line"] == ["0,0", "1,1"]
+    assert _run("plot", str(out), "-o", str(tmp_path / "g.png"), "--quiet").stdout == ""
+
+
+def test_prove_json(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "proofs", "--only", "linf_contrast", "--json", "--quiet"], capture_output=True, text=True)
+    payload = json.loads(result.stdout)
+    assert result.returncode == 0 and payload["passed"] and payload["results"][0]["section"] == "5"
+
+
+def test_ctrl_c_prints_interrupted_and_exits_130():
+    import signal
+    import time
+
+    process = subprocess.Popen([sys.executable, "-m", "lipcpwl", "prove", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # well inside the checks
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130 and err.strip().splitlines()[-1] == "interrupted" and "Traceback" not in err
+
+
+def test_error_messages_are_one_plain_line():
+    from lipcpwl.cli import _one_line
+
+    assert _one_line(RuntimeError("\x1b[31mshape\x1b[0m mismatch\n  at layer 3")) == "shape mismatch at layer 3"
+    assert _one_line(KeyError()) == "KeyError"

@@ -17,11 +17,11 @@ import sys
 import numpy as np
 import torch
 from sklearn.datasets import load_digits
-from tqdm.auto import tqdm
 
 from nets.certify import certified_robust_accuracy, lipschitz_certificate
 from nets.experiments._report import mean_std, parser, publish, subplots, table
 from nets.models import SimplifiedConvNet
+from nets.progress import progress as progress_of
 from nets.train import accuracy, certified_robust_accuracy_float, fit, offset_cross_entropy
 
 RADII = (0.1, 0.25, 0.5, 1.0)
@@ -47,7 +47,7 @@ def run(epochs: int, seeds: int, progress: bool = True, device=None) -> dict:
     x_train, y_train, x_test, y_test = load()
     results = {a: {"accuracy": [], **{f"cra@{r}": [] for r in RADII}, **{f"proven@{r}": [] for r in RADII}, "layers_proven": [], "lipschitz_bound": []} for a in ACTIVATIONS}
     curves = {}
-    for activation, seed in tqdm([(a, s) for s in range(seeds) for a in ACTIVATIONS], disable=not progress, desc="digits"):
+    for activation, seed in progress_of([(a, s) for s in range(seeds) for a in ACTIVATIONS], "digits: models trained", enabled=progress):
         torch.manual_seed(seed)
         model = SimplifiedConvNet(1, 10, base_width=16, blocks=3, layers_per_block=2, activation=activation)
         fit(model, x_train, y_train, loss=_loss, epochs=epochs, batch_size=64, optimizer="adam", lr=3e-3, scheduler="onecycle", seed=seed, progress=False, device=device)

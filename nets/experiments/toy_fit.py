@@ -16,10 +16,10 @@ from fractions import Fraction
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 import cpwl
 from nets.experiments._report import mean_std, parser, publish, subplots, table
+from nets.progress import progress as progress_of
 from nets.export import to_cpwl
 from nets.models import LipschitzMLP
 from nets.train import fit
@@ -45,7 +45,7 @@ def run(epochs: int, seeds: int, width: int = 40, points: int = 1000, progress: 
     curves, exact = {}, {}
     target = cpwl.activations.n_function().restrict(-3, 3)
     jobs = [(name, seed) for seed in range(seeds) for name in RUNS]
-    for name, seed in tqdm(jobs, disable=not progress, desc="toy fit"):
+    for name, seed in progress_of(jobs, "toy fit: models trained", enabled=progress):
         activation, layer = RUNS[name]
         rng = np.random.default_rng(seed)
         x = torch.tensor(rng.uniform(-3, 3, size=(points, 1)), dtype=torch.float32)
