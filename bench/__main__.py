@@ -56,15 +56,31 @@ def _table(headers: list, rows: list) -> str:
 def run(quick: bool, repeats: int, parts: list) -> dict:
     """Run the selected parts; returns everything measured."""
     cfg = QUICK if quick else FULL
-    out = {"machine": {"python": platform.python_version(), "torch": torch.__version__, "cpus": torch.get_num_threads(), "platform": platform.platform()}}
+    out = {
+        "machine": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "cpus": torch.get_num_threads(),
+            "platform": platform.platform(),
+        }
+    }
     if "relu" in parts:
-        out["relu"] = [line_restriction.relu_row(w, d, init, repeats) for w, d in cfg["relu"] for init in ("spectral", "he")]
+        out["relu"] = [
+            line_restriction.relu_row(w, d, init, repeats) for w, d in cfg["relu"] for init in ("spectral", "he")
+        ]
     if "activations" in parts:
-        out["activations"] = [line_restriction.activation_row(w, d, a, repeats) for w, d in cfg["activations"] for a in ("abs", "n", "maxmin", "groupsort")]
+        out["activations"] = [
+            line_restriction.activation_row(w, d, a, repeats)
+            for w, d in cfg["activations"]
+            for a in ("abs", "n", "maxmin", "groupsort")
+        ]
     if "exact_peers" in parts:
         out["exact_peers"] = [exact_peers.row(w, d, cfg["cap_s"]) for w, d in cfg["exact_peers"]]
     if "scaling" in parts:
-        out["scaling"] = {"width": scaling.sweep(cfg["width_sweep"], repeats), "depth": scaling.sweep(cfg["depth_sweep"], repeats)}
+        out["scaling"] = {
+            "width": scaling.sweep(cfg["width_sweep"], repeats),
+            "depth": scaling.sweep(cfg["depth_sweep"], repeats),
+        }
     if "torch" in parts:
         out["torch"] = [torch_activations.compare(cfg["torch_shape"], repeats=5 if quick else 20)]
         if torch.cuda.is_available():
@@ -78,31 +94,119 @@ def report(results: dict) -> str:
     """The markdown tables of a results dict."""
     parts = []
     if "relu" in results:
-        rows = [[r["network"], r["init"], r["breakpoints"], r["exact_s"], r["regioncam_s"], r["float64_s"], r["exact_over_regioncam"], r["exact_over_float64"],
-                 f"{r['regioncam']['breakpoints']} / {_fmt(r['regioncam']['max_position_gap'])}", f"{r['float64']['breakpoints']} / {_fmt(r['float64']['max_position_gap'])}"] for r in results["relu"]]
-        parts.append("### 1. ReLU MLPs on [-4, 4]: exact vs regioncam (float32) vs float64 numpy\n\n" + _table(
-            ["net", "init", "exact bps", "exact s", "regioncam s", "float64 s", "exact/regioncam", "exact/float64", "regioncam bps / max gap", "float64 bps / max gap"], rows))
+        rows = [
+            [
+                r["network"],
+                r["init"],
+                r["breakpoints"],
+                r["exact_s"],
+                r["regioncam_s"],
+                r["float64_s"],
+                r["exact_over_regioncam"],
+                r["exact_over_float64"],
+                f"{r['regioncam']['breakpoints']} / {_fmt(r['regioncam']['max_position_gap'])}",
+                f"{r['float64']['breakpoints']} / {_fmt(r['float64']['max_position_gap'])}",
+            ]
+            for r in results["relu"]
+        ]
+        parts.append(
+            "### 1. ReLU MLPs on [-4, 4]: exact vs regioncam (float32) vs float64 numpy\n\n"
+            + _table(
+                [
+                    "net",
+                    "init",
+                    "exact bps",
+                    "exact s",
+                    "regioncam s",
+                    "float64 s",
+                    "exact/regioncam",
+                    "exact/float64",
+                    "regioncam bps / max gap",
+                    "float64 bps / max gap",
+                ],
+                rows,
+            )
+        )
     if "activations" in results:
-        rows = [[r["network"], r["activation"], r["breakpoints"], r["exact_s"], r["breakpoints_per_s"]] for r in results["activations"]]
-        parts.append("### 2. Activations without a peer (exact engine only)\n\n" + _table(["net", "activation", "breakpoints", "exact s", "breakpoints/s"], rows))
+        rows = [
+            [r["network"], r["activation"], r["breakpoints"], r["exact_s"], r["breakpoints_per_s"]]
+            for r in results["activations"]
+        ]
+        parts.append(
+            "### 2. Activations without a peer (exact engine only)\n\n"
+            + _table(["net", "activation", "breakpoints", "exact s", "breakpoints/s"], rows)
+        )
     if "exact_peers" in results:
-        rows = [[r["network"], r["breakpoints"], r["exact_s"], r["reference_engine_s"], r["fraction_walk_s"], r["sympy_s"], r["walk_over_exact"], r["sympy_over_exact"]] for r in results["exact_peers"]]
+        rows = [
+            [
+                r["network"],
+                r["breakpoints"],
+                r["exact_s"],
+                r["reference_engine_s"],
+                r["fraction_walk_s"],
+                r["sympy_s"],
+                r["walk_over_exact"],
+                r["sympy_over_exact"],
+            ]
+            for r in results["exact_peers"]
+        ]
         cap = results["exact_peers"][0]["cap_s"]
-        parts.append(f"### 3. Exact alternatives (— = over the {cap} s cap)\n\n" + _table(
-            ["net", "breakpoints", "engine s", "reference engine s", "Fraction walk s", "sympy s", "walk/engine", "sympy/engine"], rows))
+        parts.append(
+            f"### 3. Exact alternatives (— = over the {cap} s cap)\n\n"
+            + _table(
+                [
+                    "net",
+                    "breakpoints",
+                    "engine s",
+                    "reference engine s",
+                    "Fraction walk s",
+                    "sympy s",
+                    "walk/engine",
+                    "sympy/engine",
+                ],
+                rows,
+            )
+        )
     if "scaling" in results:
         for name, sweep in results["scaling"].items():
             rows = [[r["network"], r["breakpoints"], r["exact_s"]] for r in sweep["rows"]]
-            parts.append(f"### 4. Scaling, {name} sweep: time ~ breakpoints^{_fmt(sweep['exponent'])}\n\n" + _table(["net", "breakpoints", "exact s"], rows))
+            parts.append(
+                f"### 4. Scaling, {name} sweep: time ~ breakpoints^{_fmt(sweep['exponent'])}\n\n"
+                + _table(["net", "breakpoints", "exact s"], rows)
+            )
     if "torch" in results:
-        rows = [[r["device"], "x".join(map(str, r["shape"])), r["seconds"]["n_activation"], r["seconds"]["maxmin"], r["seconds"]["n_three_where"], r["n_over_maxmin"], r["n_over_three_where"]] for r in results["torch"]]
-        parts.append("### 5. Forward + backward, float32\n\n" + _table(["device", "shape", "NActivation s", "MaxMin s", "three-where s", "N/MaxMin", "N/three-where"], rows))
+        rows = [
+            [
+                r["device"],
+                "x".join(map(str, r["shape"])),
+                r["seconds"]["n_activation"],
+                r["seconds"]["maxmin"],
+                r["seconds"]["n_three_where"],
+                r["n_over_maxmin"],
+                r["n_over_three_where"],
+            ]
+            for r in results["torch"]
+        ]
+        parts.append(
+            "### 5. Forward + backward, float32\n\n"
+            + _table(
+                ["device", "shape", "NActivation s", "MaxMin s", "three-where s", "N/MaxMin", "N/three-where"], rows
+            )
+        )
     if "certification" in results:
         c = results["certification"]
-        rows = [[r["eps"], r["proven"], r["naive"], r["disagreements"], r["proven_s"], r["naive_s"], r["proven_over_naive"]] for r in c["rows"]]
-        parts.append(f"### 6. Certified robust accuracy, {c['model']}, {c['samples']} held-out digits\n\n"
-                     f"Proven Lipschitz bound {_fmt(c['lipschitz_bound'], 10)} ({c['layers_proven']} layers proven exactly <= 1) in {_fmt(c['certificate_s'])} s.\n\n"
-                     + _table(["eps", "proven", "naive float rule", "disagreements", "proven s", "naive s", "proven/naive"], rows))
+        rows = [
+            [r["eps"], r["proven"], r["naive"], r["disagreements"], r["proven_s"], r["naive_s"], r["proven_over_naive"]]
+            for r in c["rows"]
+        ]
+        parts.append(
+            f"### 6. Certified robust accuracy, {c['model']}, {c['samples']} held-out digits\n\n"
+            f"Proven Lipschitz bound {_fmt(c['lipschitz_bound'], 10)} ({c['layers_proven']} layers proven "
+            f"exactly <= 1) in {_fmt(c['certificate_s'])} s.\n\n"
+            + _table(
+                ["eps", "proven", "naive float rule", "disagreements", "proven s", "naive s", "proven/naive"], rows
+            )
+        )
     return "\n\n".join(parts)
 
 
@@ -110,8 +214,18 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (a smoke run)")
     parser.add_argument("--repeats", type=int, default=3, help="repeats per timing (median); default 3")
-    parser.add_argument("--only", nargs="+", choices=["relu", "activations", "exact_peers", "scaling", "torch", "certification"], help="run only these parts")
-    parser.add_argument("--json", type=Path, default=Path("bench/results/latest.json"), help="where to write the numbers (default bench/results/latest.json)")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=["relu", "activations", "exact_peers", "scaling", "torch", "certification"],
+        help="run only these parts",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=Path("bench/results/latest.json"),
+        help="where to write the numbers (default bench/results/latest.json)",
+    )
     args = parser.parse_args(argv)
     parts = args.only or ["relu", "activations", "exact_peers", "scaling", "torch", "certification"]
     start = time.perf_counter()

@@ -5,7 +5,8 @@ from __future__ import annotations
 import signal
 import statistics
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 
 class TimeCap(Exception):

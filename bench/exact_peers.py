@@ -38,7 +38,10 @@ def _sympy(net):
     values = [x]
     for layer in net.layers:
         if hasattr(layer, "weight"):
-            values = [sum((sympy.Rational(w) * v for w, v in zip(row, values)), sympy.Rational(b)) for row, b in zip(layer.weight, layer.bias)]
+            values = [
+                sum((sympy.Rational(w) * v for w, v in zip(row, values)), sympy.Rational(b))
+                for row, b in zip(layer.weight, layer.bias)
+            ]
         else:
             values = [sympy.Max(0, v) for v in values]
     expr = sympy.piecewise_fold(values[0].rewrite(sympy.Piecewise))

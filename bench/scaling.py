@@ -17,7 +17,9 @@ def sweep(shapes: list, repeats: int) -> dict:
     rows = []
     for width, depth in shapes:
         weights = networks.mlp_weights(width, depth, "spectral")
-        seconds, f = median_time(lambda: networks.exact_network(weights).to_cpwl(domain=(LO, HI), canonical=False), repeats)
+        seconds, f = median_time(
+            lambda: networks.exact_network(weights).to_cpwl(domain=(LO, HI), canonical=False), repeats
+        )
         rows.append({"network": f"{width}x{depth}", "breakpoints": len(f.breakpoints), "exact_s": seconds})
     x = np.log([max(r["breakpoints"], 1) for r in rows])
     y = np.log([r["exact_s"] for r in rows])

@@ -1,7 +1,7 @@
 """cpwl: exact algebra of continuous piecewise-linear functions of one variable, and exact
 networks built from them.
 
-Example:
+Examples:
     >>> import cpwl
     >>> f = cpwl.CPWL.from_points([(-1, 0), (0, 1), (1, 0)], left_slope=1, right_slope=-1)
     >>> f.lipschitz_constant(), f.is_lipschitz(1)
@@ -39,7 +39,7 @@ from cpwl.layer import Layer, LipschitzBound
 from cpwl.limits import breakpoint_limit, memory_limit
 from cpwl.linalg import NormCheck, is_psd, operator_norm_at_most, spectral_norm_enclosure
 from cpwl.network import Network
-from cpwl.numbers import as_fraction
+from cpwl.rationals import as_fraction
 from cpwl.residual import Residual
 
 __all__ = [

@@ -59,7 +59,9 @@ def dilate(K: np.ndarray, dilation: tuple) -> np.ndarray:
     return spread
 
 
-def schur_row_max(K: np.ndarray, groups: int, q, products_exact: bool, kernel_exact: bool, sums_exact: bool = False) -> float:
+def schur_row_max(
+    K: np.ndarray, groups: int, q, products_exact: bool, kernel_exact: bool, sums_exact: bool = False
+) -> float:
     """A float64 upper bound, rounding included, of ``max_i sum_j sum_lag |corr_ij(lag)| q_j
     / q_i`` over the groups of a (dilated) kernel ``[out, in / groups, kh, kw]``; ``q=None``
     means all ones.
@@ -152,7 +154,9 @@ def polyphase(K: np.ndarray, groups: int, stride: tuple) -> np.ndarray:
     return phases.reshape(out, cin_g * sh * sw, th, tw)
 
 
-def spectral_norm_upper(K: np.ndarray, groups: int, torus: tuple, dilation: tuple, kernel_exact: bool, stride: tuple = (1, 1)) -> float:
+def spectral_norm_upper(
+    K: np.ndarray, groups: int, torus: tuple, dilation: tuple, kernel_exact: bool, stride: tuple = (1, 1)
+) -> float:
     """A float64 upper bound, every rounding bounded, of the spectral norm of the circular
     convolution of kernel ``K`` ``[out, in / groups, kh, kw]`` on a torus of ``torus`` pixels
     (divisible by ``stride``, whose outputs are kept): the largest singular value of the
@@ -161,7 +165,13 @@ def spectral_norm_upper(K: np.ndarray, groups: int, torus: tuple, dilation: tupl
     :func:`polyphase` kernel on the smaller torus."""
     if stride != (1, 1):
         wide = dilate(K, dilation)
-        return spectral_norm_upper(polyphase(wide, groups, stride), groups, (torus[0] // stride[0], torus[1] // stride[1]), (1, 1), kernel_exact)
+        return spectral_norm_upper(
+            polyphase(wide, groups, stride),
+            groups,
+            (torus[0] // stride[0], torus[1] // stride[1]),
+            (1, 1),
+            kernel_exact,
+        )
     out, cin_g, kh, kw = K.shape
     out_g = out // groups
     Fh, Fw = _axis_factors(torus[0], kh, dilation[0]), _axis_factors(torus[1], kw, dilation[1])

@@ -28,7 +28,7 @@ class DyadicArray:
         self.exponent = np.where(mant == 0, 0, exp + zeros)
 
     @property
-    def T(self) -> "DyadicArray":
+    def T(self) -> DyadicArray:
         """The transposed array (views, no copy)."""
         out = object.__new__(DyadicArray)
         out.values, out.mantissa, out.exponent = self.values.T, self.mantissa.T, self.exponent.T
@@ -55,7 +55,9 @@ class DyadicArray:
 
     def scaled_ints(self, shift: int) -> np.ndarray:
         """The integers ``entry * 2**shift`` as an object array of Python ints."""
-        flat = [int(m) << int(e + shift) for m, e in zip(self.mantissa.ravel().tolist(), self.exponent.ravel().tolist())]
+        flat = [
+            int(m) << int(e + shift) for m, e in zip(self.mantissa.ravel().tolist(), self.exponent.ravel().tolist())
+        ]
         out = np.empty(len(flat), dtype=object)
         out[:] = flat
         return out.reshape(self.values.shape)

@@ -36,7 +36,7 @@ _SLACK = 1 + 2.0**-20  # covers the roundings made while computing the bounds th
 _TINY = 2.0**-1000  # covers underflow
 
 
-def start(F, layers) -> Optional["Propagation"]:
+def start(F, layers) -> Optional[Propagation]:
     """The engine's state for the map ``F`` about to pass through ``layers``, or ``None`` when
     some layer is not affine, elementwise or a gather (the reference engine then does the
     work)."""
@@ -96,7 +96,9 @@ class Propagation:
         with np.errstate(all="ignore"):
             Af, Cf = self._Af @ Wf.T, self._Cf @ Wf.T + bf
             self._eA = (self._eA * w1 + gamma * nA * w2) * _SLACK + _TINY
-            self._eC = (self._eC * w1 + gamma * nC * w2 + rel * float(np.abs(bf).max()) + _U * _row_max(Cf)) * _SLACK + _TINY
+            self._eC = (
+                self._eC * w1 + gamma * nC * w2 + rel * float(np.abs(bf).max()) + _U * _row_max(Cf)
+            ) * _SLACK + _TINY
         self._Af, self._Cf = Af, Cf
         bias = bR * self._mod.of_int(self._D)[:, None]  # below 2**42: added before one reduction
         prod = self._mod.matmul(self._R.reshape(n, 2 * P, k), WTR, add=(P, bias))
@@ -108,7 +110,10 @@ class Propagation:
         if width != layer.in_features:
             raise ShapeError(f"{layer!r} takes {layer.in_features} inputs, the map has {width}")
         cols = [width if i is None else i for i in layer.index]
-        check_memory(8.0 * (self._R.size + 2 * self._Af.size) * (len(cols) + width) / width, f"{layer!r} on {len(self._bps) + 1} pieces")
+        check_memory(
+            8.0 * (self._R.size + 2 * self._Af.size) * (len(cols) + width) / width,
+            f"{layer!r} on {len(self._bps) + 1} pieces",
+        )
         pad = lambda M: np.concatenate([M, np.zeros(M.shape[:-1] + (1,), dtype=M.dtype)], axis=-1)[..., cols]  # noqa: E731
         self._Af, self._Cf, self._R = pad(self._Af), pad(self._Cf), pad(self._R)  # zeros are exact: the bounds stay
 
@@ -155,11 +160,13 @@ class Propagation:
         SR, IR = _modular.residues(S, primes), _modular.residues(I, primes)
         s_res = SR[:, active, cols]
         self._R[:, 0] = self._mod.reduce(self._R[:, 0] * s_res)
-        self._R[:, 1] = self._mod.reduce(self._R[:, 1] * s_res + IR[:, active, cols] * self._mod.of_int(self._D)[:, None, None])
+        self._R[:, 1] = self._mod.reduce(
+            self._R[:, 1] * s_res + IR[:, active, cols] * self._mod.of_int(self._D)[:, None, None]
+        )
         self._D *= den
 
     # ------------------------------------------------------------------ signs
-    def _end_signs(self, levels: "_Levels") -> np.ndarray:
+    def _end_signs(self, levels: _Levels) -> np.ndarray:
         """Signs of ``neuron - level`` at the domain ends and breakpoints, shape
         ``(levels, breakpoints + 2, width)`` (an infinite end: the sign far out)."""
         P, width = self._Af.shape
@@ -181,10 +188,12 @@ class Propagation:
             out[r][:, ~levels.valid[r]] = 0
         return out
 
-    def _signs(self, points: list, pieces: np.ndarray, levels: "_Levels", r: int) -> np.ndarray:
+    def _signs(self, points: list, pieces: np.ndarray, levels: _Levels, r: int) -> np.ndarray:
         """Exact signs of ``neuron - level r`` at rational ``points``, point ``q`` read on piece
         ``pieces[q]``: float where the filter proves it, exact integers elsewhere."""
-        tf = ratio_to_float(_intarrays.ints([t.numerator for t in points]), _intarrays.ints([t.denominator for t in points]))[0][:, None]
+        tf = ratio_to_float(
+            _intarrays.ints([t.numerator for t in points]), _intarrays.ints([t.denominator for t in points])
+        )[0][:, None]
         et = _REL * np.abs(tf) + _TINY
         Af, Cf = self._Af[pieces], self._Cf[pieces]
         eA, eC = self._eA[pieces][:, None], self._eC[pieces][:, None]
@@ -198,12 +207,15 @@ class Propagation:
         q, i = np.nonzero(~settled & levels.valid[r][None, :])
         if len(q):
             A, C = self._exact(pieces[q], i)
-            n, d = _intarrays.ints([points[x].numerator for x in q]), _intarrays.ints([points[x].denominator for x in q])
+            n, d = (
+                _intarrays.ints([points[x].numerator for x in q]),
+                _intarrays.ints([points[x].denominator for x in q]),
+            )
             values = (A * n + C * d) * levels.den[r, i] - levels.num[r, i] * self._D * d
             signs[q, i] = _intarrays.sign(values)
         return signs
 
-    def _tail_signs(self, piece: int, direction: int, levels: "_Levels", r: int) -> np.ndarray:
+    def _tail_signs(self, piece: int, direction: int, levels: _Levels, r: int) -> np.ndarray:
         """Signs of ``neuron - level r`` far out along an infinite end of the domain."""
         a = self._Af[piece]
         signs = np.where(np.abs(a) > self._eA[piece], np.sign(a) * direction, 0).astype(np.int8)
@@ -217,9 +229,11 @@ class Propagation:
 
     def _exact(self, pieces: np.ndarray, neurons: np.ndarray) -> tuple:
         """The integers ``A, C`` (object arrays) of the given neurons on the given pieces."""
-        return self._mod.reconstruct(self._R[:, 0, pieces, neurons]), self._mod.reconstruct(self._R[:, 1, pieces, neurons])
+        return self._mod.reconstruct(self._R[:, 0, pieces, neurons]), self._mod.reconstruct(
+            self._R[:, 1, pieces, neurons]
+        )
 
-    def _crossings(self, levels: "_Levels", r, piece, neuron) -> list:
+    def _crossings(self, levels: _Levels, r, piece, neuron) -> list:
         """The exact points strictly inside a piece where a neuron crosses one of its levels."""
         if len(r) == 0:
             return []

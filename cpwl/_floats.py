@@ -38,7 +38,7 @@ def ratio_to_float(num: np.ndarray, den) -> tuple:
     :data:`UNDERFLOW` absolutely of the exact value, ``±inf`` beyond the float range; ``exact``
     says whether every image equals its rational.
 
-    Example:
+    Examples:
         >>> import numpy as np
         >>> f, exact = ratio_to_float(np.array([1, 3], dtype=object), 4)
         >>> f.tolist(), exact
@@ -51,7 +51,9 @@ def ratio_to_float(num: np.ndarray, den) -> tuple:
         out = num.astype(np.float64) / float(den)  # two roundings: within 2u
     else:
         dens = np.broadcast_to(np.asarray(den, dtype=object), num.shape)
-        out = np.array([_one(int(a), int(b)) for a, b in zip(num.ravel(), dens.ravel())], dtype=np.float64).reshape(num.shape)
+        out = np.array([_one(int(a), int(b)) for a, b in zip(num.ravel(), dens.ravel())], dtype=np.float64).reshape(
+            num.shape
+        )
     exact = small and _power_of_two(den) and bool(np.isfinite(out).all())
     if exact and out.size:
         nonzero = num != 0

@@ -4,7 +4,7 @@ python-flint for the one heavy operation (matrix products)."""
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import flint
 import numpy as np
@@ -44,9 +44,7 @@ def matmul(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     cols = right.shape[1]
     if rows == 0 or cols == 0 or inner == 0:
         return ints([0] * (rows * cols), (rows, cols))
-    product = flint.fmpz_mat(rows, inner, left.ravel().tolist()) * flint.fmpz_mat(
-        inner, cols, right.ravel().tolist()
-    )
+    product = flint.fmpz_mat(rows, inner, left.ravel().tolist()) * flint.fmpz_mat(inner, cols, right.ravel().tolist())
     return ints(product.entries(), (rows, cols))
 
 

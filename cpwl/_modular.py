@@ -51,7 +51,7 @@ class Moduli:
             self._basis.append(rest * pow(rest, -1, p))
 
     @classmethod
-    def for_bits(cls, bits: float) -> "Moduli":
+    def for_bits(cls, bits: float) -> Moduli:
         """Enough primes that ``(-2**bits, 2**bits)`` maps one-to-one onto the residues: the
         product of the primes actually chosen is checked to exceed ``2**(bits + 2)``."""
         need = math.ceil(bits) + 2

@@ -9,7 +9,7 @@ point strictly inside each resulting piece, and read off the result's affine pie
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from gmpy2 import mpq
 

@@ -91,7 +91,10 @@ def refine(bps, A, C, domain, new_points, D: int) -> tuple:
     are checked against the memory budget first."""
     check_breakpoints(len(bps) + len(new_points))
     pieces = len(bps) + len(new_points) + 1
-    check_memory(_intarrays.object_bytes(6 * pieces * A.shape[1], D.bit_length() + 64), f"refining {pieces} pieces of width {A.shape[1]}")
+    check_memory(
+        _intarrays.object_bytes(6 * pieces * A.shape[1], D.bit_length() + 64),
+        f"refining {pieces} pieces of width {A.shape[1]}",
+    )
     merged = _pieces.merge_breakpoints(domain, bps, new_points)
     samples = _pieces.sample_points(merged, domain)
     if len(merged) == len(bps):

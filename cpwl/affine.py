@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional
 
 import flint
 import numpy as np
@@ -19,7 +20,7 @@ from cpwl.cpwl_map import CPWLMap, exact_matrix, exact_vector
 from cpwl.errors import InvalidArgument, NumberError, ShapeError
 from cpwl.layer import Layer, LipschitzBound, linear_hull, norm_name
 from cpwl.linalg import operator_norm_at_most, spectral_norm_enclosure
-from cpwl.numbers import RationalLike, _to_fraction, as_rational
+from cpwl.rationals import RationalLike, _to_fraction, as_rational
 
 __all__ = ["Affine", "FloatForm"]
 
@@ -48,7 +49,7 @@ class Affine(Layer):
     float numpy arrays (trained weights), which are kept in an exact binary form instead of
     one rational object per entry.
 
-    Example:
+    Examples:
         >>> from cpwl import Affine
         >>> Affine([[1, 2]], [3])([1, 1])
         (Fraction(6, 1),)
@@ -92,7 +93,7 @@ class Affine(Layer):
     def float_form(self) -> FloatForm:
         """Float64 copies of ``W`` and ``b`` (see :class:`FloatForm`).
 
-        Example:
+        Examples:
             >>> Affine([["1/3"]]).float_form.exact
             False
         """
@@ -109,7 +110,11 @@ class Affine(Layer):
         denominator."""
         if self._dyadic is not None:
             shift = self._den_exponent()
-            return self._dyadic[0].T.scaled_residues(shift, moduli), self._dyadic[1].scaled_residues(shift, moduli), 1 << shift
+            return (
+                self._dyadic[0].T.scaled_residues(shift, moduli),
+                self._dyadic[1].scaled_residues(shift, moduli),
+                1 << shift,
+            )
         W_int, b_int, den = self._int_form
         return _modular.residues(W_int.T, moduli.primes), _modular.residues(b_int, moduli.primes), den
 
@@ -161,7 +166,7 @@ class Affine(Layer):
         closed-form guarantee), else 1 if the exact PSD test of ``I - W^T W`` passes, else the
         upper end of an exact bracket of ``||W||_2``.
 
-        Example:
+        Examples:
             >>> Affine([[1, 1]]).lipschitz_bound().value > Fraction(141, 100)
             True
             >>> Affine([[1, "-1/2"], [0, 1]]).lipschitz_bound(1).value
@@ -173,7 +178,9 @@ class Affine(Layer):
                 raise InvalidArgument("Schur weights only apply to the l2 bound")
             W_int, _, den = self._int_form
             sums = np.abs(W_int).sum(axis=1 if norm == "inf" else 0)
-            return LipschitzBound(Fraction(int(max(sums)), int(den)), f"exact {'row' if norm == 'inf' else 'column'} sums of |W|")
+            return LipschitzBound(
+                Fraction(int(max(sums)), int(den)), f"exact {'row' if norm == 'inf' else 'column'} sums of |W|"
+            )
         W_int, _, den = self._int_form
         m, n = W_int.shape
         if weights is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Optional, Sequence, Union
+from typing import Optional, Union
 
 import numpy as np
 
@@ -14,7 +15,7 @@ from cpwl.enclosure import sqrt_upper
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import Layer, LipschitzBound, norm_name
 from cpwl.limits import check_memory
-from cpwl.numbers import RationalLike, as_rational
+from cpwl.rationals import RationalLike, as_rational
 
 __all__ = ["Conv2d", "PADDING_MODES"]
 
@@ -36,8 +37,12 @@ def _padding(value) -> tuple:
     values = tuple(value)
     if len(values) == 2:
         values = (values[0], values[0], values[1], values[1])
-    if len(values) != 4 or not all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in values):
-        raise InvalidArgument(f"padding must be an int, (height, width) or (top, bottom, left, right) of ints >= 0, got {value!r}")
+    if len(values) != 4 or not all(
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 0 for v in values
+    ):
+        raise InvalidArgument(
+            f"padding must be an int, (height, width) or (top, bottom, left, right) of ints >= 0, got {value!r}"
+        )
     return tuple(int(v) for v in values)
 
 
@@ -64,8 +69,9 @@ class Conv2d(Layer):
     one of :data:`PADDING_MODES` (``reflect`` needs padding below the size, ``circular`` at
     most the size, as in torch).  The output is ``(out, H', W')`` row-major.
 
-    Example:
-        >>> conv = Conv2d([[[[0, 0, 0], [1, 0, 1], [0, 0, 0]]]], [0], in_shape=(1, 1, 3), padding=1, padding_mode="circular")
+    Examples:
+        >>> kernel = [[[[0, 0, 0], [1, 0, 1], [0, 0, 0]]]]
+        >>> conv = Conv2d(kernel, [0], in_shape=(1, 1, 3), padding=1, padding_mode="circular")
         >>> conv([0, 1, 2])
         (Fraction(3, 1), Fraction(2, 1), Fraction(1, 1))
         >>> conv.out_shape
@@ -98,7 +104,14 @@ class Conv2d(Layer):
         if not isinstance(groups, (int, np.integer)) or isinstance(groups, bool) or groups < 1:
             raise InvalidArgument(f"groups must be a positive int, got {groups!r}")
         self.groups = int(groups)
-        K = kernel if is_float_array(kernel) else np.array([[[[as_rational(v) for v in row] for row in plane] for plane in block] for block in kernel], dtype=object)
+        K = (
+            kernel
+            if is_float_array(kernel)
+            else np.array(
+                [[[[as_rational(v) for v in row] for row in plane] for plane in block] for block in kernel],
+                dtype=object,
+            )
+        )
         if K.ndim != 4 or 0 in K.shape:
             raise ShapeError(f"kernel must be [out][in / groups][kh][kw], got shape {K.shape}")
         c = self.in_shape[0]
@@ -123,14 +136,16 @@ class Conv2d(Layer):
         if is_float_array(flat) and float_bias:
             self._matrix = Affine(flat, None if bias is None else np.asarray(bias))
         else:
-            self._matrix = Affine(flat.tolist(), None if bias is None else list(np.ravel(np.asarray(bias, dtype=object))))
+            self._matrix = Affine(
+                flat.tolist(), None if bias is None else list(np.ravel(np.asarray(bias, dtype=object)))
+            )
 
     @property
-    def float_form(self) -> "FloatForm":
+    def float_form(self) -> FloatForm:
         """Float64 copies of the kernel (shaped ``[out, C / groups, kh, kw]``) and bias, as
         :attr:`cpwl.Affine.float_form` (exact for kernels that arrived as floats).
 
-        Example:
+        Examples:
             >>> Conv2d([[[["1/2"]]]], in_shape=(1, 1, 1)).float_form.weight.tolist()
             [[[[0.5]]]]
         """
@@ -142,7 +157,13 @@ class Conv2d(Layer):
         """The kernel ``[out][C / groups][kh][kw]`` as nested tuples of Fractions."""
         out, cin_g, kh, kw = self.kernel_shape
         rows = self._matrix.weight
-        return tuple(tuple(tuple(tuple(rows[o][(c * kh + a) * kw : (c * kh + a + 1) * kw]) for a in range(kh)) for c in range(cin_g)) for o in range(out))
+        return tuple(
+            tuple(
+                tuple(tuple(rows[o][(c * kh + a) * kw : (c * kh + a + 1) * kw]) for a in range(kh))
+                for c in range(cin_g)
+            )
+            for o in range(out)
+        )
 
     @property
     def bias(self) -> tuple:
@@ -190,7 +211,10 @@ class Conv2d(Layer):
         x[-1] = as_rational(0)
         W, b = np.array(self._matrix._W, dtype=object), np.array(self._matrix._b, dtype=object)
         out_g = self.kernel_shape[0] // self.groups
-        blocks = [x[self._patches[g]].dot(W[g * out_g : (g + 1) * out_g].T) + b[g * out_g : (g + 1) * out_g] for g in range(self.groups)]
+        blocks = [
+            x[self._patches[g]].dot(W[g * out_g : (g + 1) * out_g].T) + b[g * out_g : (g + 1) * out_g]
+            for g in range(self.groups)
+        ]
         return list(np.concatenate(blocks, axis=1).T.ravel())  # [out, H' W'] row-major
 
     def apply_map(self, F):
@@ -203,7 +227,11 @@ class Conv2d(Layer):
         out, cin_g, kh, kw = self.kernel_shape
         positions = self._patches.shape[1]
         bits = F._D.bit_length() + int(den).bit_length() + 64
-        check_memory(16.0 * P * positions * cin_g * kh * kw * self.groups + _intarrays.object_bytes(2 * P * positions * out, bits), f"{self!r} on {P} pieces")
+        check_memory(
+            16.0 * P * positions * cin_g * kh * kw * self.groups
+            + _intarrays.object_bytes(2 * P * positions * out, bits),
+            f"{self!r} on {P} pieces",
+        )
         maps = np.concatenate([F._A, F._C], axis=0)
         zero = _intarrays.ints([0] * (2 * P), (2 * P, 1))
         maps = np.concatenate([maps, zero], axis=1)
@@ -231,8 +259,12 @@ class Conv2d(Layer):
             index = self._patches[g]  # [positions, taps]
             W_g = W[g * out_g : (g + 1) * out_g]
             positive, negative = np.where(W_g > 0, W_g, 0), np.where(W_g < 0, W_g, 0)
-            a = np.tensordot(positive, low[index], axes=([1], [1])) + np.tensordot(negative, high[index], axes=([1], [1]))
-            b = np.tensordot(positive, high[index], axes=([1], [1])) + np.tensordot(negative, low[index], axes=([1], [1]))
+            a = np.tensordot(positive, low[index], axes=([1], [1])) + np.tensordot(
+                negative, high[index], axes=([1], [1])
+            )
+            b = np.tensordot(positive, high[index], axes=([1], [1])) + np.tensordot(
+                negative, low[index], axes=([1], [1])
+            )
             parts_lo.append(a.reshape(out_g * index.shape[0], -1))  # [out_g, positions, n]: row-major outputs
             parts_hi.append(b.reshape(out_g * index.shape[0], -1))
         return np.concatenate(parts_lo), np.concatenate(parts_hi)
@@ -276,12 +308,13 @@ class Conv2d(Layer):
         Either is multiplied by the square root of the padding's copy count (reflect,
         replicate) or of the torus repeats (circular padding with strides).
 
-        Example:
+        Examples:
             >>> Conv2d([[[[0, 1, 0]]]], in_shape=(1, 3, 3), padding=(0, 1)).lipschitz_bound().value
             Fraction(1, 1)
             >>> Conv2d([[[[1]]]], in_shape=(1, 3, 3), padding=1, padding_mode="replicate").lipschitz_bound().value
             Fraction(2, 1)
-            >>> float(Conv2d([[[["1/2", "1/2"]]]], in_shape=(1, 1, 4), padding=(0, 1)).lipschitz_bound().value)  # Schur: 1.0
+            >>> halves = Conv2d([[[["1/2", "1/2"]]]], in_shape=(1, 1, 4), padding=(0, 1))
+            >>> float(halves.lipschitz_bound().value)  # Schur: 1.0
             1.0
             >>> Conv2d([[[[1, -2]]], [[[3, 0]]]], in_shape=(1, 2, 2), padding=(0, 1)).lipschitz_bound("inf").value
             Fraction(3, 1)
@@ -309,31 +342,56 @@ class Conv2d(Layer):
                 stride = (1, 1)  # the strided outputs are then a selection of the unstrided ones
         else:
             factor, how = (1, "") if self.padding_mode == "zeros" else (self.padding_copies(), "padding copies")
-            torus = (-(-(h + top + bottom) // sh) * sh, -(-(w + left + right) // sw) * sw)  # holds the padded input, no wrap
+            torus = (
+                -(-(h + top + bottom) // sh) * sh,
+                -(-(w + left + right) // sw) * sw,
+            )  # holds the padded input, no wrap
         times = f", times sqrt({how} = {factor})" if factor > 1 else ""
         squared = Fraction(row_max) * factor
         if squared <= 1:
-            return LipschitzBound(Fraction(1), "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + times)
-        spectral = Fraction(_conv_bound.spectral_norm_upper(form.weight, self.groups, torus, self.dilation, form.exact, stride))
+            return LipschitzBound(
+                Fraction(1), "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + times
+            )
+        spectral = Fraction(
+            _conv_bound.spectral_norm_upper(form.weight, self.groups, torus, self.dilation, form.exact, stride)
+        )
         spectral_squared = spectral * spectral * factor
         if spectral_squared < squared:
             value = sqrt_upper(spectral_squared) if factor > 1 else spectral
-            return LipschitzBound(value, f"spectral norm on a {torus[0]}x{torus[1]} torus (transfer matrices, Cholesky-verified, rounding bounded)" + times)
-        return LipschitzBound(sqrt_upper(squared), "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + times)
+            return LipschitzBound(
+                value,
+                f"spectral norm on a {torus[0]}x{torus[1]} torus (transfer matrices, Cholesky-verified, "
+                "rounding bounded)" + times,
+            )
+        return LipschitzBound(
+            sqrt_upper(squared), "float64 Schur row-sum test of the kernel self-correlation, rounding bounded" + times
+        )
 
     def _sum_bound(self, norm) -> LipschitzBound:
         W_int, _, den = self._matrix._int_form
         out, cin_g, kh, kw = self.kernel_shape
         magnitudes = np.abs(W_int)
         if norm == "inf":
-            return LipschitzBound(Fraction(int(max(magnitudes.sum(axis=1))), int(den)), "exact largest sum of |K| over an output channel")
+            return LipschitzBound(
+                Fraction(int(max(magnitudes.sum(axis=1))), int(den)), "exact largest sum of |K| over an output channel"
+            )
         taps = magnitudes.reshape(self.groups, out // self.groups, cin_g, kh, kw).sum(axis=1)  # [groups, cin_g, kh, kw]
         (sh, sw), (dh, dw) = self.stride, self.dilation
-        rows, cols = (np.arange(kh) * dh) % sh, (np.arange(kw) * dw) % sw  # a padded pixel meets only taps of one residue class
-        per_input = max(taps[:, :, rows == ry][:, :, :, cols == rx].sum(axis=(2, 3)).max() for ry in set(rows.tolist()) for rx in set(cols.tolist()))
+        rows, cols = (
+            (np.arange(kh) * dh) % sh,
+            (np.arange(kw) * dw) % sw,
+        )  # a padded pixel meets only taps of one residue class
+        per_input = max(
+            taps[:, :, rows == ry][:, :, :, cols == rx].sum(axis=(2, 3)).max()
+            for ry in set(rows.tolist())
+            for rx in set(cols.tolist())
+        )
         copies = self.padding_copies()
         how = f", times the padding's copy count {copies}" if copies > 1 else ""
-        return LipschitzBound(Fraction(int(per_input) * copies, int(den)), "exact largest sum of |K| over the taps that can read one input pixel" + how)
+        return LipschitzBound(
+            Fraction(int(per_input) * copies, int(den)),
+            "exact largest sum of |K| over the taps that can read one input pixel" + how,
+        )
 
     def _sums_exact(self) -> bool:
         """Whether every sum of products of kernel entries that the Schur test forms is exact

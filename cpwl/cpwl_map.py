@@ -4,7 +4,8 @@ restricted to a line), stored exactly as integer matrices over one common denomi
 from __future__ import annotations
 
 import math
-from typing import Optional, Sequence
+from collections.abc import Sequence
+from typing import Optional
 
 import numpy as np
 from gmpy2 import mpq
@@ -14,7 +15,7 @@ from cpwl.errors import DomainError, InvalidArgument, NumberError, ShapeError
 from cpwl.function import CPWL
 from cpwl.interval import Interval
 from cpwl.limits import check_memory
-from cpwl.numbers import RationalLike, _to_fraction, as_rational
+from cpwl.rationals import RationalLike, _to_fraction, as_rational
 
 __all__ = ["CPWLMap", "exact_matrix", "exact_vector"]
 
@@ -22,7 +23,7 @@ __all__ = ["CPWLMap", "exact_matrix", "exact_vector"]
 def exact_matrix(W, name: str = "W") -> list:
     """Rows of exact rationals (mpq) from a nested sequence or a 2-D array; checks shape.
 
-    Example:
+    Examples:
         >>> exact_matrix([[0.5, "1/3"]])[0][1] == as_rational("1/3")
         True
     """
@@ -44,7 +45,7 @@ def exact_matrix(W, name: str = "W") -> list:
 def exact_vector(v, length: int, name: str = "b") -> list:
     """Exact rational vector (mpq) of the given length; ``None`` means zeros.
 
-    Example:
+    Examples:
         >>> exact_vector(None, 2) == [0, 0]
         True
     """
@@ -65,7 +66,7 @@ class CPWLMap:
     On piece ``j`` the map is ``x -> (A[j] * x + C[j]) / D`` with integer rows ``A[j], C[j]``
     and one positive integer ``D``, so affine layers are exact integer matrix products.
 
-    Example:
+    Examples:
         >>> from cpwl import CPWL, CPWLMap
         >>> F = CPWLMap.from_components([CPWL.identity(), CPWL.from_pieces([0], [0, 1], [0, 0])])
         >>> F.breakpoints, F(-2)
@@ -81,18 +82,18 @@ class CPWLMap:
         raise InvalidArgument("build a CPWLMap with CPWLMap.from_components or CPWLMap.line, or from a Network")
 
     @classmethod
-    def _raw(cls, bps, A, C, D, domain) -> "CPWLMap":
+    def _raw(cls, bps, A, C, D, domain) -> CPWLMap:
         self = object.__new__(cls)
         self._bps, self._A, self._C, self._D, self._domain = tuple(bps), A, C, int(D), domain
         return self
 
     @classmethod
-    def _from_rational_rows(cls, bps, slope_rows, intercept_rows, domain) -> "CPWLMap":
+    def _from_rational_rows(cls, bps, slope_rows, intercept_rows, domain) -> CPWLMap:
         A, C, den = _intarrays.over_common_denominator(slope_rows, intercept_rows)
         return cls._raw(bps, A, C, den, domain)
 
     @classmethod
-    def _from_component_pieces(cls, bps, comps, domain) -> "CPWLMap":
+    def _from_component_pieces(cls, bps, comps, domain) -> CPWLMap:
         samples = _pieces.sample_points(bps, domain)
         pieces = [[f._piece_at(m) for f in comps] for m in samples]
         return cls._from_rational_rows(
@@ -100,11 +101,11 @@ class CPWLMap:
         )
 
     @classmethod
-    def from_components(cls, components: Sequence[CPWL]) -> "CPWLMap":
+    def from_components(cls, components: Sequence[CPWL]) -> CPWLMap:
         """Stack scalar CPWL functions into one map on their common domain; the breakpoints
         are the union of theirs.
 
-        Example:
+        Examples:
             >>> from cpwl import CPWL, CPWLMap
             >>> CPWLMap.from_components([CPWL.identity(), CPWL.constant(1)]).dim
             2
@@ -119,11 +120,11 @@ class CPWLMap:
         return cls._from_component_pieces(bps, comps, domain)
 
     @classmethod
-    def identity(cls, domain=None) -> "CPWLMap":
+    def identity(cls, domain=None) -> CPWLMap:
         """The one-component map ``x -> x`` on ``domain`` (the real line by default): the input
         of a scalar-input network.
 
-        Example:
+        Examples:
             >>> CPWLMap.identity((0, 2))(1)
             (Fraction(1, 1),)
         """
@@ -131,10 +132,10 @@ class CPWLMap:
         return cls._from_rational_rows([], [[one]], [[one - one]], Interval.coerce(domain))
 
     @classmethod
-    def stack(cls, maps: Sequence["CPWLMap"]) -> "CPWLMap":
+    def stack(cls, maps: Sequence[CPWLMap]) -> CPWLMap:
         """The components of several maps on one domain side by side (breakpoints merged).
 
-        Example:
+        Examples:
             >>> F = CPWLMap.stack([CPWLMap.line([0], [1]), CPWLMap.line([1, 2], [0, 0])])
             >>> F.dim, F("1/2")
             (3, (Fraction(1, 2), Fraction(1, 2), Fraction(1, 1)))
@@ -152,14 +153,16 @@ class CPWLMap:
         for m in maps:
             rows = np.array([_pieces.piece_index(m._bps, x) for x in samples])
             parts.append((m._A[rows] * (D // m._D), m._C[rows] * (D // m._D)))
-        return cls._raw(bps, np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1), D, domain)
+        return cls._raw(
+            bps, np.concatenate([p[0] for p in parts], axis=1), np.concatenate([p[1] for p in parts], axis=1), D, domain
+        )
 
     @classmethod
-    def line(cls, start: Sequence[RationalLike], end: Sequence[RationalLike]) -> "CPWLMap":
+    def line(cls, start: Sequence[RationalLike], end: Sequence[RationalLike]) -> CPWLMap:
         """The segment ``t -> start + t (end - start)`` for ``t`` in ``[0, 1]``: the input of a
         network restricted to a line.
 
-        Example:
+        Examples:
             >>> CPWLMap.line([0, 1], [2, 1])("1/2")
             (Fraction(1, 1), Fraction(1, 1))
         """
@@ -209,23 +212,25 @@ class CPWLMap:
         if not self._domain.contains(q):
             raise DomainError(f"x = {q} lies outside the domain {self._domain}")
         j = _pieces.piece_index(self._bps, q)
-        return tuple(_to_fraction(mpq(int(a * q.numerator + c * q.denominator), self._D * int(q.denominator)))
-                     for a, c in zip(self._A[j], self._C[j]))
+        return tuple(
+            _to_fraction(mpq(int(a * q.numerator + c * q.denominator), self._D * int(q.denominator)))
+            for a, c in zip(self._A[j], self._C[j])
+        )
 
     def evaluate(self, x) -> np.ndarray:
         """Vectorised float64 values, shape ``(len(x), dim)`` (plots and quick checks only).
 
-        Example:
+        Examples:
             >>> CPWLMap.line([0], [2]).evaluate([0.5]).tolist()
             [[1.0]]
         """
         return np.stack([f.evaluate(x) for f in self.components], axis=-1)
 
     # ------------------------------------------------------------------ operations
-    def affine(self, W, b=None) -> "CPWLMap":
+    def affine(self, W, b=None) -> CPWLMap:
         """The map ``x -> W F(x) + b`` for an exact matrix ``W`` (``m x k``) and vector ``b``.
 
-        Example:
+        Examples:
             >>> CPWLMap.line([1], [3]).affine([[2], [-1]], [0, 1])(1)
             (Fraction(6, 1), Fraction(-2, 1))
         """
@@ -236,53 +241,67 @@ class CPWLMap:
         W_int, b_int, den = _intarrays.over_common_denominator(rows, [bias])
         return self._affine_int(W_int, b_int[0], den)
 
-    def featurewise(self, scale, offset=None) -> "CPWLMap":
+    def featurewise(self, scale, offset=None) -> CPWLMap:
         """The map ``x -> scale * F(x) + offset`` with one exact scale (and offset) per
         component: no dense matrix is formed.
 
-        Example:
+        Examples:
             >>> CPWLMap.line([1, 1], [3, 3]).featurewise(["1/2", -1], [0, 5])(1)
             (Fraction(3, 2), Fraction(2, 1))
         """
         scales = exact_vector(scale, self.dim, "scale")
         offsets = exact_vector(offset, self.dim, "offset")
         s_int, o_int, den = _intarrays.over_common_denominator([scales], [offsets])
-        return CPWLMap._raw(self._bps, self._A * s_int[0][None, :], self._C * s_int[0][None, :] + o_int[0][None, :] * self._D, self._D * den, self._domain)
+        return CPWLMap._raw(
+            self._bps,
+            self._A * s_int[0][None, :],
+            self._C * s_int[0][None, :] + o_int[0][None, :] * self._D,
+            self._D * den,
+            self._domain,
+        )
 
-    def _affine_int(self, W_int, b_int, den: int) -> "CPWLMap":
+    def _affine_int(self, W_int, b_int, den: int) -> CPWLMap:
         P = self._A.shape[0]
         bits = self._D.bit_length() + int(den).bit_length() + 64
-        check_memory(_intarrays.object_bytes(4 * P * (W_int.shape[0] + W_int.shape[1]), bits), f"an affine map of width {W_int.shape[0]} on {P} pieces")
+        check_memory(
+            _intarrays.object_bytes(4 * P * (W_int.shape[0] + W_int.shape[1]), bits),
+            f"an affine map of width {W_int.shape[0]} on {P} pieces",
+        )
         stacked = np.concatenate([self._A, self._C], axis=0)
         prod = _intarrays.matmul(stacked, W_int.T)
         A, C = prod[:P], prod[P:] + b_int[None, :] * self._D
         return CPWLMap._raw(self._bps, A, C, self._D * den, self._domain)
 
-    def gather(self, index: Sequence[Optional[int]]) -> "CPWLMap":
+    def gather(self, index: Sequence[Optional[int]]) -> CPWLMap:
         """The map whose component ``j`` is component ``index[j]`` of this one (``None``: the
         zero function): permutations, selections and zero padding, exactly.
 
-        Example:
+        Examples:
             >>> F = CPWLMap.line([1, 2], [3, 4])
             >>> F.gather([1, None, 0])(0)
             (Fraction(2, 1), Fraction(0, 1), Fraction(1, 1))
         """
         index = list(index)
-        if not index or any(i is not None and (not isinstance(i, (int, np.integer)) or not 0 <= i < self.dim) for i in index):
+        if not index or any(
+            i is not None and (not isinstance(i, (int, np.integer)) or not 0 <= i < self.dim) for i in index
+        ):
             raise ShapeError(f"gather needs a non-empty index of components in [0, {self.dim}) or None")
         cols = [self.dim if i is None else int(i) for i in index]
-        check_memory(24.0 * self._A.shape[0] * (len(cols) + self.dim), f"a gather of {len(cols)} outputs on {self._A.shape[0]} pieces")
+        check_memory(
+            24.0 * self._A.shape[0] * (len(cols) + self.dim),
+            f"a gather of {len(cols)} outputs on {self._A.shape[0]} pieces",
+        )
         zero = _intarrays.ints([0] * self._A.shape[0], (self._A.shape[0], 1))
         A = np.concatenate([self._A, zero], axis=1)[:, cols]
         C = np.concatenate([self._C, zero], axis=1)[:, cols]
         return CPWLMap._raw(self._bps, A, C, self._D, self._domain)
 
-    def apply(self, activation) -> "CPWLMap":
+    def apply(self, activation) -> CPWLMap:
         """Apply an activation or any layer: a scalar :class:`CPWL` (elementwise), an
         activation layer of :mod:`cpwl.activations` (``Elementwise``, ``NLayer``, ``MaxMin``,
         ``GroupSort``, ``Householder``) or any :class:`cpwl.Layer`.
 
-        Example:
+        Examples:
             >>> from cpwl import activations
             >>> F = CPWLMap.line([-1], [1]).apply(activations.relu())
             >>> F.breakpoints
@@ -298,14 +317,14 @@ class CPWLMap:
             raise InvalidArgument(f"{type(activation).__name__} is not a CPWL or a layer of cpwl")
         return activation.apply_map(self)
 
-    def restrict(self, a: Optional[RationalLike], b: Optional[RationalLike]) -> "CPWLMap":
+    def restrict(self, a: Optional[RationalLike], b: Optional[RationalLike]) -> CPWLMap:
         """The same map on ``[a, b]`` (inside the domain)."""
         return CPWLMap.from_components([f.restrict(a, b) for f in self.components])
 
-    def canonical(self) -> "CPWLMap":
+    def canonical(self) -> CPWLMap:
         """Drop breakpoints where no component bends.
 
-        Example:
+        Examples:
             >>> from cpwl import CPWL
             >>> CPWLMap.from_components([CPWL.from_points([(0, 0), (1, 1), (2, 2)])]).canonical().breakpoints
             ()
@@ -319,11 +338,11 @@ class CPWLMap:
         pieces = [0] + [j + 1 for j in keep]
         return CPWLMap._raw([self._bps[j] for j in keep], self._A[pieces], self._C[pieces], self._D, self._domain)
 
-    def __add__(self, other: "CPWLMap") -> "CPWLMap":
+    def __add__(self, other: CPWLMap) -> CPWLMap:
         """The componentwise sum of two maps with the same number of outputs on the same
         domain (breakpoints merged), exactly.
 
-        Example:
+        Examples:
             >>> (CPWLMap.line([0, 1], [2, 1]) + CPWLMap.line([1, 1], [1, 3]))(1)
             (Fraction(3, 1), Fraction(4, 1))
         """
@@ -333,15 +352,17 @@ class CPWLMap:
             raise ShapeError(f"cannot add a map with {other.dim} outputs to one with {self.dim}")
         n = self.dim
         both = CPWLMap.stack([self, other])  # shared breakpoints and denominator
-        return CPWLMap._raw(both._bps, both._A[:, :n] + both._A[:, n:], both._C[:, :n] + both._C[:, n:], both._D, both._domain)
+        return CPWLMap._raw(
+            both._bps, both._A[:, :n] + both._A[:, n:], both._C[:, :n] + both._C[:, n:], both._D, both._domain
+        )
 
-    def where_negative(self, condition: "CPWLMap", other: "CPWLMap", strict: bool = True) -> "CPWLMap":
+    def where_negative(self, condition: CPWLMap, other: CPWLMap, strict: bool = True) -> CPWLMap:
         """Component ``i`` is this map's where ``condition_i(t) < 0`` (``<= 0`` when not
         ``strict``), ``other``'s elsewhere — exactly, with breakpoints added where a condition
         crosses zero.  The result must be continuous (a graph's ``where`` of two pieces that
         meet at the switch); a jump raises :class:`cpwl.DomainError`.
 
-        Example:
+        Examples:
             >>> x = CPWLMap.line([-1], [1])                                # x(t) = 2t - 1
             >>> relu = x.featurewise([0]).where_negative(x, x)             # 0 where x < 0, else x
             >>> relu.breakpoints, relu("3/4")
@@ -366,7 +387,10 @@ class CPWLMap:
             right, _ = _refine.numerators_at(A_out, C_out, pieces + 1, bps)
             jumps = np.nonzero((left != right).any(axis=1))[0]
             if len(jumps):
-                raise DomainError(f"the selection jumps at t = {_to_fraction(bps[jumps[0]])}: the two branches differ where the condition switches")
+                raise DomainError(
+                    f"the selection jumps at t = {_to_fraction(bps[jumps[0]])}: the two branches differ where "
+                    "the condition switches"
+                )
         return CPWLMap._raw(bps, A_out, C_out, S._D, S._domain)
 
     def __eq__(self, other: object) -> bool:
@@ -387,7 +411,7 @@ class CPWLMap:
         return map_to_json(self)
 
     @classmethod
-    def from_json(cls, text: str) -> "CPWLMap":
+    def from_json(cls, text: str) -> CPWLMap:
         """Read the JSON written by :meth:`to_json`."""
         from cpwl.serialize import map_from_json
 

@@ -8,7 +8,7 @@ in ``x_i`` if every piece has ``∂f/∂x_i >= 0``.  The largest ``|∂f_j/∂x_
 Lipschitz constant from l1 inputs to l-infinity outputs (the norm pair monotonic networks
 constrain).
 
-Example:
+Examples:
     >>> from cpwl import Affine, Network, activations
     >>> net = Network([Affine([[1, -1], [1, 0]]), activations.GroupSort(2), Affine([[1, 1]])])
     >>> bounds = net.derivative_bounds()
@@ -18,9 +18,10 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 from gmpy2 import mpq
@@ -46,7 +47,7 @@ class DerivativeBounds:
     """``lower[j][k] <= ∂f_j/∂x_i <= upper[j][k]`` on every linear piece of ``f``, for ``i =
     inputs[k]``: exact rationals, proven for the exact network (every input, not a sample).
 
-    Example:
+    Examples:
         >>> from cpwl import Affine, Network
         >>> Network([Affine([[2, "-1/2"]])]).derivative_bounds().lipschitz_l1_to_inf
         Fraction(2, 1)
@@ -77,15 +78,19 @@ class DerivativeBounds:
     def lipschitz_l1_to_inf(self) -> Fraction:
         """The largest ``|∂f_j/∂x_i|`` over the inputs bounded: a proven bound on
         ``||f(x) - f(y)||_inf / ||x - y||_1`` when every input was bounded."""
-        return max((max(abs(a), abs(b)) for lo, hi in zip(self.lower, self.upper) for a, b in zip(lo, hi)), default=Fraction(0))
+        return max(
+            (max(abs(a), abs(b)) for lo, hi in zip(self.lower, self.upper) for a, b in zip(lo, hi)), default=Fraction(0)
+        )
 
 
-def derivative_bounds(network, inputs: Optional[Sequence[int]] = None, in_features: Optional[int] = None) -> DerivativeBounds:
+def derivative_bounds(
+    network, inputs: Optional[Sequence[int]] = None, in_features: Optional[int] = None
+) -> DerivativeBounds:
     """Bounds on every output's partial derivatives in ``inputs`` (default: all) of a
     :class:`cpwl.Network`, by one exact box propagation per input direction ``e_i``
     (``in_features``: the input width, needed only when no layer fixes it).
 
-    Example:
+    Examples:
         >>> from cpwl import Affine, Network, activations
         >>> derivative_bounds(Network([Affine([[1], [-1]]), activations.relu()])).upper
         ((Fraction(1, 1),), (Fraction(0, 1),))
@@ -93,9 +98,13 @@ def derivative_bounds(network, inputs: Optional[Sequence[int]] = None, in_featur
     layers = network.layers
     in_features = network.input_dim if in_features is None else in_features
     if in_features is None:
-        raise ShapeError("the network's input width is not fixed by its layers; start it with an Affine or Conv2d layer")
+        raise ShapeError(
+            "the network's input width is not fixed by its layers; start it with an Affine or Conv2d layer"
+        )
     chosen = tuple(range(in_features)) if inputs is None else tuple(inputs)
-    if not chosen or any(isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < in_features for i in chosen):
+    if not chosen or any(
+        isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < in_features for i in chosen
+    ):
         raise InvalidArgument(f"inputs must be indices in [0, {in_features}), got {inputs!r}")
     width = in_features
     for layer in layers:
@@ -104,5 +113,7 @@ def derivative_bounds(network, inputs: Optional[Sequence[int]] = None, in_featur
     for k, i in enumerate(chosen):
         start[i, k] = mpq(1)
     lo, hi = jacobian_hull(layers, start, start.copy())
-    as_rows = lambda a: tuple(tuple(Fraction(int(v.numerator), int(v.denominator)) for v in row) for row in np.asarray(a).tolist())  # noqa: E731
+    as_rows = lambda a: tuple(
+        tuple(Fraction(int(v.numerator), int(v.denominator)) for v in row) for row in np.asarray(a).tolist()
+    )  # noqa: E731
     return DerivativeBounds(tuple(int(i) for i in chosen), as_rows(lo), as_rows(hi))

@@ -8,7 +8,7 @@ from gmpy2 import mpq
 
 from cpwl.errors import DomainError
 from cpwl.function import CPWL
-from cpwl.numbers import _to_fraction
+from cpwl.rationals import _to_fraction
 
 __all__ = ["sup_distance", "l2_distance_squared"]
 
@@ -32,7 +32,7 @@ def sup_distance(f: CPWL, g: CPWL) -> Fraction:
     On an unbounded domain the difference must be constant on the unbounded tails
     (otherwise :class:`cpwl.DomainError`).
 
-    Example:
+    Examples:
         >>> from cpwl import CPWL, sup_distance
         >>> sup_distance(CPWL.identity((0, 1)), CPWL.constant(0, (0, 1)))
         Fraction(1, 1)
@@ -48,7 +48,7 @@ def l2_distance_squared(f: CPWL, g: CPWL) -> Fraction:
     On each piece ``[u, v]`` the difference ``d`` is affine and
     ``∫ d^2 = (v - u) * (d(u)^2 + d(u) d(v) + d(v)^2) / 3``.  Unbounded tails must vanish.
 
-    Example:
+    Examples:
         >>> from cpwl import CPWL, l2_distance_squared
         >>> l2_distance_squared(CPWL.identity((0, 1)), CPWL.constant(0, (0, 1)))
         Fraction(1, 3)

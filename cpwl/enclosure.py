@@ -7,7 +7,7 @@ from fractions import Fraction
 from math import isqrt
 
 from cpwl.errors import InvalidArgument
-from cpwl.numbers import RationalLike, as_fraction
+from cpwl.rationals import RationalLike, as_fraction
 
 __all__ = ["Enclosure", "sqrt_upper"]
 
@@ -17,7 +17,7 @@ class Enclosure:
     """A proven enclosure ``lo <= value <= hi`` of a real number that may be irrational
     (a spectral norm, say), with exact rational ends.
 
-    Example:
+    Examples:
         >>> from fractions import Fraction
         >>> e = Enclosure(Fraction(14, 10), Fraction(15, 10))   # sqrt(2)
         >>> e.contains(Fraction(141, 100)), e.width
@@ -40,7 +40,7 @@ class Enclosure:
         """Whether the rational ``x`` lies in ``[lo, hi]``."""
         return self.lo <= as_fraction(x) <= self.hi
 
-    def __sub__(self, other: RationalLike) -> "Enclosure":
+    def __sub__(self, other: RationalLike) -> Enclosure:
         k = as_fraction(other)
         return Enclosure(self.lo - k, self.hi - k)
 
@@ -51,7 +51,7 @@ class Enclosure:
 def sqrt_upper(q: RationalLike, bits: int = 40) -> Fraction:
     """A rational ``>= sqrt(q)`` within ``2**-bits`` relative precision (0 for ``q <= 0``).
 
-    Example:
+    Examples:
         >>> r = sqrt_upper(2); r * r >= 2 and r - Fraction(1, 2**30) < 1.4142136
         True
     """

@@ -19,7 +19,7 @@ derives from the built-in exception a Python user would expect (``ValueError``, 
         ├── BreakpointLimitError      more breakpoints than ``cpwl.breakpoint_limit``
         └── MemoryLimitError          more memory than ``cpwl.memory_limit``
 
-Example:
+Examples:
     >>> import cpwl
     >>> try:
     ...     cpwl.CPWL.from_points([(1, 0), (0, 1)])
@@ -56,7 +56,7 @@ class InvalidArgument(CPWLError, ValueError, TypeError):
     """An argument the call cannot accept: a wrong type, a value out of range, an unknown
     option.  The message names the argument and what would be accepted.
 
-    Example:
+    Examples:
         >>> import cpwl
         >>> cpwl.activations.MaxMin(pairing="diagonal")
         Traceback (most recent call last):
@@ -69,7 +69,7 @@ class NumberError(InvalidArgument):
     """A value could not be turned into an exact rational (NaN, infinity, malformed text, an
     exponent too large to expand).
 
-    Example:
+    Examples:
         >>> import cpwl
         >>> cpwl.as_fraction(float("nan"))
         Traceback (most recent call last):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 from gmpy2 import mpq
@@ -11,7 +12,7 @@ from gmpy2 import mpq
 from cpwl import _pieces
 from cpwl.errors import BreakpointError, DomainError, InvalidArgument, NumberError
 from cpwl.interval import Interval
-from cpwl.numbers import RationalLike, _to_fraction, as_rational
+from cpwl.rationals import RationalLike, _to_fraction, as_rational
 
 __all__ = ["CPWL"]
 
@@ -33,7 +34,7 @@ class CPWL:
     is a ``fractions.Fraction``.  Results of the algebra are canonical (collinear neighbours
     merged); constructors keep the breakpoints they are given until :meth:`canonical`.
 
-    Example:
+    Examples:
         >>> from fractions import Fraction
         >>> from cpwl import CPWL
         >>> f = CPWL.from_points([(-1, 0), (0, 1), (1, 0)], left_slope=1, right_slope=-1)
@@ -72,11 +73,11 @@ class CPWL:
         slopes: Sequence[RationalLike],
         intercepts: Sequence[RationalLike],
         domain: Interval | tuple | None = None,
-    ) -> "CPWL":
+    ) -> CPWL:
         """Build from breakpoints and the affine piece ``slopes[j]*x + intercepts[j]`` of each
         gap; continuity at every breakpoint is checked exactly.
 
-        Example:
+        Examples:
             >>> CPWL.from_pieces([0], [-1, 1], [0, 0])(-3)   # |x|
             Fraction(3, 1)
         """
@@ -103,13 +104,13 @@ class CPWL:
         points: Iterable[tuple],
         left_slope: Optional[RationalLike] = None,
         right_slope: Optional[RationalLike] = None,
-    ) -> "CPWL":
+    ) -> CPWL:
         """Interpolate points ``(x, y)`` with strictly increasing ``x``.
 
         Without ``left_slope`` the domain starts at the first point; with it the function
         continues to ``-inf`` with that slope (likewise ``right_slope``).
 
-        Example:
+        Examples:
             >>> f = CPWL.from_points([(0, 0), (1, 1), (2, 0)])
             >>> f.domain, f.breakpoints
             (Interval(0, 2), (Fraction(1, 1),))
@@ -125,12 +126,8 @@ class CPWL:
                     f"x[{j + 1}] = {xs[j + 1]} are not (sort them and drop repeats)"
                 )
         if len(xs) == 1 and left_slope is None and right_slope is None:
-            raise DomainError(
-                "one point without end slopes spans a zero-length domain; add a point or an end slope"
-            )
-        domain = Interval(
-            None if left_slope is not None else xs[0], None if right_slope is not None else xs[-1]
-        )
+            raise DomainError("one point without end slopes spans a zero-length domain; add a point or an end slope")
+        domain = Interval(None if left_slope is not None else xs[0], None if right_slope is not None else xs[-1])
         slopes = [(pts[j + 1][1] - pts[j][1]) / (xs[j + 1] - xs[j]) for j in range(len(xs) - 1)]
         if left_slope is not None:
             slopes.insert(0, as_rational(left_slope))
@@ -151,11 +148,11 @@ class CPWL:
         slopes: Sequence[RationalLike],
         anchor: tuple,
         domain: Interval | tuple | None = None,
-    ) -> "CPWL":
+    ) -> CPWL:
         """Build from breakpoints, the slope of every piece, and one point ``anchor = (x, y)``
         on the graph (``x`` in the domain).
 
-        Example:
+        Examples:
             >>> f = CPWL.from_slopes([0], [-1, 1], anchor=(0, 0))
             >>> f(-2), f(3)
             (Fraction(2, 1), Fraction(3, 1))
@@ -182,30 +179,30 @@ class CPWL:
         return cls._trusted(bps, s, c, dom)
 
     @classmethod
-    def linear(cls, slope: RationalLike, intercept: RationalLike = 0, domain=None) -> "CPWL":
+    def linear(cls, slope: RationalLike, intercept: RationalLike = 0, domain=None) -> CPWL:
         """The affine function ``slope * x + intercept``.
 
-        Example:
+        Examples:
             >>> CPWL.linear(Fraction(1, 2), 1)(4)
             Fraction(3, 1)
         """
         return cls._trusted((), (as_rational(slope),), (as_rational(intercept),), Interval.coerce(domain))
 
     @classmethod
-    def identity(cls, domain=None) -> "CPWL":
+    def identity(cls, domain=None) -> CPWL:
         """``x -> x``.
 
-        Example:
+        Examples:
             >>> CPWL.identity()(7)
             Fraction(7, 1)
         """
         return cls.linear(1, 0, domain)
 
     @classmethod
-    def constant(cls, value: RationalLike, domain=None) -> "CPWL":
+    def constant(cls, value: RationalLike, domain=None) -> CPWL:
         """``x -> value``.
 
-        Example:
+        Examples:
             >>> CPWL.constant("2/3")(100)
             Fraction(2, 3)
         """
@@ -240,12 +237,14 @@ class CPWL:
     def pieces(self) -> list:
         """List of ``(lo, hi, slope, intercept)``, one per piece; ``None`` marks infinite ends.
 
-        Example:
+        Examples:
             >>> CPWL.from_points([(0, 0), (1, 1)]).pieces()
             [(Fraction(0, 1), Fraction(1, 1), Fraction(1, 1), Fraction(0, 1))]
         """
         ends = [None if q is None else _to_fraction(q) for q in (self._domain._lo, *self._bps, self._domain._hi)]
-        return [(ends[j], ends[j + 1], _to_fraction(s), _to_fraction(c)) for j, (s, c) in enumerate(zip(self._s, self._c))]
+        return [
+            (ends[j], ends[j + 1], _to_fraction(s), _to_fraction(c)) for j, (s, c) in enumerate(zip(self._s, self._c))
+        ]
 
     def _eval(self, q: mpq) -> mpq:
         j = _pieces.piece_index(self._bps, q)
@@ -270,7 +269,7 @@ class CPWL:
         Each value is computed from the nearest breakpoint, so large intercepts cause no
         cancellation.  Points outside the domain raise :class:`DomainError`.
 
-        Example:
+        Examples:
             >>> CPWL.from_pieces([0], [-1, 1], [0, 0]).evaluate([-2.0, 0.5]).tolist()
             [2.0, 0.5]
         """
@@ -289,13 +288,11 @@ class CPWL:
         return anchor_vals[j] + s[j] * (xs - anchors[j])
 
     # ------------------------------------------------------------------ algebra
-    def _binary(self, other, op) -> "CPWL":
+    def _binary(self, other, op) -> CPWL:
         if isinstance(other, CPWL):
             domain = self._domain.intersect(other._domain)
             bps = _pieces.merge_breakpoints(domain, self._bps, other._bps)
-            return _pieces.assemble(
-                domain, bps, lambda m: op(self._piece_at(m), other._piece_at(m))
-            )
+            return _pieces.assemble(domain, bps, lambda m: op(self._piece_at(m), other._piece_at(m)))
         if _is_scalar(other):
             k = as_rational(other)
             return _pieces.assemble(self._domain, list(self._bps), lambda m: op(self._piece_at(m), (0, k)))
@@ -312,7 +309,7 @@ class CPWL:
     def __rsub__(self, other):
         return self._binary(other, lambda p, q: (q[0] - p[0], q[1] - p[1]))
 
-    def _scaled(self, k: mpq) -> "CPWL":
+    def _scaled(self, k: mpq) -> CPWL:
         return _pieces.assemble(self._domain, list(self._bps), lambda m: tuple(k * v for v in self._piece_at(m)))
 
     def __mul__(self, other):
@@ -330,24 +327,24 @@ class CPWL:
             raise ZeroDivisionError("division of a CPWL function by zero")
         return self._scaled(1 / k)
 
-    def __neg__(self) -> "CPWL":
+    def __neg__(self) -> CPWL:
         return self._scaled(mpq(-1))
 
-    def __pos__(self) -> "CPWL":
+    def __pos__(self) -> CPWL:
         return self
 
-    def __abs__(self) -> "CPWL":
+    def __abs__(self) -> CPWL:
         from cpwl.lattice import maximum
 
         return maximum(self, -self)
 
-    def compose(self, inner: "CPWL") -> "CPWL":
+    def compose(self, inner: CPWL) -> CPWL:
         """``self ∘ inner``: the function ``x -> self(inner(x))`` on ``inner``'s domain.
 
         Raises :class:`DomainError` unless ``inner`` maps its domain into ``self.domain``
         (restrict ``inner`` first).
 
-        Example:
+        Examples:
             >>> relu = CPWL.from_pieces([0], [0, 1], [0, 0])
             >>> relu.compose(CPWL.linear(-1, 1))(3)
             Fraction(0, 1)
@@ -395,17 +392,17 @@ class CPWL:
     def value_range(self) -> tuple:
         """Exact ``(min, max)`` of the function on its domain; ``None`` where unbounded.
 
-        Example:
+        Examples:
             >>> CPWL.from_points([(0, 0), (1, 2), (3, -1)]).value_range()
             (Fraction(-1, 1), Fraction(2, 1))
         """
         return tuple(None if v is None else _to_fraction(v) for v in self._range())
 
-    def restrict(self, a: Optional[RationalLike], b: Optional[RationalLike]) -> "CPWL":
+    def restrict(self, a: Optional[RationalLike], b: Optional[RationalLike]) -> CPWL:
         """The same function on ``[a, b]`` (``None`` for an infinite end), which must lie in
         the domain.
 
-        Example:
+        Examples:
             >>> CPWL.identity().restrict(0, 1).domain
             Interval(0, 1)
         """
@@ -417,11 +414,11 @@ class CPWL:
         pieces = range(first, first + len(kept) + 1)
         return CPWL._trusted(kept, [self._s[j] for j in pieces], [self._c[j] for j in pieces], new)
 
-    def canonical(self) -> "CPWL":
+    def canonical(self) -> CPWL:
         """The same function with every breakpoint removed where the slope does not change;
         equal functions have equal canonical forms (and compare and hash equal).
 
-        Example:
+        Examples:
             >>> CPWL.from_points([(0, 0), (1, 1), (2, 2)]).canonical().breakpoints
             ()
         """
@@ -449,10 +446,10 @@ class CPWL:
             self._hash = hash((a._domain, a._bps, a._s, a._c))
         return self._hash
 
-    def agrees_with(self, other: "CPWL") -> bool:
+    def agrees_with(self, other: CPWL) -> bool:
         """Exact equality on the common part of the two domains.
 
-        Example:
+        Examples:
             >>> relu = CPWL.from_pieces([0], [0, 1], [0, 0])
             >>> relu.agrees_with(CPWL.identity(domain=(0, 5)))
             True
@@ -464,7 +461,7 @@ class CPWL:
     def lipschitz_constant(self) -> Fraction:
         """Exact Lipschitz constant: the largest ``|slope|``.
 
-        Example:
+        Examples:
             >>> CPWL.from_points([(0, 0), (1, 3), (2, 2)]).lipschitz_constant()
             Fraction(3, 1)
         """
@@ -473,7 +470,7 @@ class CPWL:
     def is_lipschitz(self, constant: RationalLike = 1) -> bool:
         """Whether every ``|slope| <= constant`` (exactly).
 
-        Example:
+        Examples:
             >>> CPWL.identity().is_lipschitz(1)
             True
         """
@@ -484,7 +481,7 @@ class CPWL:
         """Whether the function is non-decreasing or non-increasing (``strict``: increasing or
         decreasing).
 
-        Example:
+        Examples:
             >>> CPWL.from_pieces([0], [0, 1], [0, 0]).is_monotone(), CPWL.constant(1).is_monotone(strict=True)
             (True, False)
         """
@@ -495,7 +492,7 @@ class CPWL:
     def is_convex(self) -> bool:
         """Whether slopes never decrease (exactly).
 
-        Example:
+        Examples:
             >>> CPWL.from_pieces([0], [-1, 1], [0, 0]).is_convex()
             True
         """
@@ -509,7 +506,7 @@ class CPWL:
     def to_json(self) -> str:
         """Lossless JSON text (rationals as ``"p/q"`` strings); see :meth:`from_json`.
 
-        Example:
+        Examples:
             >>> f = CPWL.from_points([(0, 0), (1, "1/3")])
             >>> CPWL.from_json(f.to_json()) == f
             True
@@ -519,7 +516,7 @@ class CPWL:
         return cpwl_to_json(self)
 
     @classmethod
-    def from_json(cls, text: str) -> "CPWL":
+    def from_json(cls, text: str) -> CPWL:
         """Read the JSON written by :meth:`to_json`; malformed input raises
         :class:`cpwl.SerializationError`."""
         from cpwl.serialize import cpwl_from_json
@@ -529,7 +526,7 @@ class CPWL:
     def to_sympy(self, x):
         """A sympy ``Piecewise`` in the symbol ``x`` (exact ``Rational`` coefficients).
 
-        Example:
+        Examples:
             >>> import sympy
             >>> x = sympy.Symbol("x")
             >>> CPWL.from_pieces([0], [-1, 1], [0, 0]).to_sympy(x)
@@ -540,11 +537,11 @@ class CPWL:
         return to_sympy(self, x)
 
     @classmethod
-    def from_sympy(cls, expr, x, domain=None) -> "CPWL":
+    def from_sympy(cls, expr, x, domain=None) -> CPWL:
         """Read a piecewise-linear sympy expression in ``x`` (``Piecewise``, ``Abs``,
         ``Max``, ``Min``, sums and rational multiples) on ``domain``.
 
-        Example:
+        Examples:
             >>> import sympy
             >>> x = sympy.Symbol("x")
             >>> CPWL.from_sympy(sympy.Abs(x - 1), x)(3)
@@ -558,7 +555,7 @@ class CPWL:
         """Plot with matplotlib, breakpoints marked; returns the axes. Keyword arguments go to
         ``ax.plot``.
 
-        Example:
+        Examples:
             >>> import matplotlib; matplotlib.use("Agg")
             >>> ax = CPWL.from_pieces([0], [-1, 1], [0, 0]).plot()
         """

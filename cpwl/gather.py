@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 from gmpy2 import mpq
@@ -22,7 +23,7 @@ class Gather(Layer):
     slicing, channel concatenation with zeros and space-to-depth pooling of a feature map in
     row-major order are all gathers.
 
-    Example:
+    Examples:
         >>> g = Gather([2, None, 0], in_features=3)
         >>> g([1, 2, 3])
         (Fraction(3, 1), Fraction(0, 1), Fraction(1, 1))
@@ -37,7 +38,9 @@ class Gather(Layer):
         if not index:
             raise InvalidArgument("a Gather needs at least one output")
         for i in index:
-            if i is not None and (isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < in_features):
+            if i is not None and (
+                isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < in_features
+            ):
                 raise InvalidArgument(f"gather indices must be ints in [0, {in_features}) or None, got {i!r}")
         self.in_features = int(in_features)
         #: The source of each output (``None``: zero).
@@ -72,7 +75,7 @@ class Gather(Layer):
         the copy counts), ``c`` in l1 (column sums), ``min(1, c)`` in l-infinity (each output
         reads one input or is zero).
 
-        Example:
+        Examples:
             >>> Gather([0, 0, 1, 0], in_features=2).lipschitz_bound().value > Fraction(173, 100)
             True
             >>> Gather([0, 0, 1, 0], in_features=2).lipschitz_bound(1).value
@@ -82,10 +85,16 @@ class Gather(Layer):
         norm = norm_name(norm)
         if norm != 2:
             value = c if norm == 1 else min(1, c)
-            return LipschitzBound(Fraction(value), "exact: largest copy count" if norm == 1 else "exact: each output reads at most one input")
+            return LipschitzBound(
+                Fraction(value),
+                "exact: largest copy count" if norm == 1 else "exact: each output reads at most one input",
+            )
         root = math.isqrt(c)
         if root * root == c:
-            return LipschitzBound(Fraction(root), "exact: each input is read at most once" if c <= 1 else "exact sqrt of the largest copy count")
+            return LipschitzBound(
+                Fraction(root),
+                "exact: each input is read at most once" if c <= 1 else "exact sqrt of the largest copy count",
+            )
         return LipschitzBound(sqrt_upper(c), "sqrt of the largest copy count (rational upper bound)")
 
     def __repr__(self) -> str:

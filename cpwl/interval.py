@@ -8,7 +8,7 @@ from typing import Optional
 from gmpy2 import mpq
 
 from cpwl.errors import DomainError
-from cpwl.numbers import RationalLike, _to_fraction, as_rational
+from cpwl.rationals import RationalLike, _to_fraction, as_rational
 
 __all__ = ["Interval"]
 
@@ -17,7 +17,7 @@ class Interval:
     """A closed interval of the real line with exact rational ends; ``None`` marks an
     infinite end.  Non-degenerate: a finite interval needs ``lo < hi``.
 
-    Example:
+    Examples:
         >>> from cpwl import Interval
         >>> Interval(-1, "1/2")
         Interval(-1, 1/2)
@@ -39,21 +39,21 @@ class Interval:
             )
 
     @classmethod
-    def real_line(cls) -> "Interval":
+    def real_line(cls) -> Interval:
         """The whole real line ``(-inf, inf)``.
 
-        Example:
+        Examples:
             >>> Interval.real_line().is_compact
             False
         """
         return cls(None, None)
 
     @classmethod
-    def coerce(cls, domain: "Interval | tuple | None") -> "Interval":
+    def coerce(cls, domain: Interval | tuple | None) -> Interval:
         """Accept an :class:`Interval`, a pair ``(lo, hi)`` (``None`` for infinite ends) or
         ``None`` (the real line).
 
-        Example:
+        Examples:
             >>> Interval.coerce((0, 1))
             Interval(0, 1)
         """
@@ -64,9 +64,7 @@ class Interval:
         try:
             lo, hi = domain
         except (TypeError, ValueError) as err:
-            raise DomainError(
-                f"a domain is an Interval or a pair (lo, hi), got {domain!r}"
-            ) from err
+            raise DomainError(f"a domain is an Interval or a pair (lo, hi), got {domain!r}") from err
         return cls(lo, hi)
 
     @property
@@ -94,16 +92,16 @@ class Interval:
         q = as_rational(x)
         return (self._lo is None or self._lo <= q) and (self._hi is None or q <= self._hi)
 
-    def contains_interval(self, other: "Interval") -> bool:
+    def contains_interval(self, other: Interval) -> bool:
         """Whether ``other`` is a subset of this interval."""
         lo_ok = self._lo is None or (other._lo is not None and self._lo <= other._lo)
         hi_ok = self._hi is None or (other._hi is not None and other._hi <= self._hi)
         return lo_ok and hi_ok
 
-    def intersect(self, other: "Interval") -> "Interval":
+    def intersect(self, other: Interval) -> Interval:
         """The common part of two intervals; :class:`DomainError` if it has no length.
 
-        Example:
+        Examples:
             >>> Interval(0, 2).intersect(Interval(1, None))
             Interval(1, 2)
         """

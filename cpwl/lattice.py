@@ -29,7 +29,7 @@ def _extremum(f: CPWL, g: CPWL, pick_first) -> CPWL:
 def maximum(f: CPWL, g: CPWL) -> CPWL:
     """Pointwise maximum on the common domain, exactly (crossings become breakpoints).
 
-    Example:
+    Examples:
         >>> from cpwl import CPWL, maximum
         >>> maximum(CPWL.identity(), CPWL.constant(0)).breakpoints   # ReLU
         (Fraction(0, 1),)
@@ -40,7 +40,7 @@ def maximum(f: CPWL, g: CPWL) -> CPWL:
 def minimum(f: CPWL, g: CPWL) -> CPWL:
     """Pointwise minimum on the common domain, exactly.
 
-    Example:
+    Examples:
         >>> from cpwl import CPWL, minimum
         >>> minimum(CPWL.identity(), CPWL.constant(0))(5)
         Fraction(0, 1)

@@ -14,7 +14,7 @@ knows five things, each written once, in its own class:
 The last two are abstract: a layer type that forgets them cannot even be instantiated, so no
 certificate can fall back to "1" for it.
 
-Example:
+Examples:
     >>> from cpwl import Affine
     >>> Affine([["3/5", "4/5"]]).lipschitz_bound()
     LipschitzBound(value=Fraction(1, 1), method='exact PSD test of I - W^T W')
@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import abc
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional
 
 import numpy as np
 
@@ -42,7 +43,7 @@ def norm_name(norm) -> object:
     ``math.inf``, and the strings ``"1"``, ``"2"``, ``"l1"``, ``"l2"``, ``"linf"``);
     anything else raises :class:`cpwl.InvalidArgument`.
 
-    Example:
+    Examples:
         >>> norm_name(math.inf), norm_name(2)
         ('inf', 2)
     """
@@ -62,7 +63,7 @@ def norm_name(norm) -> object:
 class LipschitzBound:
     """A proven upper bound ``value`` on a Lipschitz constant, and how it was proven.
 
-    Example:
+    Examples:
         >>> b = LipschitzBound(Fraction(1), "by construction")
         >>> b.value <= 1
         True
@@ -72,11 +73,11 @@ class LipschitzBound:
     method: str
 
 
-def composed_bound(layers: Sequence["Layer"], norm=2) -> LipschitzBound:
+def composed_bound(layers: Sequence[Layer], norm=2) -> LipschitzBound:
     """The bound of a composition in one ``norm``: the product of the layers' proven bounds
     (1 for none), with their distinct methods.
 
-    Example:
+    Examples:
         >>> from cpwl import Affine, activations
         >>> composed_bound([Affine([["1/2"]]), activations.Elementwise(activations.relu())]).value
         Fraction(1, 1)
@@ -90,9 +91,10 @@ def linear_hull(W, lo, hi) -> tuple:
     """Exact bounds of ``W d`` over the box ``lo <= d <= hi`` (object arrays, ``W`` of shape
     ``(m, k)``, the box ``(k, n)``): ``W+ lo + W- hi`` and ``W+ hi + W- lo``.
 
-    Example:
+    Examples:
         >>> import numpy as np
-        >>> lo, hi = linear_hull(np.array([[1, -2]], dtype=object), np.array([[0], [0]], dtype=object), np.array([[1], [1]], dtype=object))
+        >>> W, lower, upper = (np.array(a, dtype=object) for a in ([[1, -2]], [[0], [0]], [[1], [1]]))
+        >>> lo, hi = linear_hull(W, lower, upper)
         >>> lo.tolist(), hi.tolist()
         ([[-2]], [[1]])
     """
@@ -115,7 +117,7 @@ class Layer(abc.ABC):
 
     def __call__(self, vector: Sequence) -> tuple:
         """Exact forward pass on a vector of rationals; returns a tuple of Fractions."""
-        from cpwl.numbers import _to_fraction, as_rational
+        from cpwl.rationals import _to_fraction, as_rational
 
         vals = [as_rational(v) for v in vector]
         self.check_width(len(vals))

@@ -8,7 +8,7 @@ line restrictions, graph importers) without threading an argument through each o
   working arrays *before* allocating them and raises :class:`MemoryLimitError` when the
   estimate exceeds the budget.
 
-Example:
+Examples:
     >>> from cpwl import Affine, Network, activations
     >>> net = Network([Affine([[1], [1]], [0, "-1/2"]), activations.relu(), Affine([[1, 1]])])
     >>> with breakpoint_limit(1):
@@ -55,7 +55,7 @@ def breakpoint_limit(max_breakpoints: Optional[int]):
     """Within the block, exact maps may have at most ``max_breakpoints`` breakpoints
     (``None``: no limit).
 
-    Example:
+    Examples:
         >>> with breakpoint_limit(10):
         ...     pass
     """
@@ -71,7 +71,7 @@ def memory_limit(max_bytes: Optional[int]):
     """Within the block, one exact step may allocate at most ``max_bytes`` bytes of working
     arrays (``None``: no limit; the default is :data:`DEFAULT_MAX_BYTES`).
 
-    Example:
+    Examples:
         >>> from cpwl import Affine, Network, activations
         >>> net = Network([Affine([[1], [1]], [0, "-1/2"]), activations.relu(), Affine([[1, 1]])])
         >>> with memory_limit(100):

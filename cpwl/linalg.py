@@ -21,7 +21,7 @@ from cpwl.cpwl_map import exact_matrix
 from cpwl.enclosure import Enclosure
 from cpwl.errors import CPWLError, InvalidArgument
 from cpwl.layer import norm_name
-from cpwl.numbers import RationalLike, _to_fraction, as_rational
+from cpwl.rationals import RationalLike, _to_fraction, as_rational
 
 __all__ = ["NormCheck", "is_psd", "operator_norm_at_most", "check_norm", "spectral_norm_enclosure"]
 
@@ -29,7 +29,7 @@ __all__ = ["NormCheck", "is_psd", "operator_norm_at_most", "check_norm", "spectr
 def is_psd(M) -> bool:
     """Exact test that a symmetric rational matrix is positive semidefinite.
 
-    Example:
+    Examples:
         >>> is_psd([[1, 1], [1, 1]]), is_psd([[1, 2], [2, 1]])
         (True, False)
     """
@@ -41,13 +41,13 @@ def is_psd(M) -> bool:
     return _charpoly_psd(flint.fmpz_mat(n, n, nums.ravel().tolist()))
 
 
-def _charpoly_psd(M: "flint.fmpz_mat") -> bool:
+def _charpoly_psd(M: flint.fmpz_mat) -> bool:
     coeffs = M.charpoly().coeffs()  # constant term first; leading coefficient 1
     n = len(coeffs) - 1
     return all((c >= 0) if (n - j) % 2 == 0 else (c <= 0) for j, c in enumerate(coeffs))
 
 
-def _gram(W_rows) -> "flint.fmpz_mat":
+def _gram(W_rows) -> flint.fmpz_mat:
     """Integer Gram matrix of the smaller side, and the squared common denominator."""
     nums, den = _intarrays.over_common_denominator(W_rows)
     m, n = nums.shape
@@ -69,7 +69,7 @@ def operator_norm_at_most(W, bound: RationalLike = 1, norm: Union[int, str] = 2)
     """Exact verdict on ``||W|| <= bound`` for the operator norm ``2`` (spectral), ``1``
     (max column sum) or ``"inf"`` (max row sum).
 
-    Example:
+    Examples:
         >>> operator_norm_at_most([[Fraction(3, 5), Fraction(4, 5)]])
         True
         >>> operator_norm_at_most([[1, 1]], norm="inf")
@@ -98,7 +98,7 @@ def spectral_norm_enclosure(W, rel_width: RationalLike = Fraction(1, 2**30)) -> 
     """A proven rational enclosure of ``||W||_2``; both ends are checked with the exact PSD
     test, the float SVD only proposes them.
 
-    Example:
+    Examples:
         >>> e = spectral_norm_enclosure([[1, 1], [0, 0]])     # sqrt(2)
         >>> e.lo ** 2 <= 2 <= e.hi ** 2
         True
@@ -135,7 +135,7 @@ class NormCheck:
     (same type), else ``0``.  For ``norm=2`` an excess far below the enclosure's width has a
     lower end of 0: the verdict ``ok=False`` is still exact, only its size is not resolved.
 
-    Example:
+    Examples:
         >>> check_norm([[2, 0], [0, 1]], norm=1).excess
         Fraction(1, 1)
     """
@@ -150,7 +150,7 @@ class NormCheck:
 def check_norm(W, norm: Union[int, str] = 2, index: int = 0) -> NormCheck:
     """Build the :class:`NormCheck` of one matrix.
 
-    Example:
+    Examples:
         >>> check_norm([[1, 0], [0, 1]]).ok
         True
     """
@@ -167,4 +167,3 @@ def check_norm(W, norm: Union[int, str] = 2, index: int = 0) -> NormCheck:
     ok = total <= 1
     excess = Fraction(0) if ok else _to_fraction(total - 1)
     return NormCheck(index, norm, ok, _to_fraction(total), excess)
-

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional, Sequence, Union
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Optional, Union
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from cpwl.function import CPWL
 from cpwl.interval import Interval
 from cpwl.layer import Layer, LipschitzBound, composed_bound
 from cpwl.linalg import check_norm
-from cpwl.numbers import RationalLike, _to_fraction, as_rational
+from cpwl.rationals import RationalLike, _to_fraction, as_rational
 
 if TYPE_CHECKING:
     from cpwl.derivatives import DerivativeBounds
@@ -38,7 +39,9 @@ def propagate(layers: Sequence[Layer], F: CPWLMap) -> CPWLMap:
         except CPWLError as err:
             raise type(err)(f"layer {i} ({layer!r}): {err}") from err
         except MemoryError as err:
-            raise MemoryLimitError(f"layer {i} ({layer!r}): the machine ran out of memory; set a budget with cpwl.memory_limit") from err
+            raise MemoryLimitError(
+                f"layer {i} ({layer!r}): the machine ran out of memory; set a budget with cpwl.memory_limit"
+            ) from err
     return F if engine is None else engine.result()
 
 
@@ -47,7 +50,7 @@ class Network:
     :class:`cpwl.Conv2d`, :class:`cpwl.Gather`, :class:`cpwl.Residual`, the activation layers of
     :mod:`cpwl.activations`; a scalar :class:`CPWL` is applied elementwise).
 
-    Example:
+    Examples:
         >>> from cpwl import Affine, Network, activations
         >>> net = Network([Affine([[1], [-1]]), activations.relu(), Affine([[1, 1]])])  # |x|
         >>> net(-3)
@@ -99,7 +102,7 @@ class Network:
     def apply_map(self, F: CPWLMap) -> CPWLMap:
         """The exact image of a map ``F`` (of the network's input width) through the network.
 
-        Example:
+        Examples:
             >>> from cpwl import Affine, activations
             >>> Network([Affine([[1, 1]]), activations.relu()]).apply_map(CPWLMap.line([-1, -1], [1, 1])).breakpoints
             (Fraction(1, 2),)
@@ -115,7 +118,7 @@ class Network:
         With ``canonical=False`` the breakpoints where some neuron changes piece but the
         output does not bend are kept.
 
-        Example:
+        Examples:
             >>> from cpwl import Affine, Network, activations
             >>> Network([Affine([[1]], ["-1/2"]), activations.relu()]).to_cpwl().breakpoints
             (Fraction(1, 2),)
@@ -130,10 +133,12 @@ class Network:
         F = F.canonical() if canonical else F
         return F[0] if F.dim == 1 else F
 
-    def restrict_to_line(self, start: Sequence[RationalLike], end: Sequence[RationalLike], canonical: bool = True) -> CPWLMap:
+    def restrict_to_line(
+        self, start: Sequence[RationalLike], end: Sequence[RationalLike], canonical: bool = True
+    ) -> CPWLMap:
         """The exact outputs along ``start + t (end - start)``, ``t`` in ``[0, 1]``.
 
-        Example:
+        Examples:
             >>> from cpwl import Affine, Network, activations
             >>> net = Network([Affine([[1, 1]]), activations.relu()])
             >>> net.restrict_to_line([-1, -1], [1, 1]).breakpoints
@@ -146,19 +151,21 @@ class Network:
         """A proven Lipschitz bound of the network in ``norm`` (2, 1 or ``"inf"``): the
         product of its layers' bounds.
 
-        Example:
+        Examples:
             >>> from cpwl import Affine, activations
             >>> Network([Affine([["3/5", "4/5"]]), activations.relu()]).lipschitz_bound().value
             Fraction(1, 1)
         """
         return composed_bound(self.layers, norm)
 
-    def derivative_bounds(self, inputs: Optional[Sequence[int]] = None, in_features: Optional[int] = None) -> "DerivativeBounds":
+    def derivative_bounds(
+        self, inputs: Optional[Sequence[int]] = None, in_features: Optional[int] = None
+    ) -> DerivativeBounds:
         """Proven bounds on every partial derivative ``∂f_j/∂x_i`` over all inputs (see
         :mod:`cpwl.derivatives`), for the input indices ``inputs`` (default: all);
         ``in_features`` is needed only when no layer fixes the input width.
 
-        Example:
+        Examples:
             >>> from cpwl import Affine, activations
             >>> Network([Affine([[1, 1]]), activations.relu()]).derivative_bounds().increasing(0)
             True
@@ -171,7 +178,7 @@ class Network:
         """One :class:`cpwl.linalg.NormCheck` per affine layer: the exact verdict on
         ``||W|| <= 1`` (``norm`` 2, 1 or ``"inf"``) and the certified excess when not.
 
-        Example:
+        Examples:
             >>> from cpwl import Affine, Network
             >>> [c.ok for c in Network([Affine([["3/5", "4/5"]]), Affine([[2]])]).layer_norm_report()]
             [True, False]
@@ -190,7 +197,10 @@ def _as_vector(x) -> list:
 
 def _check_layer(layer, width: Optional[int]) -> Optional[int]:
     if not isinstance(layer, Layer):
-        raise ShapeError(f"{type(layer).__name__} is not a layer: use Affine, Conv2d, Gather, Residual, a CPWL or a cpwl.activations layer")
+        raise ShapeError(
+            f"{type(layer).__name__} is not a layer: use Affine, Conv2d, Gather, Residual, a CPWL or a "
+            "cpwl.activations layer"
+        )
     if width is not None:
         return layer.check_width(width)
     if layer.in_features is None:

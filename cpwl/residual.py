@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from fractions import Fraction
-from typing import Optional, Sequence
+from typing import Optional
 
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import Layer, LipschitzBound, composed_bound
@@ -16,7 +17,7 @@ class Residual(Layer):
     ``skip`` a layer (``None``: the identity).  SLL layers, monotonic wrappers and ResNet
     blocks are residual blocks.
 
-    Example:
+    Examples:
         >>> from cpwl import Affine, activations
         >>> block = Residual([Affine([[-2]]), activations.relu()])      # x + relu(-2x)
         >>> block([-1]), block([1])
@@ -77,7 +78,10 @@ class Residual(Layer):
     def lipschitz_bound(self, norm=2) -> LipschitzBound:
         """``L(inner) + L(skip)`` in ``norm`` (the triangle inequality; ``L(identity) = 1``)."""
         skip = Fraction(1) if self.skip is None else self.skip.lipschitz_bound(norm).value
-        return LipschitzBound(composed_bound(self.inner.layers, norm).value + skip, "triangle inequality: product of the inner bounds plus the skip's bound")
+        return LipschitzBound(
+            composed_bound(self.inner.layers, norm).value + skip,
+            "triangle inequality: product of the inner bounds plus the skip's bound",
+        )
 
     def __repr__(self) -> str:
         return f"Residual({len(self.inner.layers)} layers{'' if self.skip is None else ', skip=' + repr(self.skip)})"

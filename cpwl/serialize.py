@@ -18,7 +18,7 @@ import json
 from typing import Any
 
 from cpwl.errors import CPWLError, SerializationError
-from cpwl.numbers import as_rational, rational_text
+from cpwl.rationals import as_rational, rational_text
 
 __all__ = ["cpwl_to_json", "cpwl_from_json", "map_to_json", "map_from_json"]
 
@@ -26,7 +26,10 @@ _VERSION = 1
 
 
 def _domain_json(domain) -> list:
-    return [None if domain._lo is None else rational_text(domain._lo), None if domain._hi is None else rational_text(domain._hi)]
+    return [
+        None if domain._lo is None else rational_text(domain._lo),
+        None if domain._hi is None else rational_text(domain._hi),
+    ]
 
 
 def cpwl_to_json(f) -> str:

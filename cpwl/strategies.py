@@ -4,7 +4,7 @@ matrices and contractions, and whole exact networks of every activation family.
 All strategies shrink toward small, simple examples (few breakpoints, small denominators,
 narrow and shallow networks).
 
-Example:
+Examples:
     >>> from hypothesis import given
     >>> from cpwl import strategies
     >>> @given(strategies.cpwl_functions(lipschitz=1))
@@ -16,7 +16,7 @@ Example:
 from __future__ import annotations
 
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import Optional
 
 from hypothesis import strategies as st
@@ -26,7 +26,7 @@ from cpwl.errors import InvalidArgument
 from cpwl.function import CPWL
 from cpwl.interval import Interval
 from cpwl.network import Affine, Network
-from cpwl.numbers import RationalLike, as_fraction
+from cpwl.rationals import RationalLike, as_fraction
 
 __all__ = [
     "rationals",
@@ -36,14 +36,14 @@ __all__ = [
     "matrices",
     "networks",
     "near_degenerate_networks",
-    "ACTIVATIONS",
+    "FAMILIES",
 ]
 
 #: Activation families understood by :func:`networks`.
-ACTIVATIONS = ("relu", "abs", "leaky_relu", "two_piece", "maxmin", "groupsort", "householder", "n", "identity", "absid")
+FAMILIES = ("relu", "abs", "leaky_relu", "two_piece", "maxmin", "groupsort", "householder", "n", "identity", "absid")
 
 
-@lru_cache(maxsize=None)
+@cache
 def rationals(
     min_value: Optional[RationalLike] = None,
     max_value: Optional[RationalLike] = None,
@@ -53,7 +53,7 @@ def rationals(
     """Fractions in ``[min_value, max_value]``; ``dyadic=True`` gives denominators that are
     powers of two (like the float weights of trained networks).
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> find(rationals(1, 2), lambda q: q.denominator > 1)
         Fraction(3, 2)
@@ -102,7 +102,7 @@ def cpwl_functions(
     """CPWL functions on ``domain`` (default: the real line, breakpoints in ``[-4, 4]``),
     with every ``|slope| <= lipschitz`` when given.
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> f = find(cpwl_functions(lipschitz=1, domain=(0, 1)), lambda f: len(f.breakpoints) >= 2)
         >>> f.domain, f.is_lipschitz(1)
@@ -151,13 +151,13 @@ def _orthogonal(draw, n: int, max_denominator: int):
     return [[Fraction(Q[i][j] * signs[j]) for j in range(n)] for i in range(n)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def orthogonal_matrices(n: int, max_denominator: int = 8) -> st.SearchStrategy:
     """Exact rational orthogonal ``n x n`` matrices (lists of rows of Fractions): the Cayley
     transform ``(I - S)(I + S)^{-1}`` of a rational skew-symmetric ``S``, times a diagonal
     sign matrix (so reflections occur too).  Shrinks toward the identity.
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> Q = find(orthogonal_matrices(2), lambda Q: Q[0][1] != 0)
         >>> sum(v * v for v in Q[0])
@@ -176,13 +176,13 @@ def _contraction(draw, m: int, n: int, max_denominator: int):
     return [[sum(U[i][k] * s[k] * V[k][j] for k in range(r)) for j in range(n)] for i in range(m)]
 
 
-@lru_cache(maxsize=None)
+@cache
 def contractions(m: int, n: int, max_denominator: int = 8) -> st.SearchStrategy:
     """Exact ``m x n`` rational matrices with spectral norm ``<= 1``: ``U diag(s) V`` with
     exact orthogonal ``U, V`` and singular values ``s`` in ``[0, 1]`` (1 occurs often, so
     tight layers are exercised).
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> from cpwl import operator_norm_at_most
         >>> W = find(contractions(2, 3), lambda W: True)
@@ -192,11 +192,11 @@ def contractions(m: int, n: int, max_denominator: int = 8) -> st.SearchStrategy:
     return _contraction(m, n, max_denominator)
 
 
-@lru_cache(maxsize=None)
+@cache
 def matrices(m: int, n: int, max_value: RationalLike = 2, max_denominator: int = 8) -> st.SearchStrategy:
     """Arbitrary exact ``m x n`` rational matrices with entries in ``[-max_value, max_value]``.
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> len(find(matrices(2, 3), lambda W: True)[0])
         3
@@ -205,7 +205,7 @@ def matrices(m: int, n: int, max_value: RationalLike = 2, max_denominator: int =
     return st.lists(st.lists(entry, min_size=n, max_size=n), min_size=m, max_size=m)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _activation_layer(name: str, width: int):
     """Strategy for one activation layer of the family ``name`` on ``width`` channels."""
     unit = rationals(-1, 1, 8)
@@ -218,21 +218,27 @@ def _activation_layer(name: str, width: int):
     if name == "leaky_relu":
         return rationals(-1, 1, 8).filter(lambda a: a != 1).map(lambda a: act.Elementwise(act.leaky_relu(a)))
     if name == "two_piece":
-        return st.tuples(rationals(-2, 2, 8), unit, unit).filter(lambda t: t[1] != t[2]).map(
-            lambda t: act.Elementwise(act.two_piece(*t))
+        return (
+            st.tuples(rationals(-2, 2, 8), unit, unit)
+            .filter(lambda t: t[1] != t[2])
+            .map(lambda t: act.Elementwise(act.two_piece(*t)))
         )
     if name == "maxmin":
-        return st.builds(act.MaxMin, st.sampled_from(["adjacent", "halves"]), st.sampled_from(["max_first", "min_first"]))
+        return st.builds(
+            act.MaxMin, st.sampled_from(["adjacent", "halves"]), st.sampled_from(["max_first", "min_first"])
+        )
     if name == "groupsort":
         return st.builds(act.GroupSort, st.sampled_from([g for g in (2, 3, 4) if width % g == 0] or [1]), st.booleans())
     if name == "householder":
         return st.lists(rationals(-2, 2, 8), min_size=2, max_size=2).filter(any).map(act.Householder)
     if name == "absid":
-        return st.lists(st.sampled_from([act.abs_(), act.identity()]), min_size=width, max_size=width).map(act.Elementwise)
+        return st.lists(st.sampled_from([act.abs_(), act.identity()]), min_size=width, max_size=width).map(
+            act.Elementwise
+        )
     if name == "n":
         pair = st.tuples(rationals(-2, 2, 8), rationals(-2, 2, 8))
         return st.lists(pair, min_size=width, max_size=width).map(act.NLayer)
-    raise InvalidArgument(f"unknown activation family {name!r}; choose from {ACTIVATIONS}")
+    raise InvalidArgument(f"unknown activation family {name!r}; choose from {FAMILIES}")
 
 
 @st.composite
@@ -251,7 +257,7 @@ def _network(draw, activation, widths, depths, input_dim, output_dim, lipschitz)
     return Network(layers)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _biases(m: int) -> st.SearchStrategy:
     return st.lists(rationals(-2, 2, 8), min_size=m, max_size=m)
 
@@ -265,12 +271,12 @@ def networks(
     lipschitz: bool = True,
 ) -> st.SearchStrategy:
     """Exact networks ``Affine, activation, ..., Affine`` of the given family (one of
-    :data:`ACTIVATIONS`, or a strategy of width-agnostic activation layers such as
+    :data:`FAMILIES`, or a strategy of width-agnostic activation layers such as
     ``Elementwise(sigma)``), ``depth`` hidden layers of width ``width`` (ints or strategies).
     With ``lipschitz=True`` every weight matrix is an exact contraction (``||W||_2 <= 1``).
     Pairing activations get an even width; Householder a width divisible by 2.
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> net = find(networks("n", depth=2), lambda net: True)
         >>> [c.ok for c in net.layer_norm_report()]
@@ -304,7 +310,7 @@ def near_degenerate_networks(width=st.integers(1, 4), depth=st.integers(1, 3)) -
     and a second neuron crosses zero at the same point or within ``2**-k`` of it (the
     floating-point attacks of Jia & Rinard, in 1-D).
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> net, x0 = find(near_degenerate_networks(width=2), lambda pair: True)
         >>> net.layers[0].out_features

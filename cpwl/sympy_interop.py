@@ -91,10 +91,14 @@ def _piecewise(expr, x, domain: Interval) -> CPWL:
     parts = []
     for left, right in zip(ends[:-1], ends[1:]):
         sub = Interval(left, right)
-        mid = (left + right) / 2 if left is not None and right is not None else (
-            (left + 1) if left is not None else (right - 1 if right is not None else 0)
+        mid = (
+            (left + right) / 2
+            if left is not None and right is not None
+            else ((left + 1) if left is not None else (right - 1 if right is not None else 0))
         )
-        branch = next((e for e, c in expr.args if bool(c.subs(x, sympy.Rational(mid.numerator, mid.denominator)))), None)
+        branch = next(
+            (e for e, c in expr.args if bool(c.subs(x, sympy.Rational(mid.numerator, mid.denominator)))), None
+        )
         if branch is None:
             raise SerializationError(f"the Piecewise leaves ({left}, {right}) undefined; add a True branch")
         parts.append(_convert(branch, x, sub))

@@ -1,6 +1,6 @@
 """Fit a 1-D N-activation network to a target, then export it exactly.
 
-    python examples/fit_and_export_1d.py [--quick]
+python examples/fit_and_export_1d.py [--quick]
 """
 
 import sys

@@ -1,6 +1,6 @@
 """Export a torch model to ONNX, then restrict the ONNX model to a line exactly.
 
-    python examples/onnx_line.py
+python examples/onnx_line.py
 """
 
 import io
@@ -11,7 +11,9 @@ import torch
 from nets.onnx_import import restrict_to_line
 
 torch.manual_seed(0)
-model = torch.nn.Sequential(torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3))
+model = torch.nn.Sequential(
+    torch.nn.Linear(4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(), torch.nn.Linear(32, 3)
+)
 buffer = io.BytesIO()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")

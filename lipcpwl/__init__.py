@@ -1,13 +1,14 @@
 """lipcpwl: the command line front door (``lipcpwl --help``) over :mod:`cpwl`, :mod:`nets`
 and :mod:`proofs`.
 
-Example:
+Examples:
     >>> import lipcpwl
     >>> lipcpwl.__version__
     '0.1.0'
 """
 
-from importlib.metadata import PackageNotFoundError, version as _version
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("lipcpwl")

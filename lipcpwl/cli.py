@@ -82,14 +82,16 @@ def _shape(text: str) -> tuple:
     try:
         dims = tuple(int(d) for d in text.split(","))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated sizes such as 3,32,32, got {text.strip()!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated sizes such as 3,32,32, got {text.strip()!r}"
+        ) from None
     if not dims or min(dims) < 1:
         raise argparse.ArgumentTypeError(f"sizes must be >= 1, got {text.strip()!r}")
     return dims
 
 
 def _load_model(path: str):
-    from nets.io import load
+    from nets.model_file import load
 
     return load(path)
 
@@ -133,13 +135,18 @@ def _export_domain(args, model, graph_format):
         raise UsageError(f"--domain needs A < B, got {a} >= {b}")
     shape = tuple(d for d in graph_format.input_shape(model) if d is not None) if graph_format else _model_size(model)
     if shape is not None and math.prod(shape) != 1:
-        raise UsageError(f"the model's input has shape {shape}; --domain A B is for models with one input, use --line START END")
+        raise UsageError(
+            f"the model's input has shape {shape}; --domain A B is for models with one input, use --line START END"
+        )
     try:
         if graph_format:
             return graph_format.to_cpwl(model, domain=(a, b))
         return to_cpwl(model, domain=(a, b), canonical=not args.all_breakpoints)
     except ShapeError as err:
-        raise UsageError(f"the model does not take a single number ({err}); --domain A B is for models with one input, use --line START END") from err
+        raise UsageError(
+            f"the model does not take a single number ({err}); --domain A B is for models with one input, use "
+            "--line START END"
+        ) from err
 
 
 def _export_line(args, model, graph_format):
@@ -154,7 +161,10 @@ def _export_line(args, model, graph_format):
     shape = args.shape or (None if graph_format else _model_size(model))
     if shape is not None:
         if math.prod(shape) != len(start):
-            raise UsageError(f"the model takes inputs of shape {shape} ({math.prod(shape)} numbers); --line got {len(start)} numbers per point")
+            raise UsageError(
+                f"the model takes inputs of shape {shape} ({math.prod(shape)} numbers); --line got "
+                f"{len(start)} numbers per point"
+            )
         import numpy as np
 
         start, end = (np.array(p, dtype=object).reshape(shape) for p in (start, end))
@@ -164,7 +174,11 @@ def _export_line(args, model, graph_format):
             return result.canonical() if not args.all_breakpoints else result
         return restrict_to_line(model, start, end, canonical=not args.all_breakpoints)
     except ShapeError as err:
-        hint = "" if args.shape else "; give the model's input shape with --shape (e.g. --shape 3,32,32) and that many numbers per point"
+        hint = (
+            ""
+            if args.shape
+            else "; give the model's input shape with --shape (e.g. --shape 3,32,32) and that many numbers per point"
+        )
         raise UsageError(f"{err}{hint}") from err
 
 
@@ -182,8 +196,11 @@ def _cmd_export(args) -> int:
         source = {"model": str(args.model), "x": "the model's input x", "domain": [str(v) for v in args.domain]}
     elif args.line is not None:
         result = _export_line(args, model, graph_format)
-        source = {"model": str(args.model), "x": "t, the position along the segment: input = START + t (END - START), t in [0, 1]",
-                  "line": list(args.line)}
+        source = {
+            "model": str(args.model),
+            "x": "t, the position along the segment: input = START + t (END - START), t in [0, 1]",
+            "line": list(args.line),
+        }
     else:
         raise UsageError("give --domain A B (models with one input) or --line START END (any model)")
     document = json.loads(result.to_json())
@@ -199,7 +216,10 @@ def _cmd_export(args) -> int:
     print(f"{type(result).__name__} of {variable} on {result.domain}: {len(bps)} breakpoints")
     print("breakpoints:", ", ".join(f"{float(t):.9g}" for t in bps[:12]) + (" ..." if len(bps) > 12 else ""))
     if hasattr(result, "lipschitz_constant"):
-        print(f"exact Lipschitz constant in {variable.split()[0]}: {result.lipschitz_constant()} (= {float(result.lipschitz_constant()):.12g})")
+        print(
+            f"exact Lipschitz constant in {variable.split()[0]}: {result.lipschitz_constant()} (= "
+            f"{float(result.lipschitz_constant()):.12g})"
+        )
     if args.output and not args.quiet:
         print(f"wrote {args.output}")
     return 0
@@ -236,16 +256,28 @@ def _cmd_certify(args) -> int:
     model = _load_model(args.model)
     x, y = _data(args.data, model)
     cert = lipschitz_certificate(model, norm=args.norm)
-    certifier = Certifier(model, tuple(x.shape[1:]), norm=args.norm, lipschitz=cert.bound)  # translated once for every radius
+    certifier = Certifier(
+        model, tuple(x.shape[1:]), norm=args.norm, lipschitz=cert.bound
+    )  # translated once for every radius
     from nets.progress import progress
 
     rows = []
     for eps in progress(args.eps, f"certifying {len(x)} samples: radii", enabled=not args.quiet):
         report = certifier.report(x, y, eps)
-        rows.append({"eps": eps, "certified": report.certified, "naive": report.naive, "disagreements": report.disagreements})
+        rows.append(
+            {"eps": eps, "certified": report.certified, "naive": report.naive, "disagreements": report.disagreements}
+        )
     if args.json:
-        layers = [{"path": c.path, "module": c.module, "bound": str(c.bound), "ok": c.ok, "method": c.method} for c in cert.layers]
-        print(json.dumps({"norm": str(cert.norm), "layers": layers, "lipschitz_bound": str(cert.bound), "robustness": rows}, indent=2))
+        layers = [
+            {"path": c.path, "module": c.module, "bound": str(c.bound), "ok": c.ok, "method": c.method}
+            for c in cert.layers
+        ]
+        print(
+            json.dumps(
+                {"norm": str(cert.norm), "layers": layers, "lipschitz_bound": str(cert.bound), "robustness": rows},
+                indent=2,
+            )
+        )
         return 0
     print(cert.table())
     print("\n| eps | certified (proven) | naive float rule | disagreements |\n|---|---|---|---|")
@@ -289,7 +321,9 @@ def _cmd_plot(args) -> int:
         f.plot(ax=ax, label=f"output {i} (Lipschitz {float(constants[-1]):.4g})" if len(functions) > 1 else None)
     if len(functions) > 1:
         ax.legend(fontsize=8)
-    ax.set_xlabel("t, position along the segment (input = START + t (END - START))" if along_line else "x, the model's input")
+    ax.set_xlabel(
+        "t, position along the segment (input = START + t (END - START))" if along_line else "x, the model's input"
+    )
     ax.set_ylabel("model output")
     model = source.get("model", path.name)
     line = f" from {source['line'][0]} to {source['line'][1]}" if along_line else ""
@@ -299,7 +333,12 @@ def _cmd_plot(args) -> int:
     fig.savefig(args.output, dpi=120)
     plt.close(fig)
     if args.json:
-        print(json.dumps({"wrote": str(args.output), "source": source, "lipschitz_constants": [str(c) for c in constants]}, indent=2))
+        print(
+            json.dumps(
+                {"wrote": str(args.output), "source": source, "lipschitz_constants": [str(c) for c in constants]},
+                indent=2,
+            )
+        )
     elif not args.quiet:
         print(f"wrote {args.output}")
     return 0
@@ -309,55 +348,109 @@ _EXAMPLES = {
     "demo": "example:\n  lipcpwl demo --quick --out results/",
     "prove": "example:\n  lipcpwl prove --profile ci",
     "export": "examples:\n  lipcpwl export scalar.pt --domain -3 3 -o f.json\n"
-              "  lipcpwl export model.onnx --line 0,0 1,1/2 --json\n"
-              "  lipcpwl export convnet.pt --shape 1,8,8 --line 0,0,...,0 1,1,...,1",
+    "  lipcpwl export model.onnx --line 0,0 1,1/2 --json\n"
+    "  lipcpwl export convnet.pt --shape 1,8,8 --line 0,0,...,0 1,1,...,1",
     "certify": "examples:\n  lipcpwl certify digits.pt --data digits --eps 0.1 0.25\n"
-               "  lipcpwl certify model.pt --data test.npz --norm inf --eps 0.01 --json",
+    "  lipcpwl certify model.pt --data test.npz --norm inf --eps 0.01 --json",
     "plot": "example:\n  lipcpwl export scalar.pt --domain -3 3 -o f.json && lipcpwl plot f.json -o f.png",
 }
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="lipcpwl", description="Exact verification of 1-Lipschitz networks.",
-                     epilog="Run 'lipcpwl COMMAND --help' for a command's options and an example.")
+    parser = _Parser(
+        prog="lipcpwl",
+        description="Exact verification of 1-Lipschitz networks.",
+        epilog="Run 'lipcpwl COMMAND --help' for a command's options and an example.",
+    )
     parser.add_argument("--version", action="version", version=f"lipcpwl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name, help_text):
-        return sub.add_parser(name, help=help_text, description=help_text, epilog=_EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter)
+        return sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=_EXAMPLES[name],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
 
     demo = command("demo", "train N-activation and MaxMin nets on the N-function, export and check them exactly")
-    demo.add_argument("--epochs", type=_positive_int, default=600, help="training epochs per network (default: %(default)s)")
+    demo.add_argument(
+        "--epochs", type=_positive_int, default=600, help="training epochs per network (default: %(default)s)"
+    )
     demo.add_argument("--quick", action="store_true", help="60 epochs instead of --epochs (a smoke run)")
-    demo.add_argument("--out", type=pathlib.Path, default=pathlib.Path("."), help="folder for demo.png (default: the current folder)")
+    demo.add_argument(
+        "--out", type=pathlib.Path, default=pathlib.Path("."), help="folder for demo.png (default: the current folder)"
+    )
     demo.set_defaults(run=_cmd_demo)
 
     prove = command("prove", "check the theorems of docs/theory.md exactly (same as python -m proofs)")
-    prove.add_argument("--profile", choices=["ci", "deep"], default="ci", help="examples per property: ci (minutes) or deep (much longer) (default: %(default)s)")
+    prove.add_argument(
+        "--profile",
+        choices=["ci", "deep"],
+        default="ci",
+        help="examples per property: ci (minutes) or deep (much longer) (default: %(default)s)",
+    )
     prove.set_defaults(run=_cmd_prove)
 
-    export = command("export", "exact CPWL of a saved model: nets.io.save (.pt), ONNX (.onnx) or torch.export (.pt2)")
-    export.add_argument("model", help="the model file: .pt written by nets.io.save, .onnx, or .pt2 written by torch.export.save")
-    export.add_argument("--domain", nargs=2, type=_exact_number, metavar=("A", "B"), help="models with one input: the interval [A, B], read exactly")
-    export.add_argument("--line", nargs=2, metavar=("START", "END"),
-                        help="any model: the segment from START to END, comma-separated numbers read exactly (0.1 is one tenth, 1/3 a "
-                             "third); the result is a function of t in [0, 1], input = START + t (END - START)")
-    export.add_argument("--shape", type=_shape, metavar="C,H,W", help="the model's per-sample input shape, for --line points given flat")
-    export.add_argument("--all-breakpoints", action="store_true", help="keep breakpoints where a neuron switches but no output bends")
+    export = command(
+        "export", "exact CPWL of a saved model: nets.model_file.save (.pt), ONNX (.onnx) or torch.export (.pt2)"
+    )
+    export.add_argument(
+        "model", help="the model file: .pt written by nets.model_file.save, .onnx, or .pt2 written by torch.export.save"
+    )
+    export.add_argument(
+        "--domain",
+        nargs=2,
+        type=_exact_number,
+        metavar=("A", "B"),
+        help="models with one input: the interval [A, B], read exactly",
+    )
+    export.add_argument(
+        "--line",
+        nargs=2,
+        metavar=("START", "END"),
+        help="any model: the segment from START to END, comma-separated numbers read exactly (0.1 is one tenth, 1/3 a "
+        "third); the result is a function of t in [0, 1], input = START + t (END - START)",
+    )
+    export.add_argument(
+        "--shape", type=_shape, metavar="C,H,W", help="the model's per-sample input shape, for --line points given flat"
+    )
+    export.add_argument(
+        "--all-breakpoints", action="store_true", help="keep breakpoints where a neuron switches but no output bends"
+    )
     export.add_argument("-o", "--output", metavar="FILE", help="write the exact JSON here")
     export.set_defaults(run=_cmd_export)
 
     certify = command("certify", "proven Lipschitz certificate and certified robust accuracy of a saved model")
-    certify.add_argument("model", help="the model file written by nets.io.save")
-    certify.add_argument("--data", default="digits", help="'digits' (scikit-learn's, held-out part) or an .npz with arrays x and y (default: %(default)s)")
-    certify.add_argument("--eps", type=_radius, nargs="+", default=[0.1, 0.25, 0.5], metavar="EPS", help="perturbation radii (>= 0) to certify (default: 0.1 0.25 0.5)")
-    certify.add_argument("--norm", choices=["2", "1", "inf"], default="2", type=lambda s: s.strip().lower(),
-                         help="the norm of the perturbation radius and of the Lipschitz bound (default: %(default)s)")
+    certify.add_argument("model", help="the model file written by nets.model_file.save")
+    certify.add_argument(
+        "--data",
+        default="digits",
+        help="'digits' (scikit-learn's, held-out part) or an .npz with arrays x and y (default: %(default)s)",
+    )
+    certify.add_argument(
+        "--eps",
+        type=_radius,
+        nargs="+",
+        default=[0.1, 0.25, 0.5],
+        metavar="EPS",
+        help="perturbation radii (>= 0) to certify (default: 0.1 0.25 0.5)",
+    )
+    certify.add_argument(
+        "--norm",
+        choices=["2", "1", "inf"],
+        default="2",
+        type=lambda s: s.strip().lower(),
+        help="the norm of the perturbation radius and of the Lipschitz bound (default: %(default)s)",
+    )
     certify.set_defaults(run=_cmd_certify)
 
     plot = command("plot", "plot a JSON written by lipcpwl export, with its exact Lipschitz constant")
     plot.add_argument("file", help="a JSON file written by lipcpwl export -o")
-    plot.add_argument("-o", "--output", default="plot.png", metavar="FILE", help="the image to write (default: %(default)s)")
+    plot.add_argument(
+        "-o", "--output", default="plot.png", metavar="FILE", help="the image to write (default: %(default)s)"
+    )
     plot.set_defaults(run=_cmd_plot)
 
     for p in (demo, prove, export, certify, plot):
@@ -381,7 +474,7 @@ def _one_line(err: BaseException) -> str:
 def main(argv=None) -> int:
     """Run the command line; returns the exit code (2 for user mistakes, 130 for Ctrl-C).
 
-    Example:
+    Examples:
         >>> main(["--version"])  # doctest: +SKIP
         lipcpwl 0.1.0
     """

@@ -37,7 +37,19 @@ def run(epochs: int = 600, width: int = 16, seed: int = 0, progress: bool = True
     for name, activation in MODELS.items():
         torch.manual_seed(seed)
         model = LipschitzMLP([1, width, width, 1], activation=activation, layer="aol", embed=True)
-        history = fit(model, x, y, loss="mse", epochs=epochs, batch_size=100, optimizer="sgd", lr=0.01, seed=seed, progress=f"training {name}" if progress else False, device="cpu")
+        history = fit(
+            model,
+            x,
+            y,
+            loss="mse",
+            epochs=epochs,
+            batch_size=100,
+            optimizer="sgd",
+            lr=0.01,
+            seed=seed,
+            progress=f"training {name}" if progress else False,
+            device="cpu",
+        )
         f = to_cpwl(model, domain=DOMAIN)
         fits[name] = f
         report["models"][name] = {
@@ -58,22 +70,28 @@ def run(epochs: int = 600, width: int = 16, seed: int = 0, progress: bool = True
 
 def summary(report: dict) -> str:
     """The human-readable account of a demo run."""
-    lines = ["| model | training MSE | breakpoints | exact Lipschitz constant | exact sup distance to n |", "|---|---|---|---|---|"]
+    lines = [
+        "| model | training MSE | breakpoints | exact Lipschitz constant | exact sup distance to n |",
+        "|---|---|---|---|---|",
+    ]
     for name, m in report["models"].items():
         lines.append(
             f"| {name} | {m['final_training_mse']:.3g} | {len(m['breakpoints'])} | "
-            f"{float(cpwl.as_fraction(m['exact_lipschitz_constant'])):.9f} | {float(cpwl.as_fraction(m['exact_sup_distance_to_target'])):.4g} |"
+            f"{float(cpwl.as_fraction(m['exact_lipschitz_constant'])):.9f} | "
+            f"{float(cpwl.as_fraction(m['exact_sup_distance_to_target'])):.4g} |"
         )
     t = report["theorems"]
     maxmin = report["models"]["MaxMin + AOL"]
     lines += [
         "",
         "Why the MaxMin network cannot reach the target (Theorem 1, case C, docs/theory.md §3.6):",
-        f"  the exported MaxMin function passes the tight-window test, as every MaxMin net must: {maxmin['passes_tight_window_test']}",
+        "  the exported MaxMin function passes the tight-window test, as every MaxMin net must: "
+        f"{maxmin['passes_tight_window_test']}",
         f"  the N-function on [-3, 3] fails it: {t['target_fails_tight_window_test']}",
         "  so no l2 1-Lipschitz MaxMin network equals n on [-3, 3], at any width or depth.",
         "Why the N-activation network can (Theorem 2, docs/theory.md §4):",
-        f"  an exact N-activation network with every ||W||_2 <= 1 ({t['constructed_N_network_layers_have_norm_at_most_1']}) "
+        "  an exact N-activation network with every ||W||_2 <= 1 "
+        f"({t['constructed_N_network_layers_have_norm_at_most_1']}) "
         f"equals n on [-3, 3]: {t['constructed_N_network_equals_target']}",
     ]
     return "\n".join(lines)

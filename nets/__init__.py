@@ -2,14 +2,24 @@
 activation knows its exact ``cpwl`` counterpart), models, training and the paper's
 experiments.  Device-agnostic: modules run on CUDA when tensors live there.
 
-Example:
+Examples:
     >>> import torch, nets
     >>> model = nets.LipschitzMLP([1, 4, 1], activation="n")
     >>> model(torch.zeros(3, 1)).shape
     torch.Size([3, 1])
 """
 
-from nets.activations import Abs, AbsIdentity, GroupSort, Householder, LeakyReLU, LinearSpline, MaxMin, NActivation, PReLU
+from nets.activations import (
+    Abs,
+    AbsIdentity,
+    GroupSort,
+    Householder,
+    LeakyReLU,
+    LinearSpline,
+    MaxMin,
+    NActivation,
+    PReLU,
+)
 from nets.layers import (
     AOLConv2d,
     AOLLinear,

@@ -9,7 +9,7 @@ behaviour was changed (an overridden ``forward``, a hook), is refused with
 :class:`cpwl.UnsupportedModuleError`.  Convolutions stay convolutions
 (:class:`cpwl.Conv2d`); the result of every call is computed by :class:`cpwl.Network`.
 
-Example:
+Examples:
     >>> import torch
     >>> from torch import nn
     >>> model = nn.Sequential(nn.Linear(1, 2), nn.ReLU(), nn.Linear(2, 1))
@@ -29,7 +29,7 @@ from torch import nn
 import cpwl
 from cpwl import Network
 from cpwl.errors import InvalidArgument, ShapeError, UnsupportedModuleError
-from cpwl.numbers import as_rational
+from cpwl.rationals import as_rational
 from nets.semantics import evaluation_mode, translate
 
 __all__ = ["UnsupportedModuleError", "evaluation_mode", "exact_point", "restrict_to_line", "to_cpwl", "to_network"]
@@ -40,7 +40,7 @@ def to_network(module: nn.Module, input_dim: Optional[int] = None, input_shape=N
     ``input_shape`` (``input_dim`` is the flat special case; both default to what the model
     records or its first dense layer takes).
 
-    Example:
+    Examples:
         >>> import nets
         >>> net = to_network(nets.LipschitzMLP([2, 4, 1], activation="maxmin"))
         >>> [type(layer).__name__ for layer in net.layers]
@@ -53,7 +53,7 @@ def to_cpwl(module: nn.Module, domain=None, canonical: bool = True):
     """The exact function of a scalar-input model on ``domain`` (a CPWL, or a CPWLMap for
     several outputs).
 
-    Example:
+    Examples:
         >>> model = nn.Sequential(nn.Linear(1, 1), nn.ReLU())
         >>> with torch.no_grad():
         ...     _ = model[0].weight.fill_(1.0), model[0].bias.fill_(-0.5)
@@ -69,7 +69,7 @@ def exact_point(value, name: str = "point") -> tuple:
     nested list, or a sequence of ``Fraction``/``int``/strings like ``"1/3"``; never rounded.
     NaN and infinity raise :class:`cpwl.NumberError`.
 
-    Example:
+    Examples:
         >>> vals, shape = exact_point([["1/3", 0.5]])
         >>> [str(v) for v in vals], shape
         (['1/3', '1/2'], (1, 2))
@@ -86,7 +86,7 @@ def exact_point(value, name: str = "point") -> tuple:
     return [as_rational(v) for v in array.reshape(-1)], tuple(array.shape) or (1,)
 
 
-def restrict_to_line(module: nn.Module, start, end, canonical: bool = False, input_shape=None) -> "cpwl.CPWLMap":
+def restrict_to_line(module: nn.Module, start, end, canonical: bool = False, input_shape=None) -> cpwl.CPWLMap:
     """The exact outputs of a model along ``start + t (end - start)``, ``t`` in ``[0, 1]``.
 
     ``start`` and ``end`` are one input each (no batch dimension), given exactly: tensors,
@@ -96,7 +96,7 @@ def restrict_to_line(module: nn.Module, start, end, canonical: bool = False, inp
     records).  By default every breakpoint where some neuron changes piece is kept
     (``canonical=True`` keeps only the outputs' kinks).
 
-    Example:
+    Examples:
         >>> model = nn.Sequential(nn.Linear(2, 1), nn.ReLU())
         >>> with torch.no_grad():
         ...     _ = model[0].weight.fill_(1.0), model[0].bias.zero_()
@@ -109,4 +109,8 @@ def restrict_to_line(module: nn.Module, start, end, canonical: bool = False, inp
         raise ShapeError(f"start and end must have the same shape, got {shape_a} and {shape_b}")
     recorded = input_shape if input_shape is not None else getattr(module, "input_shape", None)
     flat_for_a_map = recorded is not None and len(shape_a) == 1 and int(np.prod(recorded)) == len(a)
-    return translate(module, tuple(recorded) if flat_for_a_map else shape_a).network().restrict_to_line(a, b, canonical=canonical)
+    return (
+        translate(module, tuple(recorded) if flat_for_a_map else shape_a)
+        .network()
+        .restrict_to_line(a, b, canonical=canonical)
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from torch import nn
 
@@ -39,14 +39,16 @@ LAYERS: dict = {
 def make_activation(name_or_factory, channels: int) -> nn.Module:
     """An activation module from a name of :data:`ACTIVATIONS` or a factory ``channels -> module``.
 
-    Example:
+    Examples:
         >>> make_activation("n", 4)
         NActivation(channels=4, lr_factor=1.0)
     """
     if callable(name_or_factory):
         return name_or_factory(channels)
     if name_or_factory not in ACTIVATIONS:
-        raise InvalidArgument(f"unknown activation {name_or_factory!r}; choose from {sorted(ACTIVATIONS)} or pass a factory")
+        raise InvalidArgument(
+            f"unknown activation {name_or_factory!r}; choose from {sorted(ACTIVATIONS)} or pass a factory"
+        )
     return ACTIVATIONS[name_or_factory](channels)
 
 
@@ -55,7 +57,7 @@ class LipschitzMLP(nn.Sequential):
     between them.  ``embed=True`` follows the paper's toy model: zero-pad the input to the
     first hidden width, square layers, and keep the first ``out`` channels.
 
-    Example:
+    Examples:
         >>> import torch
         >>> model = LipschitzMLP([1, 8, 8, 1], activation="n", layer="aol")
         >>> model(torch.zeros(5, 1)).shape
@@ -83,7 +85,7 @@ class LipschitzMLP(nn.Sequential):
         super().__init__(*modules)
         #: Input width (lets the exact export size the zero-channel embedding).
         self.input_dim = widths[0]
-        #: Constructor arguments, saved with the weights by :func:`nets.io.save`.
+        #: Constructor arguments, saved with the weights by :func:`nets.model_file.save`.
         self.spec = {"widths": list(widths), "activation": activation, "layer": layer, "embed": embed}
 
 
@@ -94,7 +96,7 @@ class SimplifiedConvNet(nn.Sequential):
     FirstChannels(c/2) and 2x2 concatenation pooling (channels double, size halves); a 1x1
     conv head, FirstChannels(num_classes), flatten.  The input size must be ``2**blocks``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> net = SimplifiedConvNet(1, 10, base_width=8, blocks=3, layers_per_block=1)
         >>> net(torch.zeros(2, 1, 8, 8)).shape
@@ -102,13 +104,24 @@ class SimplifiedConvNet(nn.Sequential):
     """
 
     def __init__(
-        self, in_channels: int, num_classes: int, base_width: int = 16, blocks: int = 3, layers_per_block: int = 2,
-        activation="maxmin", kernel_size: int = 3, pooling_order: str = "window_major",
+        self,
+        in_channels: int,
+        num_classes: int,
+        base_width: int = 16,
+        blocks: int = 3,
+        layers_per_block: int = 2,
+        activation="maxmin",
+        kernel_size: int = 3,
+        pooling_order: str = "window_major",
     ):
         if base_width < in_channels:
             raise InvalidArgument(f"base_width {base_width} must be at least in_channels {in_channels}")
         c = base_width
-        modules = [L.ZeroChannelConcatenation(c), L.AOLConv2d(c, c, 1, init="orthogonal"), make_activation(activation, c)]
+        modules = [
+            L.ZeroChannelConcatenation(c),
+            L.AOLConv2d(c, c, 1, init="orthogonal"),
+            make_activation(activation, c),
+        ]
         for b in range(blocks):
             k = kernel_size if b < blocks - 1 else 1
             for _ in range(layers_per_block):
@@ -119,10 +132,16 @@ class SimplifiedConvNet(nn.Sequential):
             raise InvalidArgument(f"the head has {c} channels, fewer than num_classes={num_classes}; raise base_width")
         modules += [L.AOLConv2d(c, c, 1, init="orthogonal"), L.FirstChannels(num_classes), nn.Flatten()]
         super().__init__(*modules)
-        #: Constructor arguments, saved with the weights by :func:`nets.io.save`.
+        #: Constructor arguments, saved with the weights by :func:`nets.model_file.save`.
         self.spec = {
-            "in_channels": in_channels, "num_classes": num_classes, "base_width": base_width, "blocks": blocks,
-            "layers_per_block": layers_per_block, "activation": activation, "kernel_size": kernel_size, "pooling_order": pooling_order,
+            "in_channels": in_channels,
+            "num_classes": num_classes,
+            "base_width": base_width,
+            "blocks": blocks,
+            "layers_per_block": layers_per_block,
+            "activation": activation,
+            "kernel_size": kernel_size,
+            "pooling_order": pooling_order,
         }
         #: Input shape ``(channels, height, width)``.
         self.input_shape = (in_channels, 2**blocks, 2**blocks)
@@ -133,12 +152,13 @@ class SimplifiedConvNet(nn.Sequential):
         which must have the same architecture: layers are matched in order and, within a
         layer, kernels, biases and thetas by kind; every shape is checked.
 
-        Example:
+        Examples:
             >>> import torch
             >>> ours = SimplifiedConvNet(1, 4, base_width=4, blocks=1, layers_per_block=1, activation="n")
             >>> theirs = {k.replace(".P", ".parametrizations.weight.original"): v for k, v in ours.state_dict().items()}
             >>> ours.load_paper_state_dict(theirs)
         """
+
         def layers(entries) -> list:
             """``[(layer prefix, {kind: (key, tensor)})]`` in order of first appearance."""
             grouped = {}
@@ -154,12 +174,18 @@ class SimplifiedConvNet(nn.Sequential):
 
         theirs, ours = layers(state_dict), layers(self.state_dict())
         if [sorted(k) for _, k in theirs] != [sorted(k) for _, k in ours]:
-            raise InvalidArgument("the paper's state_dict does not have this model's layers (kernels, biases, thetas) in this order: the architectures differ")
+            raise InvalidArgument(
+                "the paper's state_dict does not have this model's layers (kernels, biases, thetas) in this "
+                "order: the architectures differ"
+            )
         mapped = {}
         for (_, their_layer), (_, our_layer) in zip(theirs, ours):
             for kind, (our_key, target) in our_layer.items():
                 their_key, value = their_layer[kind]
                 if value.shape != target.shape:
-                    raise InvalidArgument(f"{their_key} {tuple(value.shape)} does not fit {our_key} {tuple(target.shape)}: the architectures differ")
+                    raise InvalidArgument(
+                        f"{their_key} {tuple(value.shape)} does not fit {our_key} {tuple(target.shape)}: the "
+                        "architectures differ"
+                    )
                 mapped[our_key] = value
         self.load_state_dict(mapped)

@@ -15,7 +15,7 @@ attribute.  Constant subgraphs are folded by the reference evaluator, each outpu
 against the memory budget first; initializers are checked against their declared size.
 Anything else is reported by operator and node name.
 
-Example:
+Examples:
     >>> import io, torch
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
     >>> buffer = io.BytesIO()
@@ -37,8 +37,8 @@ import numpy as np
 from cpwl import Conv2d, CPWLMap
 from cpwl import activations as exact
 from cpwl.errors import ModelFileError, NumberError, UnsupportedOperatorError
-from cpwl.numbers import as_fraction
-from nets._symbolic import (
+from cpwl.rationals import as_fraction
+from nets._graph import (
     Cond,
     Sym,
     affine,
@@ -60,35 +60,108 @@ from nets._symbolic import (
     where,
 )
 
-__all__ = ["UnsupportedOperatorError", "load", "restrict_to_line", "to_cpwl"]
+__all__ = ["UnsupportedOperatorError", "input_shape", "load", "restrict_to_line", "to_cpwl"]
 
 #: The attributes each supported arithmetic operator may carry (anything else is refused;
 #: the index operations below are evaluated by onnx itself, so they honour all of theirs).
 _ATTRIBUTES = {
-    "Gemm": {"alpha", "beta", "transA", "transB"}, "MatMul": set(), "Add": set(), "Sub": set(), "Mul": set(), "Div": set(),
-    "Neg": set(), "Relu": set(), "Abs": set(), "LeakyRelu": {"alpha"}, "Clip": {"min", "max"}, "Max": set(), "Min": set(),
+    "Gemm": {"alpha", "beta", "transA", "transB"},
+    "MatMul": set(),
+    "Add": set(),
+    "Sub": set(),
+    "Mul": set(),
+    "Div": set(),
+    "Neg": set(),
+    "Relu": set(),
+    "Abs": set(),
+    "LeakyRelu": {"alpha"},
+    "Clip": {"min", "max"},
+    "Max": set(),
+    "Min": set(),
     "Constant": {"value", "value_float", "value_floats", "value_int", "value_ints"},
     "Conv": {"auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"},
-    "Less": set(), "Greater": set(), "LessOrEqual": set(), "GreaterOrEqual": set(), "Where": set(),
-    "ReduceMax": {"axes", "keepdims", "noop_with_empty_axes"}, "ReduceMin": {"axes", "keepdims", "noop_with_empty_axes"},
+    "Less": set(),
+    "Greater": set(),
+    "LessOrEqual": set(),
+    "GreaterOrEqual": set(),
+    "Where": set(),
+    "ReduceMax": {"axes", "keepdims", "noop_with_empty_axes"},
+    "ReduceMin": {"axes", "keepdims", "noop_with_empty_axes"},
     "TopK": {"axis", "largest", "sorted"},
 }
 #: Operations that only move, copy, drop or zero-pad entries, evaluated by onnx's reference
 #: evaluator on a probe of positions; for each, the inputs that carry data (the others are
 #: shapes, indices or sizes, which must be constants).
 _INDEX_OPS = {
-    "Transpose": (0,), "Reshape": (0,), "Flatten": (0,), "Squeeze": (0,), "Unsqueeze": (0,), "Slice": (0,), "Split": (0,),
-    "Identity": (0,), "Expand": (0,), "Tile": (0,), "DepthToSpace": (0,), "SpaceToDepth": (0,), "Gather": (0,), "Pad": (0, 2),
+    "Transpose": (0,),
+    "Reshape": (0,),
+    "Flatten": (0,),
+    "Squeeze": (0,),
+    "Unsqueeze": (0,),
+    "Slice": (0,),
+    "Split": (0,),
+    "Identity": (0,),
+    "Expand": (0,),
+    "Tile": (0,),
+    "DepthToSpace": (0,),
+    "SpaceToDepth": (0,),
+    "Gather": (0,),
+    "Pad": (0, 2),
     "Concat": None,  # every input
 }
 _COMPARISONS = {"Less": "<", "Greater": ">", "LessOrEqual": "<=", "GreaterOrEqual": ">="}
 #: Folded operators whose outputs are elementwise over their broadcast inputs.
 _BROADCASTING = {
-    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Neg", "Abs", "Relu", "Sqrt", "Exp", "Log", "Floor", "Ceil", "Sign", "Reciprocal",
-    "Equal", "Less", "LessOrEqual", "Greater", "GreaterOrEqual", "Where", "Not", "And", "Or", "Clip", "Mod", "Cast", "Identity",
+    "Add",
+    "Sub",
+    "Mul",
+    "Div",
+    "Pow",
+    "Max",
+    "Min",
+    "Neg",
+    "Abs",
+    "Relu",
+    "Sqrt",
+    "Exp",
+    "Log",
+    "Floor",
+    "Ceil",
+    "Sign",
+    "Reciprocal",
+    "Equal",
+    "Less",
+    "LessOrEqual",
+    "Greater",
+    "GreaterOrEqual",
+    "Where",
+    "Not",
+    "And",
+    "Or",
+    "Clip",
+    "Mod",
+    "Cast",
+    "Identity",
 }
 #: Folded operators whose output is no larger than their first input.
-_SHRINKING = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", "Slice", "Split", "TopK", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceMean", "ArgMax", "ArgMin", "Shape", "Size"}
+_SHRINKING = {
+    "Reshape",
+    "Flatten",
+    "Squeeze",
+    "Unsqueeze",
+    "Transpose",
+    "Slice",
+    "Split",
+    "TopK",
+    "ReduceSum",
+    "ReduceMax",
+    "ReduceMin",
+    "ReduceMean",
+    "ArgMax",
+    "ArgMin",
+    "Shape",
+    "Size",
+}
 
 
 def _folded_size(node, ins: list):
@@ -126,13 +199,15 @@ def load(source: Union[str, pathlib.Path, bytes]):
             return onnx.load_from_string(bytes(source))
         return onnx.load(str(source), load_external_data=False)
     except Exception as err:  # protobuf decoding errors share no public base class
-        raise ModelFileError(f"not a readable ONNX model: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+        raise ModelFileError(
+            f"not a readable ONNX model: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from err
 
 
 def input_shape(source) -> tuple:
     """The declared shape of the model's one input, ``None`` for a symbolic size (a batch).
 
-    Example:
+    Examples:
         >>> import onnx
         >>> x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["batch", 2])
         >>> y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, ["batch", 2])
@@ -154,7 +229,9 @@ def _attrs(node) -> dict:
     found = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
     allowed = _ATTRIBUTES.get(node.op_type)
     if allowed is not None and set(found) - allowed:
-        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}': attribute(s) {sorted(set(found) - allowed)} are not supported")
+        raise UnsupportedOperatorError(
+            f"{node.op_type} node '{node.name}': attribute(s) {sorted(set(found) - allowed)} are not supported"
+        )
     return found
 
 
@@ -164,7 +241,9 @@ def _tensor(proto, what: str) -> np.ndarray:
     import onnx
 
     if proto.data_location == onnx.TensorProto.EXTERNAL or len(proto.external_data):
-        raise ModelFileError(f"{what} keeps its data in an external file; embed it (onnx.save with save_as_external_data=False)")
+        raise ModelFileError(
+            f"{what} keeps its data in an external file; embed it (onnx.save with save_as_external_data=False)"
+        )
     dims = list(proto.dims)
     if any(d < 0 for d in dims):
         raise ModelFileError(f"{what} declares negative dimensions {dims}")
@@ -173,7 +252,9 @@ def _tensor(proto, what: str) -> np.ndarray:
     try:
         array = onnx.numpy_helper.to_array(proto)
     except Exception as err:  # malformed data: wrong length, unknown type
-        raise ModelFileError(f"{what}: its data does not match its declared shape {dims} ({type(err).__name__})") from err
+        raise ModelFileError(
+            f"{what}: its data does not match its declared shape {dims} ({type(err).__name__})"
+        ) from err
     if array.size != numel:
         raise ModelFileError(f"{what}: {array.size} values for the declared shape {dims}")
     return array
@@ -181,10 +262,15 @@ def _tensor(proto, what: str) -> np.ndarray:
 
 def _conv(node, x: Sym, ins: list, attrs: dict) -> Sym:
     if len(x.shape) != 3:
-        raise UnsupportedOperatorError(f"Conv node '{node.name}': only 2-D convolutions of (C, H, W) inputs are supported, got {x.shape}")
+        raise UnsupportedOperatorError(
+            f"Conv node '{node.name}': only 2-D convolutions of (C, H, W) inputs are supported, got {x.shape}"
+        )
     W = np.asarray(ins[1], dtype=np.float64)
     if W.ndim != 4 or (attrs.get("kernel_shape") is not None and list(attrs["kernel_shape"]) != list(W.shape[2:])):
-        raise UnsupportedOperatorError(f"Conv node '{node.name}': kernel of shape {W.shape} does not match kernel_shape {attrs.get('kernel_shape')}")
+        raise UnsupportedOperatorError(
+            f"Conv node '{node.name}': kernel of shape {W.shape} does not match kernel_shape "
+            f"{attrs.get('kernel_shape')}"
+        )
     strides = list(attrs.get("strides", [1, 1]))
     dilations = list(attrs.get("dilations", [1, 1]))
     auto_pad = attrs.get("auto_pad", b"NOTSET")
@@ -203,7 +289,15 @@ def _conv(node, x: Sym, ins: list, attrs: dict) -> Sym:
     else:
         raise UnsupportedOperatorError(f"Conv node '{node.name}': auto_pad {auto_pad!r} is not an ONNX value")
     bias = None if len(ins) < 3 or ins[2] is None else np.asarray(ins[2], dtype=np.float64)
-    layer = Conv2d(W, bias, in_shape=x.shape, stride=tuple(strides), padding=(top, bottom, left, right), dilation=tuple(dilations), groups=int(attrs.get("group", 1)))
+    layer = Conv2d(
+        W,
+        bias,
+        in_shape=x.shape,
+        stride=tuple(strides),
+        padding=(top, bottom, left, right),
+        dilation=tuple(dilations),
+        groups=int(attrs.get("group", 1)),
+    )
     return Sym(layer.apply_map(x.F), layer.out_shape)
 
 
@@ -223,7 +317,9 @@ def _index_op(node, ins: list) -> list:
     data = range(len(ins)) if data is None else data
     syms = [v for v in ins if isinstance(v, Sym)]
     if any(isinstance(v, Sym) for i, v in enumerate(ins) if i not in data) or any(isinstance(v, Cond) for v in ins):
-        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}': its shapes, indices and sizes must be constants")
+        raise UnsupportedOperatorError(
+            f"{node.op_type} node '{node.name}': its shapes, indices and sizes must be constants"
+        )
     F = CPWLMap.stack([v.F for v in syms]) if len(syms) > 1 else syms[0].F
     feeds, start = {}, 0
     for name, v, i in zip(node.input, ins, range(len(ins))):
@@ -232,18 +328,26 @@ def _index_op(node, ins: list) -> list:
             start += v.F.dim
         elif v is not None and name:
             if i in data and np.any(np.asarray(v)):
-                raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' mixes input-dependent values with non-zero constants")
+                raise UnsupportedOperatorError(
+                    f"{node.op_type} node '{node.name}' mixes input-dependent values with non-zero constants"
+                )
             feeds[name] = np.asarray(v, dtype=np.float64) if i in data else np.asarray(v)
     try:
         outs = ReferenceEvaluator(node).run(None, feeds)
     except Exception as err:  # the reference evaluator raises many unrelated types
-        raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' could not be applied to the input-dependent values: {err}") from err
+        raise UnsupportedOperatorError(
+            f"{node.op_type} node '{node.name}' could not be applied to the input-dependent values: {err}"
+        ) from err
     results = []
     for out in outs:
         out = np.asarray(out)
         if out.ndim < 1 or out.shape[0] != 1:
-            raise UnsupportedOperatorError(f"{node.op_type} node '{node.name}' changes the batch layout (export with a batch of one)")
-        results.append(gather(Sym(F, (F.dim,)), index_gather(out, F.dim, f"{node.op_type} node '{node.name}'"), out.shape[1:]))
+            raise UnsupportedOperatorError(
+                f"{node.op_type} node '{node.name}' changes the batch layout (export with a batch of one)"
+            )
+        results.append(
+            gather(Sym(F, (F.dim,)), index_gather(out, F.dim, f"{node.op_type} node '{node.name}'"), out.shape[1:])
+        )
     return results
 
 
@@ -251,7 +355,9 @@ def _step(node, values: dict, sizes: dict) -> list:
     op, ins = node.op_type, [values.get(name) if name else None for name in node.input]
     for v in ins:
         if isinstance(v, _Unavailable):
-            raise UnsupportedOperatorError(f"{op} node '{node.name}' uses {v.what}, which the exact evaluation does not give")
+            raise UnsupportedOperatorError(
+                f"{op} node '{node.name}' uses {v.what}, which the exact evaluation does not give"
+            )
     sym = [v for v in ins if isinstance(v, (Sym, Cond))]
     if not sym and op != "Constant":
         return _fold_constants(node, ins, sizes)
@@ -264,7 +370,9 @@ def _step(node, values: dict, sizes: dict) -> list:
         return [compare(a, b, _COMPARISONS[op], (a if isinstance(a, Sym) else b).shape)]
     if op == "Where":
         if not isinstance(ins[0], Cond) or any(isinstance(v, Cond) for v in ins[1:]):
-            raise UnsupportedOperatorError(f"Where node '{node.name}': the condition must be a comparison of input-dependent values")
+            raise UnsupportedOperatorError(
+                f"Where node '{node.name}': the condition must be a comparison of input-dependent values"
+            )
         return [where(*ins)]
     if any(isinstance(v, Cond) for v in ins):
         raise UnsupportedOperatorError(f"{op} node '{node.name}' computes with a comparison result")
@@ -281,17 +389,27 @@ def _step(node, values: dict, sizes: dict) -> list:
     if op == "TopK":
         axis = attrs.get("axis", -1) % (len(x.shape) + 1)
         if axis == 0 or not attrs.get("sorted", 1):
-            raise UnsupportedOperatorError(f"TopK node '{node.name}': only sorted top-k along a per-sample axis is supported")
+            raise UnsupportedOperatorError(
+                f"TopK node '{node.name}': only sorted top-k along a per-sample axis is supported"
+            )
         k = int(np.ravel(ins[1])[0])
-        return [extreme(x, [axis - 1], True, bool(attrs.get("largest", 1)), count=k), _Unavailable("the indices of a TopK")]
+        return [
+            extreme(x, [axis - 1], True, bool(attrs.get("largest", 1)), count=k),
+            _Unavailable("the indices of a TopK"),
+        ]
     if op == "Constant":
         return [_constant(node, attrs)]
     if op == "Gemm":
         if attrs.get("transA", 0) or not isinstance(ins[0], Sym) or isinstance(ins[1], Sym) or len(x.shape) != 1:
-            raise UnsupportedOperatorError(f"Gemm node '{node.name}': only flat input x constant weight (no transA) is supported")
+            raise UnsupportedOperatorError(
+                f"Gemm node '{node.name}': only flat input x constant weight (no transA) is supported"
+            )
         B = np.asarray(ins[1], dtype=np.float64)
         W = B if attrs.get("transB", 0) else B.T
-        alpha, beta = as_fraction(attrs.get("alpha", 1.0)), as_fraction(attrs.get("beta", 1.0))  # the float32 attributes, exactly
+        alpha, beta = (
+            as_fraction(attrs.get("alpha", 1.0)),
+            as_fraction(attrs.get("beta", 1.0)),
+        )  # the float32 attributes, exactly
         bias = None if len(ins) < 3 or ins[2] is None else constant_over(ins[2], (W.shape[0],))
         return [Sym(affine(x.F, W, bias, scale=alpha, bias_scale=beta), (W.shape[0],))]
     if op == "MatMul":
@@ -309,7 +427,9 @@ def _step(node, values: dict, sizes: dict) -> list:
     if op in ("Mul", "Div"):
         a, b = ins
         if isinstance(a, Sym) and isinstance(b, Sym):
-            raise UnsupportedOperatorError(f"{op} node '{node.name}' multiplies two input-dependent values (not piecewise linear)")
+            raise UnsupportedOperatorError(
+                f"{op} node '{node.name}' multiplies two input-dependent values (not piecewise linear)"
+            )
         c = np.asarray(b if isinstance(a, Sym) else a, dtype=np.float64)
         if op == "Div":
             if not isinstance(a, Sym) or np.any(c == 0):
@@ -329,7 +449,13 @@ def _step(node, values: dict, sizes: dict) -> list:
     if op == "Clip":
         lo = ins[1] if len(ins) > 1 and ins[1] is not None else attrs.get("min")
         hi = ins[2] if len(ins) > 2 and ins[2] is not None else attrs.get("max")
-        return [clip(x, None if lo is None else np.asarray(lo, dtype=np.float64), None if hi is None else np.asarray(hi, dtype=np.float64))]
+        return [
+            clip(
+                x,
+                None if lo is None else np.asarray(lo, dtype=np.float64),
+                None if hi is None else np.asarray(hi, dtype=np.float64),
+            )
+        ]
     if op in ("Max", "Min"):
         out = ins[0]
         for other in ins[1:]:
@@ -362,7 +488,10 @@ def _fold_constants(node, ins: list, sizes: dict) -> list:
     for name in node.output:
         size = bound if bound is not None else sizes.get(name)
         if size is None:
-            raise UnsupportedOperatorError(f"operator {node.op_type} (node '{node.name}') on constants: its output size cannot be bounded, so it is not folded")
+            raise UnsupportedOperatorError(
+                f"operator {node.op_type} (node '{node.name}') on constants: its output size cannot be "
+                "bounded, so it is not folded"
+            )
         check_constant_size(size, f"folding {node.op_type} node '{node.name}'")
     feeds = {name: np.asarray(v) for name, v in zip(node.input, ins) if name}
     try:
@@ -370,7 +499,9 @@ def _fold_constants(node, ins: list, sizes: dict) -> list:
     except MemoryError:
         raise
     except Exception as err:  # the reference evaluator raises many unrelated types
-        raise UnsupportedOperatorError(f"operator {node.op_type} (node '{node.name}') could not be folded: {err}") from err
+        raise UnsupportedOperatorError(
+            f"operator {node.op_type} (node '{node.name}') could not be folded: {err}"
+        ) from err
     return [np.asarray(o) for o in outs]
 
 
@@ -403,7 +534,9 @@ def _evaluate(model, F: CPWLMap, shape: tuple):
     values[inputs[0].name] = Sym(F, shape)
     for node in graph.node:
         if node.domain not in ("", "ai.onnx"):
-            raise UnsupportedOperatorError(f"operator {node.domain}.{node.op_type} (node '{node.name}') is not a standard ONNX operator")
+            raise UnsupportedOperatorError(
+                f"operator {node.domain}.{node.op_type} (node '{node.name}') is not a standard ONNX operator"
+            )
         try:
             outputs = _step(node, values, sizes)
         except NumberError as err:  # NaN or infinity in a weight: say which node holds it

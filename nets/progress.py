@@ -3,7 +3,7 @@
 A log file or a CI console gets one line per tenth of the work (``training MaxMin: 60/600``)
 instead of a bar redrawn with carriage returns into one unreadable line.
 
-Example:
+Examples:
     >>> total = 0
     >>> for k in progress(range(3), "adding", enabled=False):
     ...     total += k
@@ -14,7 +14,8 @@ Example:
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import Optional
 
 __all__ = ["progress"]
 
@@ -23,7 +24,7 @@ def progress(items: Iterable, label: str, enabled: bool = True, total: Optional[
     """Iterate over ``items`` showing ``label`` and how far the loop is, on ``stream``
     (standard error by default): a tqdm bar on a terminal, otherwise a line at every tenth.
 
-    Example:
+    Examples:
         >>> import io
         >>> out = io.StringIO()
         >>> list(progress(range(4), "steps", stream=out))

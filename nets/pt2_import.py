@@ -15,7 +15,7 @@ is not a position or zero is refused.
 Export with a batch of one example.  Loading uses ``torch.export.load``, which reads a
 program, not pickled code.
 
-Example:
+Examples:
     >>> import io, torch
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.ReLU())
     >>> buffer = io.BytesIO()
@@ -39,7 +39,7 @@ import torch
 from cpwl import Conv2d, CPWLMap
 from cpwl import activations as exact
 from cpwl.errors import ModelFileError, NumberError, UnsupportedOperatorError
-from nets._symbolic import (
+from nets._graph import (
     Cond,
     Sym,
     affine,
@@ -62,17 +62,53 @@ from nets._symbolic import (
     where,
 )
 
-__all__ = ["load", "restrict_to_line", "to_cpwl"]
+__all__ = ["input_shape", "load", "restrict_to_line", "to_cpwl"]
 
-_IDENTITY = {"aten.clone.default", "aten.contiguous.default", "aten.detach.default", "aten.alias.default", "aten.dropout.default"}
+_IDENTITY = {
+    "aten.clone.default",
+    "aten.contiguous.default",
+    "aten.detach.default",
+    "aten.alias.default",
+    "aten.dropout.default",
+}
 _NO_OP = {"aten._assert_tensor_metadata.default"}
 _ELEMENTWISE = {"aten.relu.default": exact.relu, "aten.abs.default": exact.abs_}
-_COMPARISONS = {"lt": "<", "less": "<", "gt": ">", "greater": ">", "le": "<=", "less_equal": "<=", "ge": ">=", "greater_equal": ">="}
+_COMPARISONS = {
+    "lt": "<",
+    "less": "<",
+    "gt": ">",
+    "greater": ">",
+    "le": "<=",
+    "less_equal": "<=",
+    "ge": ">=",
+    "greater_equal": ">=",
+}
 #: Operations that only move, copy, drop or zero-pad entries: evaluated on probes.
 _INDEX_OPS = {
-    "view", "reshape", "_unsafe_view", "unflatten", "flatten", "select", "slice", "narrow", "permute", "transpose",
-    "t", "squeeze", "unsqueeze", "cat", "stack", "constant_pad_nd", "pad", "_pad_circular", "pixel_unshuffle",
-    "pixel_shuffle", "expand", "repeat", "roll", "flip",
+    "view",
+    "reshape",
+    "_unsafe_view",
+    "unflatten",
+    "flatten",
+    "select",
+    "slice",
+    "narrow",
+    "permute",
+    "transpose",
+    "t",
+    "squeeze",
+    "unsqueeze",
+    "cat",
+    "stack",
+    "constant_pad_nd",
+    "pad",
+    "_pad_circular",
+    "pixel_unshuffle",
+    "pixel_shuffle",
+    "expand",
+    "repeat",
+    "roll",
+    "flip",
 }
 
 
@@ -90,13 +126,15 @@ def load(source: Union[str, pathlib.Path, bytes]):
     try:
         return torch.export.load(io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray)) else str(source))
     except Exception as err:  # the loader raises many unrelated types on bad input
-        raise ModelFileError(f"not a readable torch.export program: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from err
+        raise ModelFileError(
+            f"not a readable torch.export program: {str(err).splitlines()[0] if str(err) else type(err).__name__}"
+        ) from err
 
 
 def input_shape(source) -> tuple:
     """The traced shape of the program's one input, ``None`` for a symbolic size.
 
-    Example:
+    Examples:
         >>> program = torch.export.export(torch.nn.Linear(2, 1), (torch.zeros(1, 2),))
         >>> buffer = io.BytesIO(); torch.export.save(program, buffer)
         >>> input_shape(buffer.getvalue())
@@ -128,7 +166,9 @@ def _bind(node, args, kwargs) -> dict:
             raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): argument {argument.name} is missing")
     extra = set(kwargs) - {a.name for a in schema.arguments}
     if len(args) > len(schema.arguments) or extra:
-        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): unexpected arguments {sorted(extra) or len(args)}")
+        raise UnsupportedOperatorError(
+            f"{node.target} (node '{node.name}'): unexpected arguments {sorted(extra) or len(args)}"
+        )
     return bound
 
 
@@ -148,17 +188,25 @@ def _index_op(node, args, kwargs, syms: list):
             return type(value)(to_probe(v) for v in value)
         if isinstance(value, torch.Tensor):
             if value.any():
-                raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') mixes input-dependent values with non-zero constants")
+                raise UnsupportedOperatorError(
+                    f"{node.target} (node '{node.name}') mixes input-dependent values with non-zero constants"
+                )
             return value.to(torch.float64)
         return value
 
     try:
         out = node.target(*to_probe(list(args)), **kwargs)
     except Exception as err:
-        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') could not be applied to the input-dependent values: {err}") from err
+        raise UnsupportedOperatorError(
+            f"{node.target} (node '{node.name}') could not be applied to the input-dependent values: {err}"
+        ) from err
     if not isinstance(out, torch.Tensor) or out.dim() < 1 or out.shape[0] != 1:
-        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') changes the batch layout; export with a batch of one example")
-    return gather(Sym(F, (F.dim,)), index_gather(out.numpy(), F.dim, f"{node.target} (node '{node.name}')"), tuple(out.shape[1:]))
+        raise UnsupportedOperatorError(
+            f"{node.target} (node '{node.name}') changes the batch layout; export with a batch of one example"
+        )
+    return gather(
+        Sym(F, (F.dim,)), index_gather(out.numpy(), F.dim, f"{node.target} (node '{node.name}')"), tuple(out.shape[1:])
+    )
 
 
 def _flat_values(values) -> list:
@@ -185,7 +233,9 @@ def _fold(node, args, kwargs):
     tensors = [v for v in (meta if isinstance(meta, (list, tuple)) else [meta]) if isinstance(v, torch.Tensor)]
     for value in tensors:
         if not all(isinstance(d, int) for d in value.shape):
-            raise UnsupportedOperatorError(f"{node.target} (node '{node.name}') on constants has a dynamic size; export with static shapes")
+            raise UnsupportedOperatorError(
+                f"{node.target} (node '{node.name}') on constants has a dynamic size; export with static shapes"
+            )
         check_constant_size(math.prod(value.shape), f"folding {node.target} (node '{node.name}')")
     return node.target(*args, **kwargs)
 
@@ -193,12 +243,16 @@ def _fold(node, args, kwargs):
 def _conv(node, a: dict) -> Sym:
     x = a["input"]
     if not isinstance(x, Sym) or isinstance(a["weight"], Sym) or isinstance(a.get("bias"), Sym):
-        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): only an input-dependent image and constant weights are supported")
+        raise UnsupportedOperatorError(
+            f"{node.target} (node '{node.name}'): only an input-dependent image and constant weights are supported"
+        )
     if a.get("transposed", False) or any(int(v) for v in a.get("output_padding", [0, 0])):
         raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): transposed convolutions are not supported")
     W = _numpy(a["weight"])
     if W.ndim != 4 or len(x.shape) != 3:
-        raise UnsupportedOperatorError(f"{node.target} (node '{node.name}'): only 2-D convolutions of (C, H, W) inputs are supported")
+        raise UnsupportedOperatorError(
+            f"{node.target} (node '{node.name}'): only 2-D convolutions of (C, H, W) inputs are supported"
+        )
     stride, dilation = [int(v) for v in a["stride"]], [int(v) for v in a["dilation"]]
     stride, dilation = stride * (2 // len(stride)), dilation * (2 // len(dilation))
     padding = a["padding"]
@@ -214,7 +268,15 @@ def _conv(node, a: dict) -> Sym:
         ph, pw = ([int(v) for v in padding] * 2)[:2] if len(padding) == 1 else [int(v) for v in padding]
         pads = [ph, ph, pw, pw]
     bias = None if a.get("bias") is None else _numpy(a["bias"])
-    layer = Conv2d(W, bias, in_shape=x.shape, stride=tuple(stride), padding=tuple(pads), dilation=tuple(dilation), groups=int(a["groups"]))
+    layer = Conv2d(
+        W,
+        bias,
+        in_shape=x.shape,
+        stride=tuple(stride),
+        padding=tuple(pads),
+        dilation=tuple(dilation),
+        groups=int(a["groups"]),
+    )
     return Sym(layer.apply_map(x.F), layer.out_shape)
 
 
@@ -223,7 +285,9 @@ def _call(node, args, kwargs):
     values = _flat_values(list(args) + list(kwargs.values()))
     for v in values:
         if isinstance(v, _Unavailable):
-            raise UnsupportedOperatorError(f"{name} (node '{node.name}') uses {v.what}, which the exact evaluation does not give")
+            raise UnsupportedOperatorError(
+                f"{name} (node '{node.name}') uses {v.what}, which the exact evaluation does not give"
+            )
     syms = [v for v in values if isinstance(v, Sym)]
     if not syms and not any(isinstance(v, Cond) for v in values):
         return _fold(node, args, kwargs)  # constant folding by torch itself
@@ -254,19 +318,33 @@ def _call(node, args, kwargs):
         return clip(x, _numpy(a["min_val"]), _numpy(a["max_val"]))
     if name == "aten.linear.default":
         if len(x.shape) != 1 or isinstance(a["weight"], Sym):
-            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): only flat inputs and constant weights are supported")
+            raise UnsupportedOperatorError(
+                f"{name} (node '{node.name}'): only flat inputs and constant weights are supported"
+            )
         W, b = _numpy(a["weight"]), None if a["bias"] is None else _numpy(a["bias"])
         return Sym(affine(x.F, W, b), (W.shape[0],))
     if name == "aten.addmm.default":
-        if not isinstance(a["mat1"], Sym) or isinstance(a["mat2"], Sym) or isinstance(a["self"], Sym) or len(x.shape) != 1:
-            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): only constant + input x constant is supported")
+        if (
+            not isinstance(a["mat1"], Sym)
+            or isinstance(a["mat2"], Sym)
+            or isinstance(a["self"], Sym)
+            or len(x.shape) != 1
+        ):
+            raise UnsupportedOperatorError(
+                f"{name} (node '{node.name}'): only constant + input x constant is supported"
+            )
         M = _numpy(a["mat2"])
         bias = constant_over(_numpy(a["self"]), (M.shape[1],))
-        return Sym(affine(x.F, M.T, bias, scale=exact_scalar(a["alpha"], "alpha"), bias_scale=exact_scalar(a["beta"], "beta")), (M.shape[1],))
+        return Sym(
+            affine(x.F, M.T, bias, scale=exact_scalar(a["alpha"], "alpha"), bias_scale=exact_scalar(a["beta"], "beta")),
+            (M.shape[1],),
+        )
     if name in ("aten.mm.default", "aten.matmul.default"):
         first, second = (a["self"], a["mat2"]) if name == "aten.mm.default" else (a["self"], a["other"])
         if not isinstance(first, Sym) or isinstance(second, Sym) or len(x.shape) != 1 or _numpy(second).ndim != 2:
-            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): only flat input x constant matrix is supported")
+            raise UnsupportedOperatorError(
+                f"{name} (node '{node.name}'): only flat input x constant matrix is supported"
+            )
         M = _numpy(second)
         return Sym(affine(x.F, M.T), (M.shape[1],))
     if name in ("aten.add.Tensor", "aten.sub.Tensor"):
@@ -283,7 +361,9 @@ def _call(node, args, kwargs):
     if name in ("aten.mul.Tensor", "aten.mul.Scalar"):
         first, second = a["self"], a["other"]
         if isinstance(first, Sym) and isinstance(second, Sym):
-            raise UnsupportedOperatorError(f"{name} (node '{node.name}') multiplies two input-dependent values (not piecewise linear)")
+            raise UnsupportedOperatorError(
+                f"{name} (node '{node.name}') multiplies two input-dependent values (not piecewise linear)"
+            )
         s, c = (first, second) if isinstance(first, Sym) else (second, first)
         return featurewise(s, _numpy(c))
     if name in ("aten.div.Tensor", "aten.div.Scalar"):
@@ -307,10 +387,17 @@ def _call(node, args, kwargs):
         return _sort(node, x, a)
     if base in _COMPARISONS:
         first, second = a["self"], a["other"]
-        return compare(first, second if isinstance(second, Sym) else _numpy(second), _COMPARISONS[base], (first if isinstance(first, Sym) else second).shape)
+        return compare(
+            first,
+            second if isinstance(second, Sym) else _numpy(second),
+            _COMPARISONS[base],
+            (first if isinstance(first, Sym) else second).shape,
+        )
     if name == "aten.where.self":
         if not isinstance(a["condition"], Cond):
-            raise UnsupportedOperatorError(f"{name} (node '{node.name}'): the condition must be a comparison of input-dependent values")
+            raise UnsupportedOperatorError(
+                f"{name} (node '{node.name}'): the condition must be a comparison of input-dependent values"
+            )
         return where(a["condition"], *(v if isinstance(v, Sym) else _numpy(v) for v in (a["self"], a["other"])))
     if name in ("aten.max.dim", "aten.min.dim", "aten.amax.default", "aten.amin.default"):
         dims = [a["dim"]] if name.endswith(".dim") else list(a["dim"]) or list(range(1, len(x.shape) + 1))
@@ -347,7 +434,13 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
     values[user[0]] = Sym(F, shape)
     result = None
     for node in program.graph_module.graph.nodes:
-        resolve = lambda v: values[v.name] if isinstance(v, torch.fx.Node) else [resolve(w) for w in v] if isinstance(v, (list, tuple)) else v  # noqa: E731
+        resolve = lambda v: (
+            values[v.name]
+            if isinstance(v, torch.fx.Node)
+            else [resolve(w) for w in v]
+            if isinstance(v, (list, tuple))
+            else v
+        )  # noqa: E731
         if node.op == "placeholder":
             continue
         if node.op == "output":
@@ -357,7 +450,9 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
             raise UnsupportedOperatorError(f"node '{node.name}' is a {node.op}, not an operator call")
         args, kwargs = resolve(node.args), {k: resolve(v) for k, v in node.kwargs.items()}
         try:
-            values[node.name] = operator.getitem(*args) if node.target is operator.getitem else _call(node, args, kwargs)
+            values[node.name] = (
+                operator.getitem(*args) if node.target is operator.getitem else _call(node, args, kwargs)
+            )
         except NumberError as err:  # NaN or infinity in a weight: say which node holds it
             raise NumberError(f"node '{node.name}' ({node.target}): {err}") from err
     return single_output(result)

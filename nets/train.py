@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -19,17 +20,19 @@ __all__ = ["History", "fit", "offset_cross_entropy", "accuracy", "certified_robu
 def default_device() -> torch.device:
     """``cuda`` when available, else ``cpu``.
 
-    Example:
+    Examples:
         >>> default_device().type in ("cuda", "cpu")
         True
     """
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
-def offset_cross_entropy(scores: torch.Tensor, labels: torch.Tensor, offset: float = 2 * math.sqrt(2) * 36 / 255, temperature: float = 0.25) -> torch.Tensor:
+def offset_cross_entropy(
+    scores: torch.Tensor, labels: torch.Tensor, offset: float = 2 * math.sqrt(2) * 36 / 255, temperature: float = 0.25
+) -> torch.Tensor:
     """``T * CE((s - offset * e_y) / T, y)``, the paper's margin-encouraging loss (docs/theory.md §7.2).
 
-    Example:
+    Examples:
         >>> s = torch.tensor([[2.0, 0.0]]); y = torch.tensor([0])
         >>> bool(offset_cross_entropy(s, y) > offset_cross_entropy(s, y, offset=0.0))
         True
@@ -74,7 +77,7 @@ def fit(
     Progress over the epochs is shown (:func:`nets.progress.progress`) unless ``progress=False``;
     a string names it (``progress="training MaxMin"``).
 
-    Example:
+    Examples:
         >>> model = nn.Linear(1, 1)
         >>> x = torch.linspace(-1, 1, 32)[:, None]
         >>> h = fit(model, x, 2 * x, epochs=20, batch_size=8, lr=0.1, progress=False)
@@ -96,7 +99,11 @@ def fit(
     else:
         raise InvalidArgument(f"optimizer must be 'sgd' or 'adam', got {optimizer!r}")
     steps = math.ceil(len(inputs) / batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps) if scheduler == "onecycle" else None
+    sched = (
+        torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps)
+        if scheduler == "onecycle"
+        else None
+    )
     if scheduler not in (None, "onecycle"):
         raise InvalidArgument(f"scheduler must be None or 'onecycle', got {scheduler!r}")
     generator = torch.Generator().manual_seed(seed)
@@ -125,7 +132,7 @@ def fit(
 def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> float:
     """Fraction of correct argmax predictions (evaluation mode).
 
-    Example:
+    Examples:
         >>> model = nn.Linear(2, 2)
         >>> 0.0 <= accuracy(model, torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)) <= 1.0
         True
@@ -136,12 +143,14 @@ def accuracy(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor) -> fl
 
 
 @torch.no_grad()
-def certified_robust_accuracy_float(scores: torch.Tensor, labels: torch.Tensor, eps: float, lipschitz: float = 1.0) -> float:
+def certified_robust_accuracy_float(
+    scores: torch.Tensor, labels: torch.Tensor, eps: float, lipschitz: float = 1.0
+) -> float:
     """The *float* margin rule of the literature: correct and ``margin > sqrt(2) L eps``
     (strict).  A quick metric for training logs; a rigorous certificate must bound the
     rounding error of the margin (``nets.certify``).
 
-    Example:
+    Examples:
         >>> certified_robust_accuracy_float(torch.tensor([[2.0, 0.0]]), torch.tensor([0]), eps=1.0)
         1.0
     """

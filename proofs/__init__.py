@@ -5,12 +5,13 @@ an exact predicate on :mod:`cpwl` objects, provides the counterexample or constr
 witness, and checks them (over hypothesis-generated networks, plus a falsifiability probe
 showing each invariant *can* fail).
 
-Example:
+Examples:
     >>> import proofs
     >>> "theorem1_non_universality" in proofs.registry
     True
     >>> from cpwl import activations as act
-    >>> proofs.n_universality.construct(act.n_function().restrict(-3, 3)).to_cpwl(domain=(-3, 3)) == act.n_function().restrict(-3, 3)
+    >>> n = act.n_function().restrict(-3, 3)
+    >>> proofs.n_universality.construct(n).to_cpwl(domain=(-3, 3)) == n
     True
 """
 

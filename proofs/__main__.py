@@ -12,13 +12,19 @@ from proofs.report import check_all
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m proofs", description="Check the theorems of docs/theory.md exactly.")
+    parser = argparse.ArgumentParser(
+        prog="python -m proofs", description="Check the theorems of docs/theory.md exactly."
+    )
     parser.add_argument("--profile", choices=sorted(PROFILES), default="ci", help="examples per property (default: ci)")
     parser.add_argument("--only", nargs="+", metavar="NAME", help="check only these results")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--json", action="store_true", help="print the report as JSON instead of a table")
     args = parser.parse_args(argv)
-    progress = None if args.quiet else (lambda o: print(f"  {o.name}: {'ok' if o.passed else 'FAILED'} ({o.seconds:.1f}s)", file=sys.stderr))
+    progress = (
+        None
+        if args.quiet
+        else (lambda o: print(f"  {o.name}: {'ok' if o.passed else 'FAILED'} ({o.seconds:.1f}s)", file=sys.stderr))
+    )
     try:
         report = check_all(args.profile, only=args.only, progress=progress)
     except KeyError as err:

@@ -48,7 +48,11 @@ def check(c: Checker) -> None:
     c.for_all("diag(r) - P^T P is PSD", shapes, _diagonally_dominant_gap_is_psd, reached=coupled)
     c.for_all("||P D~||_2 <= 1", shapes, lambda P: operator_norm_at_most(rescaled(P)))
     orthogonal_columns = st.integers(1, 4).flatmap(strategies.orthogonal_matrices)
-    c.falsifiable("q_j below sqrt(r_j) breaks the bound", orthogonal_columns, lambda Q: operator_norm_at_most(rescaled(Q, Fraction(99, 100))))
+    c.falsifiable(
+        "q_j below sqrt(r_j) breaks the bound",
+        orthogonal_columns,
+        lambda Q: operator_norm_at_most(rescaled(Q, Fraction(99, 100))),
+    )
 
 
 RESULT = Result("aol_bound", "lemma", "6.2", STATEMENT, check)

@@ -8,7 +8,7 @@ than by luck.
 * :func:`chains`: width-1 networks around a two-piece activation (unit slopes, slopes at the
   contraction bound).
 
-Example:
+Examples:
     >>> from hypothesis import find
     >>> net = find(folds("abs"), lambda net: len(net.to_cpwl().breakpoints) >= 2)
     >>> all(abs(s) == 1 for s in net.to_cpwl().slopes)
@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from cpwl import Affine, Network, activations as act, strategies
+from cpwl import Affine, Network, strategies
+from cpwl import activations as act
 from cpwl.errors import InvalidArgument
 
 __all__ = ["ABS_LIKE", "CONTRACTIVE", "FOLDING_FAMILIES", "ONE_UNIT", "chains", "folds"]
@@ -29,7 +30,9 @@ _small = _unit.filter(lambda s: abs(s) < 1)
 _centre = strategies.rationals(-2, 2, 8)
 
 #: Elementwise two-piece activations with both slopes of magnitude < 1 (case A).
-CONTRACTIVE = st.tuples(_centre, _small, _small).filter(lambda t: t[1] != t[2]).map(lambda t: act.Elementwise(act.two_piece(*t)))
+CONTRACTIVE = (
+    st.tuples(_centre, _small, _small).filter(lambda t: t[1] != t[2]).map(lambda t: act.Elementwise(act.two_piece(*t)))
+)
 #: Activations with exactly one unit slope (case B): ReLU, leaky ReLU, (gamma, delta) pieces.
 ONE_UNIT = st.tuples(_centre, st.sampled_from([1, -1]), _small, st.booleans()).map(
     lambda t: act.Elementwise(act.two_piece(t[0], *((t[1], t[2]) if t[3] else (t[2], t[1]))))
@@ -61,7 +64,7 @@ def folds(draw, family: str):
     permutation or unit vector (exactly orthogonal), so every slope is +-1: tight runs with
     several turning points, the only configurations where the window test can fail.
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> net = find(folds("maxmin"), lambda net: True)
         >>> set(abs(s) for s in net.to_cpwl().slopes)
@@ -93,7 +96,7 @@ def chains(draw, family: str):
     activation: slopes are products of the activation's slopes, so unit slopes (case B),
     slopes at the contraction bound (case A) and abs-like folds (case C) are common.
 
-    Example:
+    Examples:
         >>> from hypothesis import find
         >>> net = find(chains("one-unit"), lambda net: True)
         >>> net.input_dim, net.output_dim

@@ -7,7 +7,8 @@ from fractions import Fraction
 
 from hypothesis import strategies as st
 
-from cpwl import Affine, Network, activations as act, strategies
+from cpwl import Affine, Network, strategies
+from cpwl import activations as act
 from proofs.harness import Checker, Result
 from proofs.invariants import window_test
 
@@ -33,9 +34,18 @@ def check(c: Checker) -> None:
     c.holds("LEFT differs from n left of -3/2", LEFT.to_cpwl(domain=(-2, 2)) != n.restrict(-2, 2))
     ends = strategies.rationals(Fraction(-1, 2), 6, 8)
     both_turns = ("a window holding both turning points (past 1/2)", lambda x: abs(x) > Fraction(1, 2), 0.3)
-    c.for_all("n passes the window test on [-3/2, b]", ends, lambda b: window_test(n.restrict(-_HALF3, b)), reached=both_turns)
-    c.for_all("n passes the window test on [a, 3/2]", ends.map(lambda x: -x), lambda a: window_test(n.restrict(a, _HALF3)), reached=both_turns)
-    beyond = st.one_of(strategies.rationals(Fraction(1, 64), 4, 64), st.integers(10, 60).map(lambda k: Fraction(1, 2**k)))
+    c.for_all(
+        "n passes the window test on [-3/2, b]", ends, lambda b: window_test(n.restrict(-_HALF3, b)), reached=both_turns
+    )
+    c.for_all(
+        "n passes the window test on [a, 3/2]",
+        ends.map(lambda x: -x),
+        lambda a: window_test(n.restrict(a, _HALF3)),
+        reached=both_turns,
+    )
+    beyond = st.one_of(
+        strategies.rationals(Fraction(1, 64), 4, 64), st.integers(10, 60).map(lambda k: Fraction(1, 2**k))
+    )
     c.for_all(
         "n fails the window test on [-3/2 - e, 3/2 + e']",
         st.tuples(beyond, beyond),
@@ -43,7 +53,11 @@ def check(c: Checker) -> None:
         reached=("a margin e below 1/1024 (next to the sharp boundary)", lambda e: min(e) < Fraction(1, 1024), 0.3),
     )
     left_ends = strategies.rationals(-3, 0, 64)
-    c.falsifiable("LEFT stops being n once its domain starts left of -3/2", left_ends, lambda a: LEFT.to_cpwl(domain=(a, 2)) == n.restrict(a, 2))
+    c.falsifiable(
+        "LEFT stops being n once its domain starts left of -3/2",
+        left_ends,
+        lambda a: LEFT.to_cpwl(domain=(a, 2)) == n.restrict(a, 2),
+    )
 
 
 RESULT = Result("abs_sharpness", "corollary", "3.7", STATEMENT, check)

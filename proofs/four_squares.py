@@ -57,7 +57,7 @@ def four_squares(n: int) -> tuple:
     """Four non-negative integers whose squares sum to ``n`` (randomised Rabin-Shallit search
     with a fixed seed, so results are reproducible).
 
-    Example:
+    Examples:
         >>> a, b, c, d = four_squares(7)
         >>> a * a + b * b + c * c + d * d
         7
@@ -82,7 +82,7 @@ def rational_square_split(p: Fraction) -> list:
     """Non-zero rationals ``w`` (at most four) with ``sum(w^2) == p`` for a rational ``p >= 0``:
     ``p = (num * den) / den^2`` and ``num * den`` is a sum of four integer squares.
 
-    Example:
+    Examples:
         >>> ws = rational_square_split(Fraction(1, 2))
         >>> sum(w * w for w in ws)
         Fraction(1, 2)

@@ -4,8 +4,9 @@ falsifiability probes (the invariant must be violated by something outside its c
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from hypothesis import HealthCheck, find, given, settings
 from hypothesis.errors import NoSuchExample
@@ -23,7 +24,7 @@ class Coverage:
     """How many of a property's generated examples reached the configuration where its
     invariant could fail (``what``), against the share promised (``floor``).
 
-    Example:
+    Examples:
         >>> Coverage("window test", "a tight run with 2 turning points", 40, 13, 0.3).share >= 0.3
         True
     """
@@ -63,7 +64,7 @@ class Result:
     """A lemma, theorem or corollary: its statement (hypotheses explicit), where docs/theory.md
     derives it, and the function that checks it.
 
-    Example:
+    Examples:
         >>> from proofs import registry
         >>> registry.nodes["N_identities"]["result"].kind
         'lemma'
@@ -73,7 +74,7 @@ class Result:
     kind: str
     section: str
     statement: str
-    check: Callable[["Checker"], None]
+    check: Callable[[Checker], None]
 
     def run(self, profile: str = "ci") -> CheckOutcome:
         """Run the check under a profile (``"ci"`` or ``"deep"``)."""
@@ -114,7 +115,11 @@ class Checker:
             self.outcome.failures.append(label)
 
     def for_all(
-        self, label: str, strategy, predicate: Callable[[Any], bool], scale: float = 1.0,
+        self,
+        label: str,
+        strategy,
+        predicate: Callable[[Any], bool],
+        scale: float = 1.0,
         reached: Optional[tuple] = None,
     ) -> None:
         """``predicate`` holds on every generated example (shrunk counterexample on failure).
@@ -143,7 +148,9 @@ class Checker:
             coverage = Coverage(label, what, count[0], hits[0], floor)
             self.outcome.coverage.append(coverage)
             if self.profile == "deep" and coverage.share < floor:
-                self.outcome.failures.append(f"{label}: only {hits[0]}/{count[0]} examples reached {what} (floor {floor:.0%})")
+                self.outcome.failures.append(
+                    f"{label}: only {hits[0]}/{count[0]} examples reached {what} (floor {floor:.0%})"
+                )
 
     def falsifiable(self, label: str, strategy, predicate: Callable[[Any], bool], scale: float = 1.0) -> None:
         """Some generated example *violates* ``predicate``: the invariant can fail, so its

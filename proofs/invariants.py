@@ -18,7 +18,7 @@ def activation_contraction(net: Network) -> Fraction:
     """Product over elementwise activation layers of their largest ``|slope|`` (``rho`` per
     layer in case A); vector activations count as 1.
 
-    Example:
+    Examples:
         >>> from cpwl import Affine, activations as act
         >>> activation_contraction(Network([Affine([[1]]), act.leaky_relu("1/2")]))
         Fraction(1, 1)
@@ -33,7 +33,7 @@ def activation_contraction(net: Network) -> Fraction:
 def unit_slopes_share_sign(f: CPWL) -> bool:
     """Case B: all slopes of magnitude 1 have one sign.
 
-    Example:
+    Examples:
         >>> from cpwl import activations as act
         >>> unit_slopes_share_sign(act.relu()), unit_slopes_share_sign(act.abs_())
         (True, False)
@@ -46,7 +46,7 @@ def tight_runs(f: CPWL) -> list:
     ``(start, end, turning_points)`` with ``None`` for infinite ends; turning points are the
     breakpoints inside the run where the slope changes sign.
 
-    Example:
+    Examples:
         >>> from cpwl import activations as act
         >>> tight_runs(act.n_function())
         [(None, None, [Fraction(-1, 2), Fraction(1, 2)])]
@@ -73,7 +73,7 @@ def window_test(f: CPWL) -> bool:
     (``j > i``; run ends stand in for missing neighbours) the maximum or the minimum of ``f``
     over the window is attained at an interior turning point.  Needs a compact domain.
 
-    Example:
+    Examples:
         >>> from cpwl import activations as act
         >>> n = act.n_function()
         >>> window_test(n.restrict(-2, 2)), window_test(n.restrict("-3/2", 2))
@@ -97,7 +97,7 @@ def window_test_on_line(f: CPWL) -> bool:
     enough that unbounded tight ends exceed every interior value (what a network computes on
     the line it also computes on any part of it).
 
-    Example:
+    Examples:
         >>> from cpwl import activations as act
         >>> window_test_on_line(act.n_function()), window_test_on_line(act.abs_())
         (False, True)

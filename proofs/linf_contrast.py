@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from cpwl import Affine, Network, activations as act
+from cpwl import Affine, Network
+from cpwl import activations as act
 from proofs.harness import Checker, Result
 
 STATEMENT = (
@@ -35,7 +36,10 @@ def check(c: Checker) -> None:
     shifted = Network([Affine(first.weight, [1, 0, -1, -Fraction(1, 2)]), *rest])
     c.holds("moving one bias by 1/2 breaks the identity", shifted.to_cpwl() != act.n_function())
     halved = Network([Affine([[w / 2 for w in row] for row in first.weight], first.bias), *rest])
-    c.holds("halving the first layer (||W||_2 = 1) breaks it", halved.to_cpwl() != act.n_function() and halved.layer_norm_report(norm=2)[0].ok)
+    c.holds(
+        "halving the first layer (||W||_2 = 1) breaks it",
+        halved.to_cpwl() != act.n_function() and halved.layer_norm_report(norm=2)[0].ok,
+    )
 
 
 RESULT = Result("linf_contrast", "corollary", "5", STATEMENT, check)

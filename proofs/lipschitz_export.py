@@ -38,7 +38,9 @@ def check(c: Checker) -> None:
     tight = ("an exported slope of magnitude exactly 1", _steepest_is_one)
     for family in _FAMILIES:
         nets = strategies.networks(family, width=st.integers(1, 4), depth=st.integers(1, 3))
-        c.for_all(f"{family} nets export 1-Lipschitz functions", nets, _exports_lipschitz, scale=0.5, reached=(*tight, 0))
+        c.for_all(
+            f"{family} nets export 1-Lipschitz functions", nets, _exports_lipschitz, scale=0.5, reached=(*tight, 0)
+        )
     for family in FOLDING_FAMILIES:
         c.for_all(f"... aimed: {family} folds", folds(family), _exports_lipschitz, scale=0.25, reached=(*tight, 0.3))
     c.falsifiable(

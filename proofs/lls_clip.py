@@ -7,7 +7,8 @@ from fractions import Fraction
 
 from hypothesis import strategies as st
 
-from cpwl import CPWL, activations as act, strategies
+from cpwl import CPWL, strategies
+from cpwl import activations as act
 from proofs.harness import Checker, Result
 
 STATEMENT = (
@@ -22,7 +23,7 @@ STATEMENT = (
 def clip_slopes(coeffs: list, T: Fraction) -> list:
     """Clamp consecutive differences to ``[-T, T]``, rebuild, and restore the mean.
 
-    Example:
+    Examples:
         >>> clip_slopes([Fraction(0), Fraction(3)], Fraction(1))
         [Fraction(1, 1), Fraction(2, 1)]
     """
@@ -62,7 +63,9 @@ def _clip_laws(data) -> bool:
 
 
 def check(c: Checker) -> None:
-    data = st.tuples(st.lists(strategies.rationals(-3, 3, 8), min_size=3, max_size=8), strategies.rationals(Fraction(1, 8), 1, 8))
+    data = st.tuples(
+        st.lists(strategies.rationals(-3, 3, 8), min_size=3, max_size=8), strategies.rationals(Fraction(1, 8), 1, 8)
+    )
     steep = ("a spline steeper than 1 before clipping", lambda d: not spline(d[0], d[1]).is_lipschitz(1), 0.3)
     c.for_all("clipping laws and TV2 = sum of slope jumps", data, _clip_laws, reached=steep)
     c.holds("TV2(N_theta) = 4", slope_jumps(act.n_activation(-1, 2)) == 4)

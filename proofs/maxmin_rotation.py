@@ -7,7 +7,8 @@ from fractions import Fraction
 
 from hypothesis import strategies as st
 
-from cpwl import CPWLMap, activations as act, maximum, minimum, strategies
+from cpwl import CPWLMap, maximum, minimum, strategies
+from cpwl import activations as act
 from proofs.harness import Checker, Result
 
 STATEMENT = (
@@ -25,7 +26,7 @@ M2 = [[Fraction(1, 2), Fraction(1, 2)], [Fraction(-1, 2), Fraction(1, 2)]]
 def rotation_identity_holds(F: CPWLMap, layer=None) -> bool:
     """``layer(F) == M2 AbsId(M1 F)`` for a 2-component map (``layer``: MaxMin by default).
 
-    Example:
+    Examples:
         >>> rotation_identity_holds(CPWLMap.line([1, -1], [-1, 2]))
         True
     """
@@ -39,7 +40,7 @@ def sorting_network_holds(F: CPWLMap, group_size: int, stages: int = None) -> bo
     ``group_size`` by default) done with the scalar lattice operations, an independent code
     path.
 
-    Example:
+    Examples:
         >>> sorting_network_holds(CPWLMap.line([3, 1, 2], [0, 2, 1]), 3)
         True
     """
@@ -70,10 +71,22 @@ def _crossing(F: CPWLMap) -> bool:
 def check(c: Checker) -> None:
     crossing = ("components that cross", _crossing, 0.3)
     c.for_all("MaxMin = M2 AbsId M1", _maps(2), rotation_identity_holds, reached=crossing)
-    c.falsifiable("the identity rejects min-first MaxMin", _maps(2), lambda F: rotation_identity_holds(F, act.MaxMin(order="min_first")))
+    c.falsifiable(
+        "the identity rejects min-first MaxMin",
+        _maps(2),
+        lambda F: rotation_identity_holds(F, act.MaxMin(order="min_first")),
+    )
     for k in (2, 3, 4):
-        c.for_all(f"GroupSort({k}) = odd-even transposition sort", _maps(k), lambda F, k=k: sorting_network_holds(F, k), scale=0.5, reached=crossing)
-    c.falsifiable("the check rejects a sorting network one stage short", _maps(3), lambda F: sorting_network_holds(F, 3, stages=2))
+        c.for_all(
+            f"GroupSort({k}) = odd-even transposition sort",
+            _maps(k),
+            lambda F, k=k: sorting_network_holds(F, k),
+            scale=0.5,
+            reached=crossing,
+        )
+    c.falsifiable(
+        "the check rejects a sorting network one stage short", _maps(3), lambda F: sorting_network_holds(F, 3, stages=2)
+    )
 
 
 RESULT = Result("maxmin_rotation", "lemma", "2.3", STATEMENT, check)

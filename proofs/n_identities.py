@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from cpwl import CPWL, activations as act, maximum, minimum, strategies
+from cpwl import CPWL, maximum, minimum, strategies
+from cpwl import activations as act
 from proofs.harness import Checker, Result
 
 STATEMENT = (
@@ -18,7 +19,7 @@ STATEMENT = (
 def closed_forms_hold(candidate: CPWL, theta1, theta2) -> bool:
     """Whether ``candidate`` satisfies every closed form of ``N_theta`` (``theta1 <= theta2``).
 
-    Example:
+    Examples:
         >>> closed_forms_hold(act.n_activation(0, 1), 0, 1)
         True
     """
@@ -32,8 +33,10 @@ def closed_forms_hold(candidate: CPWL, theta1, theta2) -> bool:
         candidate == y - 2 * clip
         and candidate == y - 2 * lo - 2 * relu(y - lo) + 2 * relu(y - hi)
         and candidate.restrict(theta1, None) == shifted_abs.restrict(theta1, None)
-        and low is not None and high is not None
-        and -2 * hi(0) <= low and high <= -2 * lo(0)
+        and low is not None
+        and high is not None
+        and -2 * hi(0) <= low
+        and high <= -2 * lo(0)
     )
 
 
@@ -48,7 +51,9 @@ def check(c: Checker) -> None:
     c.holds("n = N_(-1/2, 1/2)", act.n_function() == act.n_activation("-1/2", "1/2"))
     c.holds("theta = (0, 0) is the identity", act.n_activation(0, 0) == CPWL.identity())
     c.for_all(
-        "closed forms of N_theta", _sorted_pairs(), lambda t: closed_forms_hold(act.n_activation(*t), *t),
+        "closed forms of N_theta",
+        _sorted_pairs(),
+        lambda t: closed_forms_hold(act.n_activation(*t), *t),
         reached=("tied thresholds theta1 = theta2", lambda t: t[0] == t[1], 0.3),
     )
     c.falsifiable(

@@ -36,7 +36,7 @@ def lift(G: CPWL) -> tuple:
     domain, at least one turning point) return ``(theta, H)`` with ``N_theta(H) == G`` and
     ``H`` a zigzag with fewer turning points.
 
-    Example:
+    Examples:
         >>> G = act.n_function().restrict(-1, 1)
         >>> theta, H = lift(G)
         >>> act.n_activation(*theta)(H) == G, len(H.breakpoints) < len(G.breakpoints)
@@ -91,7 +91,7 @@ def unfold(G: CPWL) -> tuple:
     """Lift ``G`` until no turning point is left: returns ``(thetas, H)`` with ``H`` affine
     (slope +-1) and ``G = N_thetas[0](N_thetas[1](... N_thetas[-1](H)))``.
 
-    Example:
+    Examples:
         >>> thetas, H = unfold(act.n_function().restrict(-3, 3))
         >>> thetas, H.slopes
         ([(Fraction(-1, 2), Fraction(1, 2))], (Fraction(1, 1),))
@@ -119,7 +119,7 @@ def _levels(f: CPWL) -> list:
 def construct(f: CPWL) -> Network:
     """An exact N-activation network equal to the 1-CPWL ``f`` on its compact domain.
 
-    Example:
+    Examples:
         >>> f = CPWL.from_points([(0, 0), (1, 1), (2, "1/2"), (3, "1/2")])
         >>> construct(f).to_cpwl(domain=(0, 3)) == f
         True
@@ -127,9 +127,13 @@ def construct(f: CPWL) -> Network:
     if not isinstance(f, CPWL):
         raise InvalidArgument(f"construct needs a CPWL, got {type(f).__name__}")
     if not f.domain.is_compact:
-        raise cpwl.DomainError(f"N-networks are universal on compact intervals only; restrict f (domain {f.domain}) to [a, b]")
+        raise cpwl.DomainError(
+            f"N-networks are universal on compact intervals only; restrict f (domain {f.domain}) to [a, b]"
+        )
     if not f.is_lipschitz(1):
-        raise InvalidArgument(f"f has Lipschitz constant {f.lipschitz_constant()} > 1; no 1-Lipschitz network computes it")
+        raise InvalidArgument(
+            f"f has Lipschitz constant {f.lipschitz_constant()} > 1; no 1-Lipschitz network computes it"
+        )
     f = f.canonical()
     a, b = f.domain.lo, f.domain.hi
     channels = []
@@ -153,7 +157,7 @@ def construct(f: CPWL) -> Network:
 def end_slopes_hold(net: Network) -> bool:
     """On R, both end slopes of a scalar N-network equal the product of its weights.
 
-    Example:
+    Examples:
         >>> end_slopes_hold(Network([Affine([[1]]), act.NLayer([(0, 1)]), Affine([[-1]])]))
         True
     """
@@ -202,9 +206,14 @@ def _turning_targets():
         a = draw(strategies.rationals(-3, 0, 8))
         bps = sorted(set(draw(st.lists(strategies.rationals(a + Fraction(1, 8), a + 4, 16), min_size=3, max_size=7))))
         first = draw(st.sampled_from([1, -1]))
-        slopes = [first * (-1) ** k * draw(st.sampled_from([1, Fraction(3, 4), Fraction(1, 2), Fraction(1, 4)])) for k in range(len(bps) + 1)]
+        slopes = [
+            first * (-1) ** k * draw(st.sampled_from([1, Fraction(3, 4), Fraction(1, 2), Fraction(1, 4)]))
+            for k in range(len(bps) + 1)
+        ]
         b = bps[-1] + draw(strategies.rationals(Fraction(1, 8), 1, 8))
-        return CPWL.from_slopes(bps, slopes, anchor=(a, draw(strategies.rationals(-8, 8, 2))), domain=(a, b)).canonical()
+        return CPWL.from_slopes(
+            bps, slopes, anchor=(a, draw(strategies.rationals(-8, 8, 2))), domain=(a, b)
+        ).canonical()
 
     return build()
 
@@ -236,14 +245,18 @@ def _perturbed_still_equal(f: CPWL) -> bool:
 
 def _exact_and_contractive(f: CPWL) -> bool:
     net = construct(f)
-    return net.to_cpwl(domain=(f.domain.lo, f.domain.hi)) == f.canonical() and all(c.ok for c in net.layer_norm_report())
+    return net.to_cpwl(domain=(f.domain.lo, f.domain.hi)) == f.canonical() and all(
+        c.ok for c in net.layer_norm_report()
+    )
 
 
 def _lift_progress(G: CPWL) -> bool:
     if not _turning_points(G):
         return True
     theta, H = lift(G)
-    return theta[0] <= theta[1] and act.n_activation(*theta)(H) == G and len(_turning_points(H)) < len(_turning_points(G))
+    return (
+        theta[0] <= theta[1] and act.n_activation(*theta)(H) == G and len(_turning_points(H)) < len(_turning_points(G))
+    )
 
 
 def _shifted_lift_still_works(G: CPWL) -> bool:
@@ -254,7 +267,13 @@ def _shifted_lift_still_works(G: CPWL) -> bool:
 
 
 def check_zigzag(c: Checker) -> None:
-    c.for_all("each lift satisfies N_theta(H) = G with fewer turning points", _zigzags(), _lift_progress, scale=3, reached=("a zigzag with 2+ turning points", _turns, 0.3))
+    c.for_all(
+        "each lift satisfies N_theta(H) = G with fewer turning points",
+        _zigzags(),
+        _lift_progress,
+        scale=3,
+        reached=("a zigzag with 2+ turning points", _turns, 0.3),
+    )
     c.falsifiable("a lift with theta shifted by 1/8 does not give G back", _zigzags(), _shifted_lift_still_works)
     c.for_all("unfolding terminates in an affine map", _zigzags(), lambda G: len(unfold(G)[1].breakpoints) == 0)
 
@@ -268,10 +287,16 @@ def check_end_slopes(c: Checker) -> None:
     bent = ("a net with a kink and a non-zero weight product", _bent_with_product, 0.3)
     c.for_all("end slopes of N-nets on R equal the weight product", nets, end_slopes_hold, reached=bent)
     c.holds("|x| on R has different end slopes", act.abs_().slopes[0] != act.abs_().slopes[-1])
-    c.falsifiable("abs nets break the end-slope invariant", strategies.networks("abs", width=st.integers(1, 3)), end_slopes_hold)
+    c.falsifiable(
+        "abs nets break the end-slope invariant", strategies.networks("abs", width=st.integers(1, 3)), end_slopes_hold
+    )
     # equal end slopes that are not the weight product: only the product half of the invariant can fail
     squashed = st.just(act.Elementwise(CPWL.from_slopes([0, 1], [Fraction(1, 2), 1, Fraction(1, 2)], anchor=(0, 0))))
-    c.falsifiable("an activation with end slopes 1/2 breaks the product half", strategies.networks(squashed, width=st.integers(1, 3)), end_slopes_hold)
+    c.falsifiable(
+        "an activation with end slopes 1/2 breaks the product half",
+        strategies.networks(squashed, width=st.integers(1, 3)),
+        end_slopes_hold,
+    )
 
 
 def check(c: Checker) -> None:
@@ -280,13 +305,37 @@ def check(c: Checker) -> None:
     relu_net = construct(act.relu().restrict(-1, 1))
     c.holds("ReLU on [-1, 1] needs width 4 with rational weights", relu_net.layers[0].out_features == 4)
     many_turns = ("a target with 2+ turning points", _turns, 0)
-    c.for_all("construct(f) equals f exactly with ||W||_2 <= 1", _targets(), _exact_and_contractive, scale=3, reached=many_turns)
+    c.for_all(
+        "construct(f) equals f exactly with ||W||_2 <= 1",
+        _targets(),
+        _exact_and_contractive,
+        scale=3,
+        reached=many_turns,
+    )
     aimed = ("a target with 2+ turning points", _turns, 0.3)
-    c.for_all("... aimed: alternating slopes, several levels", _turning_targets(), _exact_and_contractive, reached=aimed)
-    c.for_all("at most one N-layer per breakpoint, width <= 4 (distinct slopes + 1)", st.one_of(_targets(), _turning_targets()), _within_bounds)
+    c.for_all(
+        "... aimed: alternating slopes, several levels", _turning_targets(), _exact_and_contractive, reached=aimed
+    )
+    c.for_all(
+        "at most one N-layer per breakpoint, width <= 4 (distinct slopes + 1)",
+        st.one_of(_targets(), _turning_targets()),
+        _within_bounds,
+    )
     c.falsifiable("output weights scaled by 65/64 break the construction", _turning_targets(), _perturbed_still_equal)
 
 
-ZIGZAG = Result("zigzag_unfold_progress", "lemma", "4.4", "Each N-lift G = N_theta(H) of a +-1 zigzag G removes at least one turning point (docs/theory.md §4.4).", check_zigzag)
-END_SLOPES = Result("N_end_slopes", "lemma", "4.1", "On R every finite-theta N-network f has f'(-inf) = f'(+inf) = W_(L+1)...W_1; |x| on R violates it.", check_end_slopes)
+ZIGZAG = Result(
+    "zigzag_unfold_progress",
+    "lemma",
+    "4.4",
+    "Each N-lift G = N_theta(H) of a +-1 zigzag G removes at least one turning point (docs/theory.md §4.4).",
+    check_zigzag,
+)
+END_SLOPES = Result(
+    "N_end_slopes",
+    "lemma",
+    "4.1",
+    "On R every finite-theta N-network f has f'(-inf) = f'(+inf) = W_(L+1)...W_1; |x| on R violates it.",
+    check_end_slopes,
+)
 RESULT = Result("theorem2_N_universality", "theorem", "4", STATEMENT, check)

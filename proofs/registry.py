@@ -51,7 +51,7 @@ def build() -> nx.DiGraph:
     """The registry graph; each node carries its :class:`proofs.harness.Result` as
     ``graph.nodes[name]["result"]``.
 
-    Example:
+    Examples:
         >>> g = build()
         >>> sorted(g.predecessors("theorem2_N_universality"))
         ['N_end_slopes', 'N_identities', 'lipschitz_export', 'zigzag_unfold_progress']

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from cpwl import CPWL, activations as act, maximum, minimum, strategies
+from cpwl import CPWL, maximum, minimum, strategies
+from cpwl import activations as act
 from proofs.harness import Checker, Result
 
 STATEMENT = (

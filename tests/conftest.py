@@ -4,7 +4,6 @@ cores) and ``deep`` (many examples: ``HYPOTHESIS_PROFILE=deep pytest``)."""
 import os
 
 import pytest
-
 from hypothesis import HealthCheck, settings
 
 settings.register_profile(

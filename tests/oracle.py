@@ -65,7 +65,9 @@ def _convolve(layer: Conv2d, vals: list, with_bias: bool) -> list:
                     for a in range(kh):
                         for b in range(kw):
                             yy = padded_source(y * layer.stride[0] + a * layer.dilation[0] - top, h, layer.padding_mode)
-                            xx = padded_source(x * layer.stride[1] + b * layer.dilation[1] - left, w, layer.padding_mode)
+                            xx = padded_source(
+                                x * layer.stride[1] + b * layer.dilation[1] - left, w, layer.padding_mode
+                            )
                             if yy is not None and xx is not None:
                                 total += kernel[o][ci][a][b] * vals[(g * cg + ci) * h * w + yy * w + xx]
                 out.append(total)
@@ -76,7 +78,9 @@ def _layer(layer, vals: list, ders: list, x: Fraction, events: list) -> tuple:
     if isinstance(layer, Conv2d):
         return _convolve(layer, vals, True), _convolve(layer, ders, False)
     if isinstance(layer, Gather):
-        return [Fraction(0) if i is None else vals[i] for i in layer.index], [Fraction(0) if i is None else ders[i] for i in layer.index]
+        return [Fraction(0) if i is None else vals[i] for i in layer.index], [
+            Fraction(0) if i is None else ders[i] for i in layer.index
+        ]
     if isinstance(layer, Residual):
         inner_vals, inner_ders = vals, ders
         for inner in layer.layers:
@@ -90,7 +94,11 @@ def _layer(layer, vals: list, ders: list, x: Fraction, events: list) -> tuple:
             [sum(w * d for w, d in zip(row, ders)) for row in W],
         )
     if isinstance(layer, Elementwise):
-        fns = layer.functions * len(vals) if layer.width is None else [f for f in layer.functions for _ in range(layer.repeat)]
+        fns = (
+            layer.functions * len(vals)
+            if layer.width is None
+            else [f for f in layer.functions for _ in range(layer.repeat)]
+        )
         out = [_scalar(f, v, d, x, events) for f, v, d in zip(fns, vals, ders)]
         return [o[0] for o in out], [o[1] for o in out]
     vals, ders = list(vals), list(ders)

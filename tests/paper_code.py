@@ -30,7 +30,9 @@ class BaseNActivation(nn.Module):
 class NActivation(BaseNActivation):
     def __init__(self, *args, theta_init_values=(-1.0, 0.0, 0.0, 0.0), **kwargs):
         values = torch.tensor(theta_init_values)
-        super().__init__(*args, initializer=lambda shape: values.repeat(shape[0] * 2 // len(values)).reshape(shape), **kwargs)
+        super().__init__(
+            *args, initializer=lambda shape: values.repeat(shape[0] * 2 // len(values)).reshape(shape), **kwargs
+        )
 
 
 class MaxMin(nn.Module):
@@ -101,7 +103,16 @@ class _AOLLinearScaling(nn.Module):
 
 
 class AOLConv2d(nn.Conv2d):
-    def __init__(self, in_channels, out_channels, kernel_size, initializer=None, padding="same", padding_mode="circular", **kwargs):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size,
+        initializer=None,
+        padding="same",
+        padding_mode="circular",
+        **kwargs,
+    ):
         super().__init__(in_channels, out_channels, kernel_size, padding=padding, padding_mode=padding_mode, **kwargs)
         (initializer or nn.init.dirac_)(self.weight)
         nn.init.zeros_(self.bias)
@@ -129,11 +140,28 @@ class ConvBlock(nn.Sequential):
 class SimplifiedConvNet(nn.Sequential):
     """The paper's image model with its layer names (ZeroConcatenation, FirstConv, Block1...)."""
 
-    def __init__(self, activation_cls, conv_cls=AOLConv2d, base_width=16, nrof_blocks=5, nrof_layers_per_block=5, kernel_size=3, nrof_classes=10):
-        layers = [("ZeroConcatenation", ZeroChannelConcatenation(base_width)), ("FirstConv", conv_cls(base_width, base_width, 1)), ("FirstActivation", activation_cls(base_width))]
+    def __init__(
+        self,
+        activation_cls,
+        conv_cls=AOLConv2d,
+        base_width=16,
+        nrof_blocks=5,
+        nrof_layers_per_block=5,
+        kernel_size=3,
+        nrof_classes=10,
+    ):
+        layers = [
+            ("ZeroConcatenation", ZeroChannelConcatenation(base_width)),
+            ("FirstConv", conv_cls(base_width, base_width, 1)),
+            ("FirstActivation", activation_cls(base_width)),
+        ]
         for i in range(nrof_blocks):
             k = kernel_size if i < nrof_blocks - 1 else 1
-            layers.append((f"Block{i + 1}", ConvBlock(conv_cls, activation_cls, base_width * 2**i, nrof_layers_per_block, k)))
+            layers.append(
+                (f"Block{i + 1}", ConvBlock(conv_cls, activation_cls, base_width * 2**i, nrof_layers_per_block, k))
+            )
         width = base_width * 2**nrof_blocks
-        layers.append(("ClassificationHead", nn.Sequential(conv_cls(width, width, 1), FirstChannels(nrof_classes), nn.Flatten())))
+        layers.append(
+            ("ClassificationHead", nn.Sequential(conv_cls(width, width, 1), FirstChannels(nrof_classes), nn.Flatten()))
+        )
         super().__init__(OrderedDict(layers))

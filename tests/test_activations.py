@@ -7,7 +7,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cpwl
-from cpwl import CPWL, activations as act, maximum, minimum, strategies
+from cpwl import CPWL, maximum, minimum, strategies
+from cpwl import activations as act
 
 theta = strategies.rationals(-3, 3, 16)
 ys = strategies.rationals(-6, 6, 64)
@@ -85,7 +86,9 @@ def test_vector_layers_forward(v):
     assert act.GroupSort(3)(v) == tuple(sorted(v[:3]) + sorted(v[3:]))
     assert act.GroupSort(6, descending=True)(v) == tuple(sorted(v, reverse=True))
     mm = act.MaxMin()(v)
-    assert all(mm[2 * j] == max(v[2 * j], v[2 * j + 1]) and mm[2 * j + 1] == min(v[2 * j], v[2 * j + 1]) for j in range(3))
+    assert all(
+        mm[2 * j] == max(v[2 * j], v[2 * j + 1]) and mm[2 * j + 1] == min(v[2 * j], v[2 * j + 1]) for j in range(3)
+    )
     assert act.Householder([1, -1])(v) == mm
     assert act.Householder([2, -2])(v) == mm  # the reflection does not depend on the scale of v
     h = act.Householder([1, 2, 2])(v)

@@ -27,12 +27,26 @@ def _train(model, inputs, steps=30):
 
 def _models():
     return {
-        "torchlip spectral + GroupSort2": lambda: torchlip.Sequential(torchlip.SpectralLinear(4, 8), torchlip.GroupSort2(), torchlip.SpectralLinear(8, 3)),
-        "torchlip spectral + MaxMin (doubling)": lambda: torchlip.Sequential(torchlip.SpectralLinear(4, 4), torchlip.MaxMin(), torchlip.SpectralLinear(8, 3)),
-        "torchlip frobenius + FullSort": lambda: torchlip.Sequential(torchlip.FrobeniusLinear(4, 6), torchlip.FullSort(), torchlip.FrobeniusLinear(6, 3)),
-        "orthogonium OrthoLinear + MaxMin (halves)": lambda: nn.Sequential(orthogonium_layers.OrthoLinear(4, 8), orthogonium_layers.MaxMin(), orthogonium_layers.OrthoLinear(8, 3)),
-        "orthogonium + Abs": lambda: nn.Sequential(orthogonium_layers.OrthoLinear(4, 6), orthogonium_layers.Abs(), orthogonium_layers.OrthoLinear(6, 3)),
-        "monotonicnetworks LipschitzLinear + GroupSort(n_groups)": lambda: nn.Sequential(monotonic.LipschitzLinear(4, 8, kind="one-inf"), monotonic.GroupSort(2), monotonic.LipschitzLinear(8, 3, kind="inf")),
+        "torchlip spectral + GroupSort2": lambda: torchlip.Sequential(
+            torchlip.SpectralLinear(4, 8), torchlip.GroupSort2(), torchlip.SpectralLinear(8, 3)
+        ),
+        "torchlip spectral + MaxMin (doubling)": lambda: torchlip.Sequential(
+            torchlip.SpectralLinear(4, 4), torchlip.MaxMin(), torchlip.SpectralLinear(8, 3)
+        ),
+        "torchlip frobenius + FullSort": lambda: torchlip.Sequential(
+            torchlip.FrobeniusLinear(4, 6), torchlip.FullSort(), torchlip.FrobeniusLinear(6, 3)
+        ),
+        "orthogonium OrthoLinear + MaxMin (halves)": lambda: nn.Sequential(
+            orthogonium_layers.OrthoLinear(4, 8), orthogonium_layers.MaxMin(), orthogonium_layers.OrthoLinear(8, 3)
+        ),
+        "orthogonium + Abs": lambda: nn.Sequential(
+            orthogonium_layers.OrthoLinear(4, 6), orthogonium_layers.Abs(), orthogonium_layers.OrthoLinear(6, 3)
+        ),
+        "monotonicnetworks LipschitzLinear + GroupSort(n_groups)": lambda: nn.Sequential(
+            monotonic.LipschitzLinear(4, 8, kind="one-inf"),
+            monotonic.GroupSort(2),
+            monotonic.LipschitzLinear(8, 3, kind="inf"),
+        ),
     }
 
 

@@ -26,7 +26,9 @@ def test_exactly_orthogonal_layer_is_exactly_one_and_excess_is_detected():
     assert cert.bound == 1 and cert.ok
     scaled = H4 * (1 + 2.0**-20)
     (cert,) = lipschitz_certificate(nn.Sequential(_linear(scaled))).layers
-    assert not cert.ok and Fraction(1, 2**20) <= cert.excess <= Fraction(1, 2**20) + Fraction(1, 2**29)  # enclosure width 2^-30
+    assert not cert.ok and Fraction(1, 2**20) <= cert.excess <= Fraction(1, 2**20) + Fraction(
+        1, 2**29
+    )  # enclosure width 2^-30
 
 
 def test_certificate_plot(tmp_path):
@@ -44,7 +46,10 @@ def test_trained_style_layers_get_sound_bounds(layer):
     torch.manual_seed(0)
     model = nets.LipschitzMLP([4, 6, 3], activation="n", layer=layer)
     cert = lipschitz_certificate(model)
-    for c, W in zip([c for c in cert.layers if c.module.endswith("Linear")], [m.weight_matrix() for m in model if isinstance(m, nets.layers.LipschitzLinear)]):
+    for c, W in zip(
+        [c for c in cert.layers if c.module.endswith("Linear")],
+        [m.weight_matrix() for m in model if isinstance(m, nets.layers.LipschitzLinear)],
+    ):
         assert float(c.bound) >= torch.linalg.matrix_norm(W.detach().double(), 2).item() * (1 - 1e-12)
     assert cert.bound <= 1 + Fraction(1, 10**6)  # float32 deployment: at most a tiny, reported excess
     if layer in ("aol", "frobenius"):
@@ -66,7 +71,9 @@ def test_conv_bound_is_sound_and_catches_a_bad_rescaling():
     (cert,) = lipschitz_certificate(nn.Sequential(broken), input_shape=(3, 8, 8)).layers
     padded = torch.zeros(4, 3, 8, 8, dtype=torch.float64)
     padded[:, :, :3, :3] = broken.weight.detach()
-    fft_norm = torch.linalg.matrix_norm(torch.fft.fft2(padded).permute(2, 3, 0, 1), 2).max().item()  # the layer's true norm on 8x8
+    fft_norm = (
+        torch.linalg.matrix_norm(torch.fft.fft2(padded).permute(2, 3, 0, 1), 2).max().item()
+    )  # the layer's true norm on 8x8
     assert fft_norm > 1 and not cert.ok
     assert fft_norm <= float(cert.bound) <= fft_norm * (1 + 1e-8)  # sound, and tight: the spectral bound
 
@@ -104,7 +111,9 @@ def test_crafted_float_margin_is_refused():
 
 def test_ties_are_never_certified():
     model = nn.Sequential(_linear(torch.eye(2, dtype=torch.float64)))
-    report = certified_robust_accuracy(model, torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([0]), 0.0, lipschitz=1)
+    report = certified_robust_accuracy(
+        model, torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([0]), 0.0, lipschitz=1
+    )
     assert report.certified == 0.0 and report.naive == 0.0
 
 
@@ -138,7 +147,9 @@ def test_line_certificate_distance_is_at_least_the_margin_radius():
         if line.t is not None:
             checked += 1
             assert line.distance_squared * 2 * cert_L**2 >= margin**2  # exact: distance >= M / (sqrt(2) L)
-            at_change = net([Fraction(s) + line.t * (Fraction(e) - Fraction(s)) for s, e in zip(start.tolist(), end.tolist())])
+            at_change = net(
+                [Fraction(s) + line.t * (Fraction(e) - Fraction(s)) for s, e in zip(start.tolist(), end.tolist())]
+            )
             assert max(at_change) == at_change[line.label]  # the label still (weakly) wins at the change...
             assert at_change.count(max(at_change)) >= 2  # ...and is tied there
         assert line.lipschitz_squared <= cert_L**2  # the directional constant obeys the proven bound
@@ -151,8 +162,12 @@ def test_conv_bounded_forward_encloses_the_exact_line_values(padding_mode):
 
     torch.manual_seed(5)
     model = nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1, padding_mode=padding_mode), nets.NActivation(4), nets.AOLConv2d(4, 4, 3), nets.MaxMin(),
-        nn.Flatten(), nn.Linear(64, 3),
+        nn.Conv2d(1, 4, 3, padding=1, padding_mode=padding_mode),
+        nets.NActivation(4),
+        nets.AOLConv2d(4, 4, 3),
+        nets.MaxMin(),
+        nn.Flatten(),
+        nn.Linear(64, 3),
     )
     x = torch.rand(1, 4, 4)
     exact = restrict_to_line(model, x, x + 1)(0)  # exact outputs at x

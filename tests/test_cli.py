@@ -11,7 +11,7 @@ import torch
 
 import nets
 from nets.certify import lipschitz_certificate
-from nets.io import save
+from nets.model_file import save
 
 
 def _run(*args, cwd=None):
@@ -86,7 +86,9 @@ def test_certify_on_digits_and_npz(models, tmp_path):
     result = _run("certify", str(models["planar"]), "--data", str(data), "--json", "--norm", "inf")
     payload = json.loads(result.stdout)
     assert result.returncode == 0 and payload["norm"] == "inf"
-    assert payload["lipschitz_bound"] == str(lipschitz_certificate(nets.io.load(models["planar"]), norm="inf").bound)
+    assert payload["lipschitz_bound"] == str(
+        lipschitz_certificate(nets.model_file.load(models["planar"]), norm="inf").bound
+    )
     result = _run("certify", str(models["planar"]), "--data", str(data), "--norm", "3")
     assert result.returncode == 2 and "invalid choice: '3'" in result.stderr and "Traceback" not in result.stderr
 
@@ -133,7 +135,7 @@ def test_mistakes_a_new_user_makes(models, tmp_path):
     _assert_user_error(_run("export", str(models["planar"]), "--domain", "0", "1"), "use --line START END")
     state = tmp_path / "state.pt"
     torch.save(nets.LipschitzMLP([2, 6, 3], activation="maxmin", layer="aol").state_dict(), state)
-    _assert_user_error(_run("export", str(state), "--domain", "0", "1"), "nets.io.save(model, file)")
+    _assert_user_error(_run("export", str(state), "--domain", "0", "1"), "nets.model_file.save(model, file)")
 
 
 def test_graph_mistakes_name_the_flag_and_the_node(tmp_path):
@@ -144,7 +146,10 @@ def test_graph_mistakes_name_the_flag_and_the_node(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (torch.zeros(1, 2),), str(two), dynamo=False)
-    _assert_user_error(_run("export", str(two), "--domain", "0", "1"), "input has shape (1, 2); --domain A B is for models with one input")
+    _assert_user_error(
+        _run("export", str(two), "--domain", "0", "1"),
+        "input has shape (1, 2); --domain A B is for models with one input",
+    )
     with torch.no_grad():
         model[0].bias[1] = float("nan")
     torch.export.save(torch.export.export(model, (torch.zeros(1, 2),)), str(nan))
@@ -159,7 +164,9 @@ def test_conv_model_line_with_an_input_shape(tmp_path):
     result = _run("export", str(conv), "--shape", "1,4,4", "--line", start, end, "--json")
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
-    assert document["type"] == "cpwl.CPWLMap" and document["source"]["x"].startswith("t, the position along the segment")
+    assert document["type"] == "cpwl.CPWLMap" and document["source"]["x"].startswith(
+        "t, the position along the segment"
+    )
 
 
 def test_version_help_and_json_everywhere(models, tmp_path):
@@ -172,15 +179,24 @@ def test_version_help_and_json_everywhere(models, tmp_path):
         assert "example" in text and "--json" in text and "--quiet" in text, command
     assert "(default: 600)" in _run("demo", "--help").stdout
     out = tmp_path / "f.json"
-    assert _run("export", str(models["planar"]), "--line", "0,0", "1,1", "-o", str(out), "--quiet").stdout.count("wrote") == 0
+    assert (
+        _run("export", str(models["planar"]), "--line", "0,0", "1,1", "-o", str(out), "--quiet").stdout.count("wrote")
+        == 0
+    )
     plotted = _run("plot", str(out), "-o", str(tmp_path / "f.png"), "--json")
     payload = json.loads(plotted.stdout)
-    assert plotted.returncode == 0 and len(payload["lipschitz_constants"]) == 3 and payload["source"]["line"] == ["0,0", "1,1"]
+    assert (
+        plotted.returncode == 0
+        and len(payload["lipschitz_constants"]) == 3
+        and payload["source"]["line"] == ["0,0", "1,1"]
+    )
     assert _run("plot", str(out), "-o", str(tmp_path / "g.png"), "--quiet").stdout == ""
 
 
 def test_prove_json(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "proofs", "--only", "linf_contrast", "--json", "--quiet"], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "proofs", "--only", "linf_contrast", "--json", "--quiet"], capture_output=True, text=True
+    )
     payload = json.loads(result.stdout)
     assert result.returncode == 0 and payload["passed"] and payload["results"][0]["section"] == "5"
 
@@ -189,7 +205,9 @@ def test_ctrl_c_prints_interrupted_and_exits_130():
     import signal
     import time
 
-    process = subprocess.Popen([sys.executable, "-m", "lipcpwl", "prove", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "lipcpwl", "prove", "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     time.sleep(4)  # well inside the checks
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=60)

@@ -53,15 +53,35 @@ def configurations(draw):
     mode = draw(st.sampled_from(["zeros", "circular", "reflect", "replicate"]))
     limit = {"reflect": (h - 1, w - 1), "circular": (h, w)}.get(mode, (2, 2))
     padding = tuple(draw(st.integers(0, min(2, limit[i // 2]))) for i in range(4))
-    if h + padding[0] + padding[1] < dilation[0] * (kh - 1) + 1 or w + padding[2] + padding[3] < dilation[1] * (kw - 1) + 1:
+    if (
+        h + padding[0] + padding[1] < dilation[0] * (kh - 1) + 1
+        or w + padding[2] + padding[3] < dilation[1] * (kw - 1) + 1
+    ):
         padding = (padding[0], padding[1] + dilation[0] * (kh - 1), padding[2], padding[3] + dilation[1] * (kw - 1))
         if mode in ("reflect", "circular"):
             mode = "zeros"
-    return dict(c=c, out_c=out_c, h=h, w=w, kh=kh, kw=kw, stride=stride, dilation=dilation, groups=groups, padding=padding, mode=mode)
+    return dict(
+        c=c,
+        out_c=out_c,
+        h=h,
+        w=w,
+        kh=kh,
+        kw=kw,
+        stride=stride,
+        dilation=dilation,
+        groups=groups,
+        padding=padding,
+        mode=mode,
+    )
 
 
 def _values(draw, shape, denominator):
-    return np.array(draw(st.lists(st.integers(-8, 8), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))).reshape(shape) / denominator
+    return (
+        np.array(
+            draw(st.lists(st.integers(-8, 8), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+        ).reshape(shape)
+        / denominator
+    )
 
 
 @given(configurations(), st.data())
@@ -69,7 +89,16 @@ def test_conv_matches_torch_exactly_on_dyadic_values(cfg, data):
     K = _values(data.draw, (cfg["out_c"], cfg["c"] // cfg["groups"], cfg["kh"], cfg["kw"]), 8)
     b = _values(data.draw, (cfg["out_c"],), 8)
     x = _values(data.draw, (cfg["c"], cfg["h"], cfg["w"]), 8)
-    layer = Conv2d(K, b, in_shape=(cfg["c"], cfg["h"], cfg["w"]), stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"], padding_mode=cfg["mode"])
+    layer = Conv2d(
+        K,
+        b,
+        in_shape=(cfg["c"], cfg["h"], cfg["w"]),
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    )
     top, bottom, left, right = cfg["padding"]
     t = torch.tensor(x)[None]
     padded = F.pad(t, (left, right, top, bottom), mode="constant" if cfg["mode"] == "zeros" else cfg["mode"])
@@ -83,16 +112,36 @@ def test_conv_matches_torch_exactly_on_dyadic_values(cfg, data):
 def test_conv_on_a_line_matches_the_fraction_oracle(cfg, data):
     q = st.fractions(-2, 2, max_denominator=5)
     shape = (cfg["c"], cfg["h"], cfg["w"])
-    kernel = [[[[data.draw(q) for _ in range(cfg["kw"])] for _ in range(cfg["kh"])] for _ in range(cfg["c"] // cfg["groups"])] for _ in range(cfg["out_c"])]
+    kernel = [
+        [[[data.draw(q) for _ in range(cfg["kw"])] for _ in range(cfg["kh"])] for _ in range(cfg["c"] // cfg["groups"])]
+        for _ in range(cfg["out_c"])
+    ]
     bias = [data.draw(q) for _ in range(cfg["out_c"])]
     start = [data.draw(q) for _ in range(int(np.prod(shape)))]
     end = [data.draw(q) for _ in range(int(np.prod(shape)))]
-    layer = Conv2d(kernel, bias, in_shape=shape, stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"], padding_mode=cfg["mode"])
+    layer = Conv2d(
+        kernel,
+        bias,
+        in_shape=shape,
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    )
     G = layer.apply_map(CPWLMap.line(start, end))
     for t in (Fraction(0), Fraction(2, 7), Fraction(1)):
         flat = [s + t * (e - s) for s, e in zip(start, end)]
-        image = [[flat[ch * cfg["h"] * cfg["w"] + y * cfg["w"] : ch * cfg["h"] * cfg["w"] + (y + 1) * cfg["w"]] for y in range(cfg["h"])] for ch in range(cfg["c"])]
-        assert G(t) == _oracle(image, kernel, bias, cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"], cfg["mode"])
+        image = [
+            [
+                flat[ch * cfg["h"] * cfg["w"] + y * cfg["w"] : ch * cfg["h"] * cfg["w"] + (y + 1) * cfg["w"]]
+                for y in range(cfg["h"])
+            ]
+            for ch in range(cfg["c"])
+        ]
+        assert G(t) == _oracle(
+            image, kernel, bias, cfg["stride"], cfg["padding"], cfg["dilation"], cfg["groups"], cfg["mode"]
+        )
 
 
 def test_conv_refuses_what_it_cannot_mean():

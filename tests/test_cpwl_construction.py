@@ -56,7 +56,7 @@ def test_from_slopes_and_from_pieces_rebuild_the_function(f):
 
 @given(strategies.cpwl_functions())
 def test_values_are_consistent_with_pieces(f):
-    for t, v, (lo, hi, s, c) in zip(f.breakpoints, f.values, f.pieces()):
+    for t, v, (_lo, hi, s, c) in zip(f.breakpoints, f.values, f.pieces()):
         assert hi == t and s * t + c == v == f(t)
 
 

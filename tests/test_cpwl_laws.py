@@ -30,7 +30,7 @@ def test_addition_is_a_commutative_group(f, g, h):
     assert (f + g) + h == f + (g + h)
     assert f + zero == f
     assert f - f == zero
-    assert -(-f) == f
+    assert -(-f) == f  # noqa: B002 (negation twice, on purpose)
 
 
 @given(fns, fns, st.lists(points, min_size=1, max_size=5))
@@ -137,7 +137,8 @@ def test_monotone_and_convex_match_their_definitions(f):
     assert f.is_monotone() == (increasing or decreasing)
     pts = [f.domain.lo, *f.breakpoints, f.domain.hi]
     convex = all(
-        f(pts[i]) * (pts[i + 1] - pts[i - 1]) <= f(pts[i - 1]) * (pts[i + 1] - pts[i]) + f(pts[i + 1]) * (pts[i] - pts[i - 1])
+        f(pts[i]) * (pts[i + 1] - pts[i - 1])
+        <= f(pts[i - 1]) * (pts[i + 1] - pts[i]) + f(pts[i + 1]) * (pts[i] - pts[i - 1])
         for i in range(1, len(pts) - 1)
     )
     assert f.is_convex() == convex

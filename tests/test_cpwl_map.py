@@ -24,7 +24,12 @@ def test_components_round_trip(fs, points):
         assert F(x) == tuple(f(x) for f in fs)
 
 
-@given(st.lists(fns, min_size=2, max_size=2), strategies.matrices(3, 2), st.lists(strategies.rationals(-2, 2), min_size=3, max_size=3), xs)
+@given(
+    st.lists(fns, min_size=2, max_size=2),
+    strategies.matrices(3, 2),
+    st.lists(strategies.rationals(-2, 2), min_size=3, max_size=3),
+    xs,
+)
 def test_affine_matches_pointwise_linear_algebra(fs, W, b, points):
     G = CPWLMap.from_components(fs).affine(W, b)
     for x in points:
@@ -46,9 +51,7 @@ def test_maxmin_on_a_map_is_max_and_min_of_components(fs):
 
 @given(st.lists(fns, min_size=1, max_size=3), fns)
 def test_elementwise_activation_is_composition(fs, sigma_on_interval):
-    sigma = CPWL.from_pieces(
-        sigma_on_interval.breakpoints, sigma_on_interval.slopes, sigma_on_interval.intercepts
-    )
+    sigma = CPWL.from_pieces(sigma_on_interval.breakpoints, sigma_on_interval.slopes, sigma_on_interval.intercepts)
     F = CPWLMap.from_components(fs).apply(sigma)
     for f, g in zip(fs, F.components):
         assert g.canonical() == sigma(f)
@@ -77,7 +80,9 @@ def test_householder_with_one_normal_per_group():
     from oracle import walk
 
     layer = activations.Householder([[1, -1], [Fraction(1, 3), 2]])
-    net = cpwl.Network([cpwl.Affine([[1], [-2], [Fraction(1, 2)], [-1]], [0, 1, -1, 2]), layer, cpwl.Affine([[1, 2, -1, 1]])])
+    net = cpwl.Network(
+        [cpwl.Affine([[1], [-2], [Fraction(1, 2)], [-1]], [0, 1, -1, 2]), layer, cpwl.Affine([[1, 2, -1, 1]])]
+    )
     (expected,) = walk(net, -4, 4)
     assert net.to_cpwl(domain=(-4, 4)) == expected.canonical()
     with pytest.raises(cpwl.ShapeError):
@@ -85,7 +90,9 @@ def test_householder_with_one_normal_per_group():
 
 
 def test_canonical_drops_only_breakpoints_without_a_bend():
-    F = CPWLMap.from_components([CPWL.from_points([(0, 0), (1, 1), (2, 2)]), CPWL.from_points([(0, 0), (1, 0), (2, 1)])])
+    F = CPWLMap.from_components(
+        [CPWL.from_points([(0, 0), (1, 1), (2, 2)]), CPWL.from_points([(0, 0), (1, 0), (2, 1)])]
+    )
     assert F.breakpoints == (1,)
     assert F.canonical().breakpoints == (1,)
     G = CPWLMap.from_components([CPWL.from_points([(0, 0), (1, 1), (2, 2)])])

@@ -118,14 +118,18 @@ def test_line_shapes_must_match():
 def test_plain_and_library_convolutions_restrict_exactly(padding_mode):
     torchlip = pytest.importorskip("deel.torchlip")
     torch.manual_seed(0)
-    model = nn.Sequential(
-        nn.Conv2d(1, 4, 3, padding=1, padding_mode=padding_mode),
-        nets.MaxMin(),
-        torchlip.SpectralConv2d(4, 2, 3, padding=1),
-        nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(2 * 4 * 4, 3),
-    ).double().eval()
+    model = (
+        nn.Sequential(
+            nn.Conv2d(1, 4, 3, padding=1, padding_mode=padding_mode),
+            nets.MaxMin(),
+            torchlip.SpectralConv2d(4, 2, 3, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(2 * 4 * 4, 3),
+        )
+        .double()
+        .eval()
+    )
     a, b = torch.rand(1, 4, 4, dtype=torch.float64), torch.rand(1, 4, 4, dtype=torch.float64)
     F = restrict_to_line(model, a, b)
     for t in [Fraction(0), Fraction(1), *F.breakpoints]:
@@ -148,5 +152,10 @@ def test_restrict_to_line_matches_a_float64_reference(seed):
     start, end = torch.randn(3, dtype=torch.float64), torch.randn(3, dtype=torch.float64) * 3
     ours = np.array([float(t) for t in restrict_to_line(model, start, end).breakpoints])
     linears = [m for m in model if isinstance(m, nn.Linear)]
-    ref = relu_mlp_breakpoints([m.weight.detach().numpy() for m in linears], [m.bias.detach().numpy() for m in linears], start.numpy(), end.numpy())
+    ref = relu_mlp_breakpoints(
+        [m.weight.detach().numpy() for m in linears],
+        [m.bias.detach().numpy() for m in linears],
+        start.numpy(),
+        end.numpy(),
+    )
     assert len(ours) == len(ref) and np.max(np.abs(ours - ref), initial=0.0) <= 1e-6

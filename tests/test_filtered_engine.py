@@ -9,8 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cpwl import Affine, CPWLMap, Interval, Network, NumberError, ShapeError, activations, strategies
-from cpwl import _filtered
+from cpwl import Affine, CPWLMap, Interval, Network, NumberError, ShapeError, _filtered, activations, strategies
 from cpwl._dyadic import DyadicArray
 from cpwl._modular import Moduli
 
@@ -76,7 +75,9 @@ def test_float_signs_that_rounding_flips_are_decided_exactly(cn, cd, k, side, sn
     _assert_same(net.apply_map(F), _reference(net, F))
 
 
-@given(strategies.networks("abs", width=st.integers(1, 4), depth=st.integers(1, 2), input_dim=3), st.integers(0, 2**32 - 1))
+@given(
+    strategies.networks("abs", width=st.integers(1, 4), depth=st.integers(1, 2), input_dim=3), st.integers(0, 2**32 - 1)
+)
 def test_fast_engine_on_lines(net, seed):
     rng = np.random.default_rng(seed)
     start, end = rng.standard_normal(3), rng.standard_normal(3)
@@ -118,7 +119,12 @@ def test_fast_engine_on_float_weights(net, domain):
 def test_rational_weights_that_floats_cannot_hold(net, seed):
     """Weights like 1/3 reach the filter rounded; its bounds account for that."""
     rng = np.random.default_rng(seed)
-    thirds = [Affine([[v + Fraction(int(rng.integers(-3, 4)), 3) for v in row] for row in layer.weight], layer.bias) if isinstance(layer, Affine) else layer for layer in net.layers]
+    thirds = [
+        Affine([[v + Fraction(int(rng.integers(-3, 4)), 3) for v in row] for row in layer.weight], layer.bias)
+        if isinstance(layer, Affine)
+        else layer
+        for layer in net.layers
+    ]
     net = Network(thirds)
     F = CPWLMap.identity(Interval(-2, 2))
     _assert_same(net.apply_map(F), _reference(net, F))
@@ -146,11 +152,20 @@ def test_residue_products_are_exact(rows, inner, cols, seed):
     left = rng.integers(0, 2**62, (2, rows, inner)) % primes
     right = rng.integers(0, 2**62, (2, inner, cols)) % primes
     got = mod.matmul(left.astype(np.float64), right.astype(np.float64))
-    expected = [(left[n].astype(object) @ right[n].astype(object)) % p if inner else np.zeros((rows, cols)) for n, p in enumerate(mod.primes_list)]
+    expected = [
+        (left[n].astype(object) @ right[n].astype(object)) % p if inner else np.zeros((rows, cols))
+        for n, p in enumerate(mod.primes_list)
+    ]
     assert got.tolist() == [np.asarray(e, dtype=np.float64).tolist() for e in expected]
 
 
-@given(st.integers(1, 400).flatmap(lambda bits: st.tuples(st.just(bits), st.lists(st.integers(-(2**bits) + 1, 2**bits - 1), min_size=1, max_size=8))))
+@given(
+    st.integers(1, 400).flatmap(
+        lambda bits: st.tuples(
+            st.just(bits), st.lists(st.integers(-(2**bits) + 1, 2**bits - 1), min_size=1, max_size=8)
+        )
+    )
+)
 def test_residues_reconstruct_every_integer_in_range(case):
     bits, values = case
     mod = Moduli.for_bits(bits)
@@ -200,12 +215,16 @@ def _shared_non_dyadic_roots(draw):
     every one of them to the exact integers (whose sign is 0)."""
     q = draw(st.sampled_from([3, 5, 7, 11, 13]))
     t = Fraction(draw(st.integers(-20, 20)), q)
-    weights = draw(st.lists(st.sampled_from([1, -1, 3, Fraction(1, 3), 2**20, -(2**-20), Fraction(7, 5)]), min_size=2, max_size=4))
+    weights = draw(
+        st.lists(st.sampled_from([1, -1, 3, Fraction(1, 3), 2**20, -(2**-20), Fraction(7, 5)]), min_size=2, max_size=4)
+    )
     first = Affine([[w] for w in weights], [-w * t for w in weights])
     act = draw(st.sampled_from([activations.relu(), activations.abs_(), activations.leaky_relu(Fraction(1, 3))]))
     # a second layer without bias is exactly 0 at t too, and is read there, at the first
     # layer's breakpoint, by the filter
-    mix = Affine([[draw(st.sampled_from([1, -1, Fraction(7, 3), Fraction(-5, 11)])) for _ in weights] for _ in range(2)])
+    mix = Affine(
+        [[draw(st.sampled_from([1, -1, Fraction(7, 3), Fraction(-5, 11)])) for _ in weights] for _ in range(2)]
+    )
     head = Affine([[draw(strategies.rationals(-1, 1, 4)) for _ in range(2)]])
     return Network([first, act, mix, act, head]), t
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import psd_by_elimination
 
 import cpwl
 from cpwl import Affine, Network, is_psd, operator_norm_at_most, spectral_norm_enclosure, strategies
-from oracle import psd_by_elimination
 
 TINY = Fraction(1, 2**60)
 
@@ -82,7 +82,14 @@ def test_is_psd_rejects_non_symmetric():
         is_psd([[1, 2], [3]])
 
 
-@given(strategies.matrices(3, 2), st.sampled_from([1, Fraction(1, 4), 64]), st.one_of(strategies.rationals(Fraction(1, 2**40), Fraction(1, 8), 2**40), st.integers(55, 90).map(lambda k: Fraction(1, 2**k))))
+@given(
+    strategies.matrices(3, 2),
+    st.sampled_from([1, Fraction(1, 4), 64]),
+    st.one_of(
+        strategies.rationals(Fraction(1, 2**40), Fraction(1, 8), 2**40),
+        st.integers(55, 90).map(lambda k: Fraction(1, 2**k)),
+    ),
+)
 def test_enclosure_is_as_narrow_as_asked(W, factor, width):
     """Both ends proven, and the bracket no wider than a few times the requested relative
     width or the float guess's accuracy, whichever is larger (the search doubles its step).

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import cpwl
 from cpwl import Affine, Conv2d, Network, Residual
 from cpwl import activations as act
-from cpwl.strategies import ACTIVATIONS, matrices, networks, rationals
+from cpwl.strategies import FAMILIES, matrices, networks, rationals
 from nets.certify import monotone_along, monotonicity_certificate
 
 
@@ -27,7 +27,7 @@ def _assert_slopes_inside(net, bounds, point, i, length=8):
             assert bounds.lower[j][i] <= slope / length <= bounds.upper[j][i]
 
 
-@given(st.sampled_from(ACTIVATIONS), st.booleans(), st.data())
+@given(st.sampled_from(FAMILIES), st.booleans(), st.data())
 def test_every_exact_slope_lies_within_the_bounds(family, residual, data):
     net = data.draw(networks(family, input_dim=2, output_dim=2, lipschitz=False))
     if residual:
@@ -43,7 +43,14 @@ def test_conv_network_slopes_lie_within_the_bounds(data):
     q = st.fractions(-1, 1, max_denominator=4)
     kernel = [[[[data.draw(q) for _ in range(2)] for _ in range(2)]] for _ in range(2)]
     mode = data.draw(st.sampled_from(["zeros", "reflect", "circular"]))
-    conv = Conv2d(kernel, [data.draw(q), data.draw(q)], in_shape=(1, 3, 3), padding=1, padding_mode=mode, stride=data.draw(st.integers(1, 2)))
+    conv = Conv2d(
+        kernel,
+        [data.draw(q), data.draw(q)],
+        in_shape=(1, 3, 3),
+        padding=1,
+        padding_mode=mode,
+        stride=data.draw(st.integers(1, 2)),
+    )
     head = Affine(data.draw(matrices(1, conv.out_features, max_value=1)))
     net = Network([conv, act.relu(), head])
     bounds = net.derivative_bounds()
@@ -72,8 +79,10 @@ def test_inputs_are_checked():
 def _trained_monotonic(seed: int = 0):
     torch.manual_seed(seed)
     inner = torch.nn.Sequential(
-        lmn.LipschitzLinear(3, 16, kind="one-inf"), lmn.GroupSort(2),
-        lmn.LipschitzLinear(16, 16, kind="inf"), lmn.GroupSort(2),
+        lmn.LipschitzLinear(3, 16, kind="one-inf"),
+        lmn.GroupSort(2),
+        lmn.LipschitzLinear(16, 16, kind="inf"),
+        lmn.GroupSort(2),
         lmn.LipschitzLinear(16, 1, kind="inf"),
     )
     model = lmn.MonotonicWrapper(inner, monotonic_constraints=[1, 0, -1])

@@ -19,7 +19,7 @@ def _compare(module, x: torch.Tensor, exact_layer=None):
     module = module.double()
     x = x.double()
     got = module(x).detach()
-    exact = exact_layer or module.to_cpwl()
+    exact = exact_layer or module.exact_layer()
     for row_in, row_out in zip(x.tolist(), got.tolist()):
         want = exact([Fraction(v) for v in row_in])
         for w, g in zip(want, row_out):
@@ -82,7 +82,10 @@ def test_maxmin_matches_exact(pairing, order, v):
     _compare(nets.MaxMin(pairing, order), torch.tensor([v, tied]))
 
 
-@pytest.mark.parametrize("module", [nets.GroupSort(3), nets.GroupSort(2, descending=True), nets.Abs(), nets.LeakyReLU(0.25), nets.LeakyReLU(-1.0)])
+@pytest.mark.parametrize(
+    "module",
+    [nets.GroupSort(3), nets.GroupSort(2, descending=True), nets.Abs(), nets.LeakyReLU(0.25), nets.LeakyReLU(-1.0)],
+)
 @given(st.lists(floats, min_size=6, max_size=6))
 def test_other_layers_match_exact(module, v):
     _compare(module, torch.tensor([v, [0.0] * 6]))
@@ -94,13 +97,13 @@ def test_prelu_absid_householder_match_exact(slopes, v):
     with torch.no_grad():
         prelu.slope.copy_(torch.tensor(slopes))
     _compare(prelu, torch.tensor([v]))
-    _compare(nets.AbsIdentity(), torch.tensor([v]), nets.AbsIdentity().to_cpwl(4))
+    _compare(nets.AbsIdentity(), torch.tensor([v]), nets.AbsIdentity().exact_layer(4))
     house = nets.Householder(4)
     with torch.no_grad():
         house.angle.copy_(torch.tensor(slopes[:2]))
     module = house.double()
     got = module(torch.tensor([v], dtype=torch.float64))[0].tolist()
-    want = house.to_cpwl()([Fraction(x) for x in v])
+    want = house.exact_layer()([Fraction(x) for x in v])
     assert all(abs(float(w) - g) <= 1e-9 * (1 + abs(g)) for w, g in zip(want, got))  # float v is not exactly unit
 
 
@@ -121,14 +124,22 @@ def test_linear_spline_clipping_and_exact_export(coeffs, v):
     assert abs(c.mean().item() - spline.coefficients.mean().item()) <= 1e-12  # clipping keeps the mean
     knots = [-1.0, -0.5, 0.0, 0.5, 1.0]
     _compare(spline, torch.tensor([[x] for x in v + knots + [-3.0, 3.0]]))
-    exact = spline.to_cpwl().functions[0]
+    exact = spline.exact_layer().functions[0]
     assert exact.lipschitz_constant() <= 1 + Fraction(1, 10**9)
-    assert spline.tv2().item() == pytest.approx(float(sum(abs(b - a) for a, b in zip(exact.slopes, exact.slopes[1:]))), abs=1e-9)
+    assert spline.tv2().item() == pytest.approx(
+        float(sum(abs(b - a) for a, b in zip(exact.slopes, exact.slopes[1:]))), abs=1e-9
+    )
 
 
 @pytest.mark.parametrize(
     "module, shape",
-    [(nets.MaxMin(), (2, 3)), (nets.GroupSort(4), (2, 6)), (nets.NActivation(3), (2, 4)), (nets.AbsIdentity(), (1, 3)), (nets.MaxMin(), (5,))],
+    [
+        (nets.MaxMin(), (2, 3)),
+        (nets.GroupSort(4), (2, 6)),
+        (nets.NActivation(3), (2, 4)),
+        (nets.AbsIdentity(), (1, 3)),
+        (nets.MaxMin(), (5,)),
+    ],
 )
 def test_bad_shapes_name_the_module(module, shape):
     with pytest.raises(ValueError, match=type(module).__name__):
@@ -140,7 +151,7 @@ def test_bad_parameters():
     with torch.no_grad():
         act.theta.fill_(float("nan"))
     with pytest.raises(ValueError, match="NaN"):
-        act.to_cpwl()  # checked where parameters leave torch, not in every forward pass
+        act.exact_layer()  # checked where parameters leave torch, not in every forward pass
     with pytest.raises(ValueError):
         nets.LeakyReLU(1.5)
     with pytest.raises(ValueError):
@@ -151,11 +162,20 @@ def test_bad_parameters():
 
 def test_activations_accept_conv_shapes():
     x = torch.randn(2, 4, 3, 3)
-    for module in (nets.NActivation(4), nets.MaxMin(), nets.GroupSort(2), nets.Householder(4), nets.PReLU(4), nets.LinearSpline(4)):
+    for module in (
+        nets.NActivation(4),
+        nets.MaxMin(),
+        nets.GroupSort(2),
+        nets.Householder(4),
+        nets.PReLU(4),
+        nets.LinearSpline(4),
+    ):
         assert module(x).shape == x.shape
 
 
-@pytest.mark.parametrize("activation", ["n", "maxmin", "groupsort", "householder", "spline", "abs", "absid", "leaky_relu"])
+@pytest.mark.parametrize(
+    "activation", ["n", "maxmin", "groupsort", "householder", "spline", "abs", "absid", "leaky_relu"]
+)
 def test_models_trace_with_torch_export(activation):
     model = nets.LipschitzMLP([2, 4, 2], activation=activation, layer="aol").eval()
     program = torch.export.export(model, (torch.zeros(3, 2),))  # a static batch of 3

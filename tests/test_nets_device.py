@@ -24,6 +24,8 @@ def test_conv_net_trains_on_cuda():
     torch.manual_seed(0)
     model = SimplifiedConvNet(1, 10, base_width=8, blocks=3, layers_per_block=1, activation="n")
     x, y = torch.rand(64, 1, 8, 8), torch.randint(0, 10, (64,))
-    history = fit(model, x, y, loss="offset_ce", epochs=3, batch_size=16, optimizer="adam", lr=1e-2, progress=False, device="cuda")
+    history = fit(
+        model, x, y, loss="offset_ce", epochs=3, batch_size=16, optimizer="adam", lr=1e-2, progress=False, device="cuda"
+    )
     assert next(model.parameters()).is_cuda and len(history.losses) == 3
     assert nets.NActivation(4).cuda()(torch.zeros(2, 4, device="cuda")).is_cuda

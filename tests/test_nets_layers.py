@@ -137,4 +137,6 @@ def test_fit_trains_and_is_reproducible():
     assert losses[0] == losses[1] and losses[0][-1] < losses[0][0]
     scores = torch.tensor([[3.0, 0.0], [0.0, 1.0]])
     assert certified_robust_accuracy_float(scores, torch.tensor([0, 1]), eps=1.0) == 0.5
-    assert certified_robust_accuracy_float(scores, torch.tensor([0, 1]), eps=1 / math.sqrt(2)) == 0.5  # strict: margin 1 is not > 1
+    assert (
+        certified_robust_accuracy_float(scores, torch.tensor([0, 1]), eps=1 / math.sqrt(2)) == 0.5
+    )  # strict: margin 1 is not > 1

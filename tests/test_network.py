@@ -6,12 +6,13 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import cpwl
-from cpwl import Affine, CPWL, CPWLMap, Network, activations as act, strategies
 from oracle import walk
 
-FAMILIES = strategies.ACTIVATIONS
+import cpwl
+from cpwl import CPWL, Affine, CPWLMap, Network, strategies
+from cpwl import activations as act
+
+FAMILIES = strategies.FAMILIES
 xs = st.lists(strategies.rationals(-5, 5, 64), min_size=1, max_size=5)
 _EXAMPLES = max(20, settings.default.max_examples // 3)  # a third of the profile's: deep deepens these too
 

@@ -14,7 +14,7 @@ from torch import nn
 import cpwl
 from cpwl import Affine, Conv2d, Gather, Network, Residual
 from cpwl import activations as act
-from cpwl.strategies import ACTIVATIONS, matrices, networks, rationals
+from cpwl.strategies import FAMILIES, matrices, networks, rationals
 from nets.certify import certified_robust_accuracy, lipschitz_certificate
 
 NORMS = (1, "inf")
@@ -39,7 +39,9 @@ def test_dense_bound_is_the_exact_operator_norm(m, n, data, norm):
     assert Affine(W, [1] * m).lipschitz_bound(norm).value == _norm(W, norm)
 
 
-@given(st.integers(1, 5), st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=1, max_size=8), st.sampled_from(NORMS))
+@given(
+    st.integers(1, 5), st.lists(st.one_of(st.none(), st.integers(0, 4)), min_size=1, max_size=8), st.sampled_from(NORMS)
+)
 def test_gather_bound_is_the_exact_operator_norm(n, index, norm):
     index = [None if i is None else i % n for i in index]
     layer = Gather(index, in_features=n)
@@ -49,8 +51,19 @@ def test_gather_bound_is_the_exact_operator_norm(n, index, norm):
 @given(configurations(), st.data(), st.sampled_from(NORMS))
 def test_conv_bound_covers_the_true_operator_norm(cfg, data, norm):
     q = st.fractions(-2, 2, max_denominator=4)
-    kernel = [[[[data.draw(q) for _ in range(cfg["kw"])] for _ in range(cfg["kh"])] for _ in range(cfg["c"] // cfg["groups"])] for _ in range(cfg["out_c"])]
-    layer = Conv2d(kernel, in_shape=(cfg["c"], cfg["h"], cfg["w"]), stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"], padding_mode=cfg["mode"])
+    kernel = [
+        [[[data.draw(q) for _ in range(cfg["kw"])] for _ in range(cfg["kh"])] for _ in range(cfg["c"] // cfg["groups"])]
+        for _ in range(cfg["out_c"])
+    ]
+    layer = Conv2d(
+        kernel,
+        in_shape=(cfg["c"], cfg["h"], cfg["w"]),
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    )
     assert layer.lipschitz_bound(norm).value >= _norm(_matrix(layer, layer.in_features), norm)
 
 
@@ -83,7 +96,7 @@ def _quotient(net, x, y, norm) -> Fraction:
     return size([a - b for a, b in zip(fx, fy)]) / size([a - b for a, b in zip(x, y)])
 
 
-@given(st.sampled_from(ACTIVATIONS), st.data(), st.sampled_from(NORMS))
+@given(st.sampled_from(FAMILIES), st.data(), st.sampled_from(NORMS))
 def test_network_bound_covers_exact_difference_quotients(family, data, norm):
     net = data.draw(networks(family, input_dim=2, output_dim=2, lipschitz=False))
     if data.draw(st.booleans()):  # a residual block around the whole network
@@ -156,7 +169,9 @@ def test_linf_bound_of_conv_and_pool_models():
     the pool's column sum (1/4)."""
     conv = nn.Conv2d(1, 2, 3, padding=1, bias=False)
     with torch.no_grad():
-        conv.weight.copy_(torch.tensor([[[[1, -1, 0], [0, 0.5, 0], [0, 0, 0]]], [[[0.25, 0, 0], [0, 0, 0], [0, 0, 0]]]]))
+        conv.weight.copy_(
+            torch.tensor([[[[1, -1, 0], [0, 0.5, 0], [0, 0, 0]]], [[[0.25, 0, 0], [0, 0, 0], [0, 0, 0]]]])
+        )
     model = nn.Sequential(conv, nn.ReLU(), nn.AvgPool2d(2), nn.Flatten())
     cert = lipschitz_certificate(model, (1, 4, 4), norm="inf")
     assert cert.bound == Fraction(5, 2) and cert.norm == "inf"

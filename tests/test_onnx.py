@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 import nets
-from nets.io import ModelFileError
+from nets.model_file import ModelFileError
 from nets.onnx_import import UnsupportedOperatorError, restrict_to_line, to_cpwl
 
 pytest.importorskip("onnx")
@@ -44,7 +44,9 @@ def test_mlp_models(activation):
 
 def test_halves_maxmin_and_clamp():
     torch.manual_seed(1)
-    model = nn.Sequential(nn.Linear(2, 6), nets.MaxMin(pairing="halves"), nn.Linear(6, 4), nn.Hardtanh(), nn.Linear(4, 1))
+    model = nn.Sequential(
+        nn.Linear(2, 6), nets.MaxMin(pairing="halves"), nn.Linear(6, 4), nn.Hardtanh(), nn.Linear(4, 1)
+    )
     _check(model, torch.randn(2), torch.randn(2) * 4)
 
 

@@ -6,21 +6,23 @@ import io
 import warnings
 from fractions import Fraction
 
+import paper_code
 import pytest
 import torch
 from torch import nn
 
 import cpwl
-import paper_code
 from nets.certify import certified_robust_accuracy, lipschitz_certificate
 from nets.export import restrict_to_line
 
 
 def _trained(activation, seed=0):
     torch.manual_seed(seed)
-    model = paper_code.SimplifiedConvNet(activation, base_width=4, nrof_blocks=2, nrof_layers_per_block=1, nrof_classes=4).double()
+    model = paper_code.SimplifiedConvNet(
+        activation, base_width=4, nrof_blocks=2, nrof_layers_per_block=1, nrof_classes=4
+    ).double()
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             p.add_(0.3 * torch.randn_like(p))  # as after some training: thresholds and kernels move
     return model.eval()
 
@@ -106,23 +108,38 @@ def test_the_papers_state_dict_loads_into_our_model_and_computes_the_same():
     x = torch.rand(5, 1, 4, 4)
     with torch.no_grad():
         assert torch.allclose(ours(x), theirs(x), atol=1e-6)
-    channel_major = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=2, layers_per_block=1, activation="n", pooling_order="channel_major")
+    channel_major = nets.SimplifiedConvNet(
+        1, 4, base_width=4, blocks=2, layers_per_block=1, activation="n", pooling_order="channel_major"
+    )
     channel_major.load_paper_state_dict(theirs.state_dict())
     with torch.no_grad():
         assert not torch.allclose(channel_major(x), theirs(x), atol=1e-3)  # the other permutation: another function
     single = nets.AOLLinear(3, 2)
-    single.load_state_dict({"parametrizations.weight.original": torch.ones(2, 3), "bias": torch.zeros(2)})  # their layer layout
+    single.load_state_dict(
+        {"parametrizations.weight.original": torch.ones(2, 3), "bias": torch.zeros(2)}
+    )  # their layer layout
     assert bool((single.P == 1).all())
 
 
 def test_version_1_model_files_keep_their_pooling_order(tmp_path):
     import nets
-    from nets import io as model_io
+    from nets import model_file
 
-    model = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=2, layers_per_block=1, activation="maxmin", pooling_order="channel_major")
+    model = nets.SimplifiedConvNet(
+        1, 4, base_width=4, blocks=2, layers_per_block=1, activation="maxmin", pooling_order="channel_major"
+    )
     spec = {k: v for k, v in model.spec.items() if k != "pooling_order"}  # what version 1 wrote
-    torch.save({"format": "lipcpwl.nets", "version": 1, "class": "SimplifiedConvNet", "spec": spec, "state_dict": model.state_dict()}, tmp_path / "old.pt")
-    loaded = model_io.load(tmp_path / "old.pt")
+    torch.save(
+        {
+            "format": "lipcpwl.nets",
+            "version": 1,
+            "class": "SimplifiedConvNet",
+            "spec": spec,
+            "state_dict": model.state_dict(),
+        },
+        tmp_path / "old.pt",
+    )
+    loaded = model_file.load(tmp_path / "old.pt")
     x = torch.rand(3, 1, 4, 4)
     with torch.no_grad():
         assert torch.equal(loaded(x), model.eval()(x))

@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 import cpwl
 import proofs
-from cpwl import CPWL, activations as act
+from cpwl import CPWL
+from cpwl import activations as act
 from proofs.four_squares import four_squares, rational_square_split
 from proofs.harness import CheckOutcome, Result
 from proofs.invariants import tight_runs, unit_slopes_share_sign, window_test
@@ -38,7 +39,13 @@ def test_a_failing_lemma_undermines_its_theorems():
     outcomes[[o.name for o in outcomes].index("aol_bound")].failures.append("broken on purpose")
     report = Report(outcomes, graph, "ci")
     assert not report.passed
-    assert report.undermined() == {"lipschitz_export", "theorem1_non_universality", "theorem2_N_universality", "abs_sharpness", "linf_contrast"}
+    assert report.undermined() == {
+        "lipschitz_export",
+        "theorem1_non_universality",
+        "theorem2_N_universality",
+        "abs_sharpness",
+        "linf_contrast",
+    }
     assert "FAILED aol_bound" in report.table()
 
 
@@ -51,7 +58,9 @@ def test_a_crashing_check_is_reported_not_raised():
 
 
 def test_command_line_exit_codes():
-    ok = subprocess.run([sys.executable, "-m", "proofs", "--only", "linf_contrast", "--quiet"], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "proofs", "--only", "linf_contrast", "--quiet"], capture_output=True, text=True
+    )
     assert ok.returncode == 0 and "linf_contrast" in ok.stdout and "all passed" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "proofs", "--only", "no_such_result"], capture_output=True, text=True)
     assert bad.returncode == 2
@@ -107,8 +116,12 @@ def test_coverage_is_counted_reported_and_enforced_in_deep():
     from proofs.harness import Checker
 
     def check(c: Checker) -> None:
-        c.for_all("never critical", st.integers(0, 9), lambda v: v < 10, reached=("a value of 10", lambda v: v == 10, 0.3))
-        c.for_all("always critical", st.integers(0, 9), lambda v: v < 10, reached=("a value below 10", lambda v: v < 10, 0.3))
+        c.for_all(
+            "never critical", st.integers(0, 9), lambda v: v < 10, reached=("a value of 10", lambda v: v == 10, 0.3)
+        )
+        c.for_all(
+            "always critical", st.integers(0, 9), lambda v: v < 10, reached=("a value below 10", lambda v: v < 10, 0.3)
+        )
 
     result = Result("coverage_probe", "lemma", "0", "x" * 80, check)
     ci = result.run("ci")

@@ -18,7 +18,10 @@ SCALES = st.sampled_from([1.0, 2.0**-30, 2.0**-1040, 2.0**300, 2.0**1000])
 
 
 def _exact(y, err, labels, L, eps, norm):
-    return [margin_certifies(proven_margin(s, e, l), L, eps, norm) for s, e, l in zip(y.tolist(), err.tolist(), labels.tolist())]
+    return [
+        margin_certifies(proven_margin(s, e, l), L, eps, norm)
+        for s, e, l in zip(y.tolist(), err.tolist(), labels.tolist())
+    ]
 
 
 @st.composite
@@ -108,4 +111,6 @@ def test_a_certifier_answers_as_the_function_does_and_refuses_changed_weights():
     optimizer.step()  # the weights the certifier speaks of are gone
     with pytest.raises(cpwl.InvalidArgument, match="changed since it was prepared"):
         certifier.report(x, labels, "1/10")
-    assert Certifier(model, (3,), norm="inf").report(x, labels, "1/10") == certified_robust_accuracy(model, x, labels, "1/10", norm="inf")
+    assert Certifier(model, (3,), norm="inf").report(x, labels, "1/10") == certified_robust_accuracy(
+        model, x, labels, "1/10", norm="inf"
+    )

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import nets
-from nets._symbolic import UnsupportedOperatorError
-from nets.io import ModelFileError
+from nets._graph import UnsupportedOperatorError
+from nets.model_file import ModelFileError
 from nets.pt2_import import restrict_to_line, to_cpwl
 
 
@@ -30,7 +30,9 @@ def _check(model, start, end, tol=1e-9):
     return F
 
 
-@pytest.mark.parametrize("activation", ["n", "maxmin", "groupsort", "abs", "absid", "leaky_relu", "relu", "householder"])
+@pytest.mark.parametrize(
+    "activation", ["n", "maxmin", "groupsort", "abs", "absid", "leaky_relu", "relu", "householder"]
+)
 def test_mlp_programs(activation):
     torch.manual_seed(0)
     model = nets.LipschitzMLP([3, 8, 8, 2], activation=activation, layer="aol")
@@ -38,7 +40,12 @@ def test_mlp_programs(activation):
         for m in model.modules():
             if isinstance(m, nets.NActivation):
                 m.theta.normal_()
-    F = _check(model, torch.randn(3, dtype=torch.float64), 3 * torch.randn(3, dtype=torch.float64), tol=1e-7 if activation == "householder" else 1e-9)
+    F = _check(
+        model,
+        torch.randn(3, dtype=torch.float64),
+        3 * torch.randn(3, dtype=torch.float64),
+        tol=1e-7 if activation == "householder" else 1e-9,
+    )
     assert F.dim == 2
 
 

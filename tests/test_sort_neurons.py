@@ -65,7 +65,9 @@ def test_gradients_reach_weights_and_bias():
     assert layer.weight.grad.abs().sum() > 0 and layer.bias.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("kwargs", [dict(q=0), dict(q="3/2"), dict(q=-1), dict(truncate=0), dict(truncate=5), dict(truncate=1.5)])
+@pytest.mark.parametrize(
+    "kwargs", [dict(q=0), dict(q="3/2"), dict(q=-1), dict(truncate=0), dict(truncate=5), dict(truncate=1.5)]
+)
 def test_bad_arguments_are_refused(kwargs):
     with pytest.raises(cpwl.InvalidArgument):
         SortNeurons(4, 2, **kwargs)

@@ -4,10 +4,10 @@ from fractions import Fraction
 
 from hypothesis import find, given
 from hypothesis import strategies as st
+from oracle import psd_by_elimination
 
 import cpwl
 from cpwl import strategies
-from oracle import psd_by_elimination
 
 
 @given(strategies.rationals(-1, 2, dyadic=True))
@@ -36,7 +36,9 @@ def test_contractions_have_norm_at_most_one(W):
 def test_failing_examples_shrink_small():
     f = find(strategies.cpwl_functions(), lambda f: len(f.breakpoints) >= 2)
     assert len(f.breakpoints) == 2
-    net = find(strategies.networks("relu", width=st.integers(1, 3), depth=st.integers(1, 3)), lambda n: len(n.layers) >= 5)
+    net = find(
+        strategies.networks("relu", width=st.integers(1, 3), depth=st.integers(1, 3)), lambda n: len(n.layers) >= 5
+    )
     assert len(net.layers) == 5 and net.layers[0].out_features == 1
     assert net.layers[0].weight == ((1,),) and net.layers[0].bias == (0,)
     Q = find(strategies.orthogonal_matrices(3), lambda Q: True)

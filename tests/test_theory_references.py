@@ -56,7 +56,9 @@ def test_references_are_found():
 
 
 def test_proof_results_name_sections():
-    assert all(r.section in _sections() for r in RESULTS), [(r.name, r.section) for r in RESULTS if r.section not in _sections()]
+    assert all(r.section in _sections() for r in RESULTS), [
+        (r.name, r.section) for r in RESULTS if r.section not in _sections()
+    ]
 
 
 def test_no_reference_to_the_old_note():

@@ -19,7 +19,8 @@ import pytest
 import torch
 from torch import nn
 
-from cpwl import Affine, Network, activations as act
+from cpwl import Affine, Network
+from cpwl import activations as act
 from proofs.invariants import unit_slopes_share_sign, window_test
 from proofs.n_universality import construct
 

@@ -1,6 +1,6 @@
 """Exact activations: scalar ones as :class:`cpwl.CPWL` factories, layers for networks.
 
-Example:
+Examples:
     >>> from cpwl import activations
     >>> activations.n_activation(0, 1)("1/2")
     Fraction(-1, 2)

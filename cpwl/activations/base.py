@@ -13,7 +13,7 @@ class ActivationLayer(Layer):
     width.  ``width`` is a fixed channel count, or ``None`` when any width that
     ``check_width`` accepts works.
 
-    Example:
+    Examples:
         >>> from cpwl.activations import MaxMin
         >>> MaxMin()([1, 3])
         (Fraction(3, 1), Fraction(1, 1))

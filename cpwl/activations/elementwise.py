@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, Union
+from typing import Union
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from cpwl.errors import DomainError, InvalidArgument, ShapeError
 from cpwl.function import CPWL
 from cpwl.layer import LipschitzBound, norm_name
 from cpwl.limits import check_memory
-from cpwl.numbers import RationalLike, as_fraction
+from cpwl.rationals import RationalLike, as_fraction
 
 __all__ = ["Elementwise", "FloatTables", "NLayer"]
 
@@ -45,7 +46,7 @@ class Elementwise(ActivationLayer):
     activation over a feature map of ``r`` pixels, in row-major ``(C, H, W)`` order).  Each
     activation must be defined on the whole real line.
 
-    Example:
+    Examples:
         >>> from cpwl.activations import Elementwise, relu, abs_
         >>> Elementwise([relu(), abs_()])([-2, -2])
         (Fraction(0, 1), Fraction(2, 1))
@@ -64,7 +65,9 @@ class Elementwise(ActivationLayer):
                 raise DomainError(f"an activation must be defined on the whole real line, got domain {f.domain}")
         self._broadcast = isinstance(functions, CPWL)
         if self._broadcast and repeat != 1:
-            raise InvalidArgument("repeat applies to a sequence of per-channel functions, not to one broadcast function")
+            raise InvalidArgument(
+                "repeat applies to a sequence of per-channel functions, not to one broadcast function"
+            )
         self.functions = tuple(fns)
         self.repeat = repeat
         self.width = None if self._broadcast else len(fns) * repeat
@@ -90,13 +93,15 @@ class Elementwise(ActivationLayer):
         """The exact largest ``|slope|`` of the channels' functions (the exact Lipschitz
         constant of the layer in every l_p norm).
 
-        Example:
+        Examples:
             >>> from cpwl.activations import leaky_relu
             >>> Elementwise(leaky_relu(-2)).lipschitz_bound().value
             Fraction(2, 1)
         """
         norm_name(norm)
-        return LipschitzBound(max(f.lipschitz_constant() for f in self.functions), "exact max |slope| of the activation")
+        return LipschitzBound(
+            max(f.lipschitz_constant() for f in self.functions), "exact max |slope| of the activation"
+        )
 
     def _tables(self, k: int) -> tuple:
         """Levels, validity, slopes and intercepts for ``k`` channels (cached: both engines and
@@ -128,7 +133,7 @@ class Elementwise(ActivationLayer):
     def float_tables(self, k: int) -> FloatTables:
         """The float64 tables of the layer over ``k`` channels (see :class:`FloatTables`).
 
-        Example:
+        Examples:
             >>> from cpwl.activations import relu
             >>> t = Elementwise(relu()).float_tables(2)
             >>> t.levels.tolist(), t.slopes.tolist(), t.exact
@@ -167,7 +172,7 @@ class NLayer(Elementwise):
     :func:`cpwl.activations.n_activation`), each repeated over ``repeat`` consecutive
     channels.
 
-    Example:
+    Examples:
         >>> from cpwl.activations import NLayer
         >>> NLayer([("-1/2", "1/2"), (0, 0)])([0, 5])
         (Fraction(0, 1), Fraction(5, 1))

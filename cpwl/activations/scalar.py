@@ -6,11 +6,11 @@ of ``nets`` are tested against them.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from cpwl.errors import BreakpointError
 from cpwl.function import CPWL
-from cpwl.numbers import RationalLike, as_rational
+from cpwl.rationals import RationalLike, as_rational
 
 __all__ = ["relu", "abs_", "identity", "leaky_relu", "two_piece", "n_activation", "n_function", "linear_spline"]
 
@@ -18,7 +18,7 @@ __all__ = ["relu", "abs_", "identity", "leaky_relu", "two_piece", "n_activation"
 def identity() -> CPWL:
     """``y -> y``.
 
-    Example:
+    Examples:
         >>> identity()(-3)
         Fraction(-3, 1)
     """
@@ -29,7 +29,7 @@ def two_piece(c: RationalLike, left_slope: RationalLike, right_slope: RationalLi
     """The 2-piece function with one breakpoint ``c``, value ``value`` there, and the given
     slopes (docs/theory.md §2.1: a 2-piece 1-CPWL activation when both slopes lie in [-1, 1]).
 
-    Example:
+    Examples:
         >>> two_piece(1, 0, 1)(3)      # ReLU shifted to 1
         Fraction(2, 1)
     """
@@ -41,7 +41,7 @@ def two_piece(c: RationalLike, left_slope: RationalLike, right_slope: RationalLi
 def relu() -> CPWL:
     """``max(y, 0)``.
 
-    Example:
+    Examples:
         >>> relu()(-2), relu()(2)
         (Fraction(0, 1), Fraction(2, 1))
     """
@@ -51,7 +51,7 @@ def relu() -> CPWL:
 def abs_() -> CPWL:
     """``|y|``.
 
-    Example:
+    Examples:
         >>> abs_()(-2)
         Fraction(2, 1)
     """
@@ -62,7 +62,7 @@ def leaky_relu(alpha: RationalLike) -> CPWL:
     """``y`` for ``y >= 0`` and ``alpha * y`` below (any slope ``alpha != 1``; exact, so
     pass ``"0.01"`` for one hundredth).
 
-    Example:
+    Examples:
         >>> leaky_relu("1/10")(-5)
         Fraction(-1, 2)
     """
@@ -74,7 +74,7 @@ def n_activation(theta1: RationalLike, theta2: RationalLike) -> CPWL:
     ``t2 = max(theta)``, ``y - 2 t1`` below ``t1``, ``-y`` on ``[t1, t2]``, ``y - 2 t2`` above.
     Slopes ``+1, -1, +1``; for ``t1 == t2`` it is the shift ``y - 2 t1``.
 
-    Example:
+    Examples:
         >>> n = n_activation("-1/2", "1/2")     # the N-function
         >>> n(-1), n(0), n(1)
         (Fraction(0, 1), Fraction(0, 1), Fraction(0, 1))
@@ -89,7 +89,7 @@ def n_function() -> CPWL:
     """The toy target of docs/theory.md §2.2: ``x + 1`` below ``-1/2``, ``-x`` between, ``x - 1``
     above; equal to ``n_activation(-1/2, 1/2)``.
 
-    Example:
+    Examples:
         >>> n_function()(2)
         Fraction(1, 1)
     """
@@ -105,7 +105,7 @@ def linear_spline(
     """The linear spline through ``(knots[j], values[j])``, continued linearly with the given
     end slopes (the learnable-spline form of docs/theory.md §2.4).
 
-    Example:
+    Examples:
         >>> s = linear_spline([0, 1], [0, 1], 0, 0)    # clamp to [0, 1]
         >>> s(-1), s("1/2"), s(2)
         (Fraction(0, 1), Fraction(1, 2), Fraction(1, 1))

@@ -12,7 +12,7 @@ from cpwl import _intarrays, _refine
 from cpwl.activations.base import ActivationLayer
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import LipschitzBound, linear_hull, norm_name
-from cpwl.numbers import _to_fraction, as_rational
+from cpwl.rationals import _to_fraction, as_rational
 
 __all__ = ["GroupSort", "Householder", "MaxMin", "SortingLayer"]
 
@@ -60,7 +60,7 @@ class SortingLayer(ActivationLayer):
     def lipschitz_bound(self, norm=2) -> LipschitzBound:
         """1 in every norm: on every piece the layer permutes coordinates.
 
-        Example:
+        Examples:
             >>> GroupSort(3).lipschitz_bound().value
             Fraction(1, 1)
         """
@@ -102,7 +102,7 @@ class MaxMin(SortingLayer):
     ``order="max_first"`` writes the max to the first channel of the pair, ``"min_first"``
     the min.  An odd channel count raises :class:`cpwl.ShapeError`.
 
-    Example:
+    Examples:
         >>> MaxMin(pairing="halves")([1, 5, 4, 2])
         (Fraction(4, 1), Fraction(5, 1), Fraction(1, 1), Fraction(2, 1))
     """
@@ -135,7 +135,7 @@ class GroupSort(SortingLayer):
     deel-torchlip; ascending by default, as in LNets).  ``GroupSort(2, descending=True)`` is
     ``MaxMin("adjacent", "max_first")``.
 
-    Example:
+    Examples:
         >>> GroupSort(3)([3, 1, 2, 0, 9, 8])
         (Fraction(1, 1), Fraction(2, 1), Fraction(3, 1), Fraction(0, 1), Fraction(8, 1), Fraction(9, 1))
     """
@@ -147,7 +147,9 @@ class GroupSort(SortingLayer):
 
     def check_width(self, k: int) -> int:
         if k % self.group_size:
-            raise ShapeError(f"GroupSort({self.group_size}) needs a channel count divisible by {self.group_size}, got {k}")
+            raise ShapeError(
+                f"GroupSort({self.group_size}) needs a channel count divisible by {self.group_size}, got {k}"
+            )
         return k
 
     def groups(self, k: int) -> np.ndarray:
@@ -176,7 +178,7 @@ class Householder(ActivationLayer):
     normal ``v·v`` is ``1`` only up to rounding, so that map is orthogonal only up to rounding
     too; its exact Lipschitz constant is ``max(1, |1 - 2 v·v|)``.
 
-    Example:
+    Examples:
         >>> Householder([1, -1])([1, 3])
         (Fraction(3, 1), Fraction(1, 1))
         >>> Householder([[1, -1], [-1, 1]])([1, 3, 1, 3])
@@ -208,7 +210,9 @@ class Householder(ActivationLayer):
 
     def check_width(self, k: int) -> int:
         if k % self.group_size:
-            raise ShapeError(f"Householder on groups of {self.group_size} needs a channel count divisible by it, got {k}")
+            raise ShapeError(
+                f"Householder on groups of {self.group_size} needs a channel count divisible by it, got {k}"
+            )
         return super().check_width(k)
 
     def normals(self, k: int) -> tuple:
@@ -232,7 +236,10 @@ class Householder(ActivationLayer):
         V = np.array([[x for x in row] for row in vs], dtype=object)
         v, exact_v = ratio_to_float(V, np.array([[s] * V.shape[1] for s in scales], dtype=object))
         factors = [Fraction(2 * s * s, n) for s, n in zip(scales, norms)]
-        c, exact_c = ratio_to_float(np.array([f.numerator for f in factors], dtype=object), np.array([f.denominator for f in factors], dtype=object))
+        c, exact_c = ratio_to_float(
+            np.array([f.numerator for f in factors], dtype=object),
+            np.array([f.denominator for f in factors], dtype=object),
+        )
         return v, c, exact_v and exact_c
 
     def jacobian_hull(self, lo, hi) -> tuple:
@@ -254,7 +261,7 @@ class Householder(ActivationLayer):
         unnormalized formula; in l1 and l-infinity (``H`` is symmetric, so both agree) the
         largest row sum of ``|H|``.
 
-        Example:
+        Examples:
             >>> Householder(["3/5", "4/5"], normalized=False).lipschitz_bound().value
             Fraction(1, 1)
             >>> Householder([1, 1], normalized=False).lipschitz_bound().value

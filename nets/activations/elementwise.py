@@ -17,7 +17,7 @@ __all__ = ["Abs", "AbsIdentity", "LeakyReLU", "PReLU"]
 class Abs(nn.Module):
     """``|y|`` (gradient 0 at 0, as torch's ``abs``).
 
-    Example:
+    Examples:
         >>> Abs()(torch.tensor([[-2.0]])).tolist()
         [[2.0]]
     """
@@ -25,7 +25,7 @@ class Abs(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.abs()
 
-    def to_cpwl(self):
+    def exact_layer(self):
         """:func:`cpwl.activations.abs_` applied elementwise."""
         from cpwl.activations import Elementwise, abs_
 
@@ -36,7 +36,7 @@ class AbsIdentity(nn.Module):
     """``|y|`` on the first half of the channels, the identity on the second half (the
     MaxMin-equivalent of docs/theory.md §2.3, up to a rotation).
 
-    Example:
+    Examples:
         >>> AbsIdentity()(torch.tensor([[-2.0, -3.0]])).tolist()
         [[2.0, -3.0]]
     """
@@ -45,7 +45,7 @@ class AbsIdentity(nn.Module):
         c = channels_of(self, x, multiple=2)
         return torch.cat([x[:, : c // 2].abs(), x[:, c // 2 :]], dim=1)
 
-    def to_cpwl(self, channels: int):
+    def exact_layer(self, channels: int):
         """The exact per-channel layer for ``channels`` channels."""
         from cpwl.activations import Elementwise, abs_, identity
 
@@ -58,7 +58,7 @@ class LeakyReLU(nn.Module):
     """``y`` for ``y >= 0``, ``negative_slope * y`` below, with ``|negative_slope| <= 1``
     enforced at construction (so the activation is 1-Lipschitz).
 
-    Example:
+    Examples:
         >>> LeakyReLU(0.5)(torch.tensor([[-2.0, 2.0]])).tolist()
         [[-1.0, 2.0]]
     """
@@ -72,7 +72,7 @@ class LeakyReLU(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.leaky_relu(x, self.negative_slope)
 
-    def to_cpwl(self):
+    def exact_layer(self):
         """:func:`cpwl.activations.leaky_relu` with the exact stored slope."""
         return _exact_leaky([self.negative_slope], broadcast=True)
 
@@ -81,7 +81,7 @@ class PReLU(nn.Module):
     """Learnable per-channel leaky ReLU whose slope is clamped to ``[-1, 1]`` in the forward
     pass (the stored parameter may drift outside; the deployed slope never does).
 
-    Example:
+    Examples:
         >>> PReLU(1, init=3.0)(torch.tensor([[-2.0]])).tolist()
         [[-2.0]]
     """
@@ -99,7 +99,7 @@ class PReLU(nn.Module):
         channels_of(self, x, expected=self.channels)
         return torch.where(x >= 0, x, x * per_channel(self.slopes().to(x.dtype), x))
 
-    def to_cpwl(self):
+    def exact_layer(self):
         """Exact per-channel leaky ReLUs with the deployed slopes."""
         return _exact_leaky(finite(self, "slope", self.slopes()).tolist(), broadcast=False)
 
@@ -113,7 +113,7 @@ def _exact_leaky(slopes: list, broadcast: bool):
 
 
 def _abs_identity(module: AbsIdentity, shape: tuple) -> tuple:
-    return [blocks.spread(module.to_cpwl(blocks.channel_axis(shape, module)), shape)], shape
+    return [blocks.spread(module.exact_layer(blocks.channel_axis(shape, module)), shape)], shape
 
 
 register(Abs, exact=blocks.elementwise)

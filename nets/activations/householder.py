@@ -17,7 +17,7 @@ class Householder(nn.Module):
     """On each adjacent channel pair ``z``, with ``v = (cos t, sin t)``: ``z`` if ``v·z >= 0``,
     else the reflection ``z - 2 (v·z) v``.  ``t = -pi/4`` gives MaxMin (max first).
 
-    Example:
+    Examples:
         >>> import math
         >>> h = Householder(2, angle=-math.pi / 4)
         >>> [round(v, 6) for v in h(torch.tensor([[1.0, 3.0]]))[0].tolist()]
@@ -45,7 +45,7 @@ class Householder(nn.Module):
         shift = 2 * torch.clamp(proj, max=0)
         return torch.stack([pairs[:, :, 0] - shift * v0, pairs[:, :, 1] - shift * v1], dim=2).flatten(1, 2)
 
-    def to_cpwl(self):
+    def exact_layer(self):
         """The exact layer of what :meth:`forward` computes: on each pair ``z``,
         ``z - 2 min(0, v·z) v`` with the float normals ``v = (cos t, sin t)`` as computed in
         the parameters' dtype (:meth:`normals`), taken exactly.  A float ``v`` is a unit
@@ -64,7 +64,7 @@ def _householder(module: Householder, shape: tuple) -> tuple:
 
     if blocks.channel_axis(shape, module) != module.channels:
         raise ShapeError(f"Householder was built for {module.channels} channels, got per-sample shape {shape}")
-    layer = module.to_cpwl()
+    layer = module.exact_layer()
     if len(shape) == 1:
         return [layer], shape
     normals = [list(v) for v in layer.v] * blocks.numel(shape[1:])

@@ -23,7 +23,7 @@ class LinearSpline(nn.Module):
     differences clamped to ``[-T, T]``, rebuilt by a cumulative sum, shifted to keep the
     mean).  :meth:`tv2` is the second-order total variation regulariser.
 
-    Example:
+    Examples:
         >>> s = LinearSpline(1, size=5, range_=1.0, init="relu")
         >>> s(torch.tensor([[-2.0, 0.5, 3.0]]).T).flatten().tolist()
         [0.0, 0.5, 3.0]
@@ -63,7 +63,7 @@ class LinearSpline(nn.Module):
         c = self.clipped()
         return (c[:, 2:] - 2 * c[:, 1:-1] + c[:, :-2]).abs().sum() / self.step
 
-    def to_cpwl(self):
+    def exact_layer(self):
         """Exact per-channel splines through the deployed knot values: knots at
         ``k T - range_`` with ``T`` and ``range_`` the module's Python floats (float64), values
         ``c = clipped()`` as computed in the parameters' dtype, and slopes

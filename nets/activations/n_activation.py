@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence, Union
+from collections.abc import Sequence
+from typing import Union
 
 import torch
 from torch import nn
@@ -18,7 +19,9 @@ __all__ = ["NActivation", "initial_theta"]
 _INITS = ("abs_identity", "identity", "log_uniform", "normal")
 
 
-def initial_theta(channels: int, init: Union[str, Sequence[float], torch.Tensor] = "abs_identity", generator=None) -> torch.Tensor:
+def initial_theta(
+    channels: int, init: Union[str, Sequence[float], torch.Tensor] = "abs_identity", generator=None
+) -> torch.Tensor:
     """Initial ``theta`` of shape ``[channels, 2]``.
 
     ``"abs_identity"`` alternates ``(-1, 0)`` and ``(0, 0)`` (even channels: ``|y|`` on
@@ -27,7 +30,7 @@ def initial_theta(channels: int, init: Union[str, Sequence[float], torch.Tensor]
     sequence of numbers is tiled row-major (its length must divide ``2 * channels``), a tensor
     is used as given.
 
-    Example:
+    Examples:
         >>> initial_theta(2).tolist()
         [[-1.0, 0.0], [0.0, 0.0]]
     """
@@ -64,13 +67,18 @@ class NActivation(nn.Module):
     last one (``+1``), and with tied thresholds ``t1 = t2`` points below send their gradient to
     ``theta[c, 0]`` and the others to ``theta[c, 1]``.
 
-    Example:
+    Examples:
         >>> act = NActivation(2, theta_init="identity")
         >>> act(torch.tensor([[1.5, -2.0]])).tolist()
         [[1.5, -2.0]]
     """
 
-    def __init__(self, channels: int, theta_init: Union[str, Sequence[float], torch.Tensor] = "abs_identity", lr_factor: float = 1.0):
+    def __init__(
+        self,
+        channels: int,
+        theta_init: Union[str, Sequence[float], torch.Tensor] = "abs_identity",
+        lr_factor: float = 1.0,
+    ):
         super().__init__()
         if channels < 1:
             raise InvalidArgument(f"NActivation needs channels >= 1, got {channels}")
@@ -90,7 +98,7 @@ class NActivation(nn.Module):
         t1, t2 = per_channel(t[:, 0], x), per_channel(t[:, 1], x)
         return x - 2 * torch.where(x < t1, t1, torch.where(x < t2, x, t2))
 
-    def to_cpwl(self):
+    def exact_layer(self):
         """The exact layer (:class:`cpwl.activations.NLayer`) with the deployed thetas."""
         from cpwl.activations import NLayer
 

@@ -18,7 +18,7 @@ class MaxMin(nn.Module):
     ``"halves"`` pairs ``j`` with ``j + C/2`` (orthogonium); ``order`` puts the max
     (``"max_first"``) or the min first.  At ties torch splits the gradient evenly.
 
-    Example:
+    Examples:
         >>> MaxMin()(torch.tensor([[1.0, 3.0]])).tolist()
         [[3.0, 1.0]]
     """
@@ -44,7 +44,7 @@ class MaxMin(nn.Module):
             return torch.stack([first, second], dim=2).flatten(1, 2)
         return torch.cat([first, second], dim=1)
 
-    def to_cpwl(self):
+    def exact_layer(self):
         """The exact layer :class:`cpwl.activations.MaxMin` with the same convention."""
         from cpwl.activations import MaxMin as ExactMaxMin
 
@@ -58,7 +58,7 @@ class GroupSort(nn.Module):
     """Sort consecutive groups of ``group_size`` channels (group *size*, as deel-torchlip;
     ascending by default).
 
-    Example:
+    Examples:
         >>> GroupSort(3)(torch.tensor([[3.0, 1.0, 2.0]])).tolist()
         [[1.0, 2.0, 3.0]]
     """
@@ -74,7 +74,7 @@ class GroupSort(nn.Module):
         groups = x.unflatten(1, (c // self.group_size, self.group_size))
         return torch.sort(groups, dim=2, descending=self.descending).values.flatten(1, 2)
 
-    def to_cpwl(self):
+    def exact_layer(self):
         """The exact layer :class:`cpwl.activations.GroupSort`."""
         from cpwl.activations import GroupSort as ExactGroupSort
 
@@ -86,7 +86,7 @@ class GroupSort(nn.Module):
 
 def _maxmin(module: MaxMin, shape: tuple) -> tuple:
     if len(shape) == 1:
-        return [module.to_cpwl()], shape
+        return [module.exact_layer()], shape
     c = blocks.channel_axis(shape, module)
     if c % 2:
         raise ShapeError(f"MaxMin pairs channels, so it needs an even channel count, got {c}")
@@ -98,7 +98,7 @@ def _maxmin(module: MaxMin, shape: tuple) -> tuple:
 
 def _group_sort(module: GroupSort, shape: tuple) -> tuple:
     blocks.channel_axis(shape, module)
-    return blocks.grouped(shape, 0, module.to_cpwl()), shape
+    return blocks.grouped(shape, 0, module.exact_layer()), shape
 
 
 register(MaxMin, exact=_maxmin)

@@ -7,7 +7,7 @@
 * :mod:`nets.certify.line`: exact distances to the first label change along a segment;
 * :mod:`nets.certify.monotonicity`: monotonicity, structurally and exactly along segments.
 
-Example:
+Examples:
     >>> import torch
     >>> import nets
     >>> model = nets.LipschitzMLP([2, 4, 3], activation="n", layer="aol")
@@ -22,7 +22,13 @@ from nets.certify.line import LineCertificate, line_certificate
 from nets.certify.lipschitz import LayerCertificate, LipschitzCertificate, lipschitz_certificate
 from nets.certify.monotonicity import LineSlopes, monotone_along, monotonicity_certificate
 from nets.certify.rigorous import BoundedModel, bounded_forward
-from nets.certify.robustness import Certifier, RobustnessReport, certified_robust_accuracy, margin_certifies, proven_margin
+from nets.certify.robustness import (
+    Certifier,
+    RobustnessReport,
+    certified_robust_accuracy,
+    margin_certifies,
+    proven_margin,
+)
 
 __all__ = [
     "BoundedModel",

@@ -1,7 +1,7 @@
 """Exact certificates along a segment: the distance to the first label change, and the exact
 Lipschitz constant of the outputs along the segment.
 
-Example:
+Examples:
     >>> import torch
     >>> from torch import nn
     >>> model = nn.Sequential(nn.Linear(1, 2))
@@ -72,11 +72,15 @@ def line_certificate(module: nn.Module, start, end) -> LineCertificate:
     length_squared = Fraction(sum((y - x) ** 2 for x, y in zip(a, b)))
     comps = F_line.components
     per_piece = zip(*(f.slopes for f in comps))
-    lipschitz_squared = max(sum(s * s for s in slopes) for slopes in per_piece) / length_squared if length_squared else Fraction(0)
+    lipschitz_squared = (
+        max(sum(s * s for s in slopes) for slopes in per_piece) / length_squared if length_squared else Fraction(0)
+    )
     scores = F_line(0)
     top = max(scores)
     if scores.count(top) > 1:
         return LineCertificate(None, Fraction(0), length_squared, lipschitz_squared)
     label = scores.index(top)
-    changes = [t for i in range(len(comps)) if i != label if (t := _first_nonpositive(comps[label] - comps[i])) is not None]
+    changes = [
+        t for i in range(len(comps)) if i != label if (t := _first_nonpositive(comps[label] - comps[i])) is not None
+    ]
     return LineCertificate(label, min(changes, default=None), length_squared, lipschitz_squared)

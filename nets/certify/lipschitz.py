@@ -9,7 +9,7 @@ activations; exact row and column sums in l-infinity and l1).  Power iteration i
 used, and no module gets a bound it was not proven to have: an exact layer type without a
 bound cannot exist.
 
-Example:
+Examples:
     >>> import torch
     >>> from torch import nn
     >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU())
@@ -59,7 +59,7 @@ class LipschitzCertificate:
     """Per-module certificates and their product, a proven Lipschitz bound of the model in
     ``norm`` (2, 1 or ``"inf"``; the same norm on inputs and outputs).
 
-    Example:
+    Examples:
         >>> cert = lipschitz_certificate(nn.Sequential(nn.Identity(), nn.ReLU()), input_shape=(3,))
         >>> cert.bound, len(cert.layers)
         (Fraction(1, 1), 2)
@@ -79,7 +79,10 @@ class LipschitzCertificate:
         for c in self.layers:
             shown = "1" if c.bound == 1 else f"{float(c.bound):.12g}" + ("" if c.ok else f" (+{float(c.excess):.3g})")
             lines.append(f"{c.path:<10} {c.module:<24} {shown:<24} {c.method}")
-        lines.append(f"product: {float(self.bound):.12g} in the l{self.norm} norm ({sum(c.ok for c in self.layers)}/{len(self.layers)} modules proven <= 1)")
+        lines.append(
+            f"product: {float(self.bound):.12g} in the l{self.norm} norm "
+            f"({sum(c.ok for c in self.layers)}/{len(self.layers)} modules proven <= 1)"
+        )
         return "\n".join(lines)
 
     def plot(self, ax=None):
@@ -104,7 +107,7 @@ def lipschitz_certificate(module: nn.Module, input_shape=None, norm=2) -> Lipsch
     model records or its first dense layer takes; convolutional models need it unless they
     record it).
 
-    Example:
+    Examples:
         >>> import nets
         >>> cert = lipschitz_certificate(nets.LipschitzMLP([2, 4, 1], activation="n", layer="aol"))
         >>> cert.bound <= 1
@@ -118,4 +121,6 @@ def lipschitz_certificate(module: nn.Module, input_shape=None, norm=2) -> Lipsch
     """
     norm = norm_name(norm)
     translation = translate(module, input_shape, bounds=True, exact=False, norm=norm)
-    return LipschitzCertificate(tuple(LayerCertificate(s.path, s.module, s.bound.method, s.bound.value) for s in translation.steps), norm)
+    return LipschitzCertificate(
+        tuple(LayerCertificate(s.path, s.module, s.bound.method, s.bound.value) for s in translation.steps), norm
+    )

@@ -11,7 +11,7 @@ weights) and exact along a segment.
 * :func:`monotone_along` takes the exact restriction of the model to a segment and reads
   every piece's slope: the exact answer for that segment.
 
-Example:
+Examples:
     >>> import torch
     >>> from torch import nn
     >>> model = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Linear(2, 1))
@@ -26,8 +26,9 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Optional
 
 from torch import nn
 
@@ -37,7 +38,9 @@ from nets.semantics import translate
 __all__ = ["LineSlopes", "monotone_along", "monotonicity_certificate"]
 
 
-def monotonicity_certificate(module: nn.Module, input_shape=None, inputs: Optional[Sequence[int]] = None) -> DerivativeBounds:
+def monotonicity_certificate(
+    module: nn.Module, input_shape=None, inputs: Optional[Sequence[int]] = None
+) -> DerivativeBounds:
     """Proven bounds on every partial derivative of the model's exact function, over all
     inputs, for the flat input indices ``inputs`` (default: all); see
     :class:`cpwl.DerivativeBounds` (``increasing``, ``decreasing``,
@@ -51,7 +54,7 @@ class LineSlopes:
     """The exact smallest and largest slope of each output along a segment (per unit of the
     segment parameter ``t``).
 
-    Example:
+    Examples:
         >>> from fractions import Fraction
         >>> LineSlopes((Fraction(0),), (Fraction(2),)).increasing
         True
@@ -75,7 +78,7 @@ def monotone_along(module: nn.Module, start, end, input_shape=None) -> LineSlope
     """The exact slopes of every output of the model along ``start + t (end - start)``,
     ``t`` in ``[0, 1]`` (points as :func:`nets.export.restrict_to_line` takes them).
 
-    Example:
+    Examples:
         >>> import torch
         >>> model = nn.Sequential(nn.Linear(1, 1), nn.ReLU())
         >>> with torch.no_grad():

@@ -16,7 +16,7 @@ zero would claim zero error.  A sum of ``n`` products is within
 (BLAS, FMA, GPU).  The bounds themselves are computed in floats and inflated to cover their
 own rounding.  Matrix products run in float64, never TF32.
 
-Example:
+Examples:
     >>> import torch
     >>> import nets
     >>> y, err = bounded_forward(nets.LipschitzMLP([2, 4, 1], activation="n"), torch.ones(1, 2))
@@ -82,7 +82,9 @@ def _conv_pad(layer: Conv2d, t):
 def _conv(layer: Conv2d, y, e, cache):
     K, b, exact_form = cache
     shape = (-1, *layer.in_shape)
-    conv = lambda t, k, bias=None: F.conv2d(_conv_pad(layer, t.reshape(shape)), k, bias, layer.stride, 0, layer.dilation, layer.groups).flatten(1)  # noqa: E731
+    conv = lambda t, k, bias=None: F.conv2d(
+        _conv_pad(layer, t.reshape(shape)), k, bias, layer.stride, 0, layer.dilation, layer.groups
+    ).flatten(1)  # noqa: E731
     n = K.shape[1] * K.shape[2] * K.shape[3]
     out = conv(y, K, b)
     rel = 0.0 if exact_form else _REL
@@ -128,13 +130,25 @@ def _elementwise_cache(layer: exact.Elementwise, width: int, device):
     valid = np.isfinite(t.levels)
     rel = 0.0 if t.exact else _REL
     level_err = np.where(valid, rel * np.abs(np.where(valid, t.levels, 0)) + (0 if t.exact else _ETA), 0).sum(axis=0)
-    mis_piece = 2 * t.lipschitz * level_err  # a float level on the wrong side: the two pieces differ by at most 2 L |t - t~|
+    mis_piece = (
+        2 * t.lipschitz * level_err
+    )  # a float level on the wrong side: the two pieces differ by at most 2 L |t - t~|
     slope_err = rel * np.abs(t.slopes).max(axis=0) + (0 if t.exact else _ETA)
     intercept_err = rel * np.abs(t.intercepts).max(axis=0) + (0 if t.exact else _ETA)
     products_exact = t.exact and bool(np.isin(np.abs(t.slopes), (0.0, 1.0)).all())
     sums_exact = t.exact and not t.intercepts.any()
     as_t = lambda a: _tensor(np.asarray(a, dtype=np.float64), device)  # noqa: E731
-    return (as_t(t.levels), as_t(t.slopes), as_t(t.intercepts), as_t(t.lipschitz), as_t(mis_piece), as_t(slope_err), as_t(intercept_err), products_exact, sums_exact)
+    return (
+        as_t(t.levels),
+        as_t(t.slopes),
+        as_t(t.intercepts),
+        as_t(t.lipschitz),
+        as_t(mis_piece),
+        as_t(slope_err),
+        as_t(intercept_err),
+        products_exact,
+        sums_exact,
+    )
 
 
 def _sort(layer: exact.SortingLayer, y, e, groups):
@@ -251,7 +265,7 @@ class BoundedModel:
     It describes the weights as they were when it was built and refuses to run once any
     parameter or buffer has changed (:func:`fingerprint`).
 
-    Example:
+    Examples:
         >>> import nets
         >>> model = nets.LipschitzMLP([2, 4, 1], activation="n")
         >>> prepared = BoundedModel(model, (2,))
@@ -284,11 +298,16 @@ class BoundedModel:
 
     def __call__(self, x: torch.Tensor) -> tuple:
         if not isinstance(x, torch.Tensor) or x.dim() < 2:
-            raise ShapeError(f"a bounded model takes a batch tensor [batch, *input_shape], got {getattr(x, 'shape', type(x).__name__)}")
+            raise ShapeError(
+                "a bounded model takes a batch tensor [batch, *input_shape], got "
+                f"{getattr(x, 'shape', type(x).__name__)}"
+            )
         if x.is_complex():
             raise NumberError("the inputs must be real")
         if tuple(x.shape[1:]) != self.input_shape:
-            raise ShapeError(f"the model was prepared for samples of shape {self.input_shape}, got {tuple(x.shape[1:])}")
+            raise ShapeError(
+                f"the model was prepared for samples of shape {self.input_shape}, got {tuple(x.shape[1:])}"
+            )
         self.check_unchanged()
         n = len(x)
         y = _exact_inputs(x.to(self.device))
@@ -307,12 +326,14 @@ def bounded_forward(module: nn.Module, x: torch.Tensor) -> tuple:
     ``f`` is the exact function of the stored weights (the model's translation) and the
     batch ``x`` (``[batch, *input_shape]``) is taken exactly.  Runs on ``x``'s device.
 
-    Example:
+    Examples:
         >>> import nets
         >>> y, err = bounded_forward(nets.LipschitzMLP([2, 4, 1], activation="maxmin"), torch.ones(3, 2))
         >>> tuple(y.shape), bool((err < 1e-12).all())
         ((3, 1), True)
     """
     if not isinstance(x, torch.Tensor) or x.dim() < 2:
-        raise ShapeError(f"bounded_forward takes a batch tensor [batch, *input_shape], got {getattr(x, 'shape', type(x).__name__)}")
+        raise ShapeError(
+            f"bounded_forward takes a batch tensor [batch, *input_shape], got {getattr(x, 'shape', type(x).__name__)}"
+        )
     return BoundedModel(module, tuple(x.shape[1:]), x.device)(x)

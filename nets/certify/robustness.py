@@ -1,6 +1,6 @@
 """Certified robust accuracy with every rounding of the margin bounded.
 
-Example:
+Examples:
     >>> import torch
     >>> import nets
     >>> model = nets.LipschitzMLP([2, 4, 3], activation="maxmin", layer="aol")
@@ -21,7 +21,7 @@ from torch import nn
 
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import norm_name
-from cpwl.numbers import as_fraction
+from cpwl.rationals import as_fraction
 from nets.certify._decide import float_decisions, threshold_bracket
 from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.rigorous import BoundedModel
@@ -54,7 +54,7 @@ def proven_margin(scores: list, bounds: list, label: int) -> Fraction:
     """A lower bound of the exact margin ``f_label - max_{i != label} f_i`` from float scores
     and their error bounds, exactly (0 for a single output).
 
-    Example:
+    Examples:
         >>> proven_margin([3.0, 1.0], [0.5, 0.25], 0)
         Fraction(5, 4)
     """
@@ -73,8 +73,9 @@ def margin_certifies(margin: Fraction, lipschitz: Fraction, eps: Fraction, norm=
     """The rule, exactly: ``margin > c L eps`` strictly (``c = sqrt(2)`` in l2, compared
     through squares; 2 in l-infinity; 1 in l1), so an exact tie is never certified.
 
-    Example:
-        >>> margin_certifies(Fraction(2), Fraction(1), Fraction(1), "inf"), margin_certifies(Fraction(2), Fraction(1), Fraction(1), 1)
+    Examples:
+        >>> two, one = Fraction(2), Fraction(1)
+        >>> margin_certifies(two, one, one, "inf"), margin_certifies(two, one, one, 1)
         (False, True)
         >>> margin_certifies(Fraction(2), Fraction(1), Fraction(2, 3))     # 4 > 2 * 4/9
         True
@@ -85,7 +86,9 @@ def margin_certifies(margin: Fraction, lipschitz: Fraction, eps: Fraction, norm=
     return margin > _MARGIN_FACTOR[norm] * lipschitz * eps
 
 
-def _proven_rule(y: torch.Tensor, err: torch.Tensor, labels: torch.Tensor, lipschitz: Fraction, eps: Fraction, norm) -> list:
+def _proven_rule(
+    y: torch.Tensor, err: torch.Tensor, labels: torch.Tensor, lipschitz: Fraction, eps: Fraction, norm
+) -> list:
     """:func:`margin_certifies` of every sample's :func:`proven_margin`: decided in float64
     where the rounding of the comparison provably cannot change the answer
     (:mod:`nets.certify._decide`), exactly for the rest."""
@@ -110,7 +113,7 @@ class Certifier:
     weights as they were when it was built and refuses to report once any parameter or buffer
     has changed.
 
-    Example:
+    Examples:
         >>> import nets
         >>> model = nets.LipschitzMLP([2, 4, 3], activation="maxmin", layer="aol")
         >>> certifier = Certifier(model, (2,))
@@ -123,7 +126,9 @@ class Certifier:
         self.module, self.norm = module, norm_name(norm)
         self.bounded = BoundedModel(module, input_shape, device)
         shape = self.bounded.input_shape
-        self.lipschitz = lipschitz_certificate(module, shape, self.norm).bound if lipschitz is None else as_fraction(lipschitz)
+        self.lipschitz = (
+            lipschitz_certificate(module, shape, self.norm).bound if lipschitz is None else as_fraction(lipschitz)
+        )
 
     def report(self, inputs: torch.Tensor, labels: torch.Tensor, eps) -> RobustnessReport:
         """The proven and the naive certified accuracy of ``inputs`` with ``labels`` at radius
@@ -131,14 +136,26 @@ class Certifier:
         eps_q = as_fraction(eps)
         if eps_q < 0:
             raise InvalidArgument(f"eps must be a non-negative radius, got {eps}")
-        if not isinstance(labels, torch.Tensor) or labels.dim() != 1 or len(labels) != len(inputs) or labels.dtype.is_floating_point:
-            raise ShapeError(f"labels must be a 1-D integer tensor with one label per input ({len(inputs)}), got {getattr(labels, 'shape', labels)}")
+        if (
+            not isinstance(labels, torch.Tensor)
+            or labels.dim() != 1
+            or len(labels) != len(inputs)
+            or labels.dtype.is_floating_point
+        ):
+            raise ShapeError(
+                f"labels must be a 1-D integer tensor with one label per input ({len(inputs)}), got "
+                f"{getattr(labels, 'shape', labels)}"
+            )
         y, err = self.bounded(inputs)
         if y.dim() != 2:
-            raise ShapeError(f"the model's outputs must be class scores [batch, classes], got per-sample shape {tuple(y.shape[1:])}")
+            raise ShapeError(
+                f"the model's outputs must be class scores [batch, classes], got per-sample shape {tuple(y.shape[1:])}"
+            )
         classes = y.shape[1]
         if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < classes):
-            raise InvalidArgument(f"labels must lie in [0, {classes}), got values from {int(labels.min())} to {int(labels.max())}")
+            raise InvalidArgument(
+                f"labels must lie in [0, {classes}), got values from {int(labels.min())} to {int(labels.max())}"
+            )
         certified = _proven_rule(y, err, labels, self.lipschitz, eps_q, self.norm)
         module = self.module
         parameter = next(module.parameters(), None)
@@ -150,11 +167,18 @@ class Certifier:
         factor = math.sqrt(2) if self.norm == 2 else _MARGIN_FACTOR[self.norm]
         naive = (true - others.max(dim=1).values > factor * float(self.lipschitz) * float(eps_q)).tolist()
         n = max(1, len(certified))
-        return RobustnessReport(eps_q, self.lipschitz, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive), self.norm)
+        return RobustnessReport(
+            eps_q, self.lipschitz, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive), self.norm
+        )
 
 
 def certified_robust_accuracy(
-    module: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, eps, lipschitz: Optional[Fraction] = None, norm=2,
+    module: nn.Module,
+    inputs: torch.Tensor,
+    labels: torch.Tensor,
+    eps,
+    lipschitz: Optional[Fraction] = None,
+    norm=2,
 ) -> RobustnessReport:
     """A sample is certified against every perturbation of ``norm`` at most ``eps`` (l2 by
     default; 1 or ``"inf"``) iff the exact function's margin ``M`` provably satisfies
@@ -167,13 +191,17 @@ def certified_robust_accuracy(
     non-negative radius, taken exactly (``"1/10"`` or ``0.1``, which is the float).  For many
     radii or batches of one model, build a :class:`Certifier` once.
 
-    Example:
+    Examples:
         >>> import nets
         >>> model = nets.LipschitzMLP([2, 3], activation="maxmin", layer="aol")
-        >>> report = certified_robust_accuracy(model, torch.randn(4, 2), torch.zeros(4, dtype=torch.long), "1/100", norm="inf")
+        >>> x, y = torch.randn(4, 2), torch.zeros(4, dtype=torch.long)
+        >>> report = certified_robust_accuracy(model, x, y, "1/100", norm="inf")
         >>> report.norm
         'inf'
     """
     if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2:
-        raise ShapeError(f"inputs must be a batch tensor [batch, *input_shape], got {getattr(inputs, 'shape', type(inputs).__name__)}")
+        raise ShapeError(
+            "inputs must be a batch tensor [batch, *input_shape], got "
+            f"{getattr(inputs, 'shape', type(inputs).__name__)}"
+        )
     return Certifier(module, tuple(inputs.shape[1:]), norm, lipschitz, inputs.device).report(inputs, labels, eps)

@@ -14,7 +14,9 @@ def parser(description: str, epochs: int, seeds: int) -> argparse.ArgumentParser
     p.add_argument("--epochs", type=int, default=epochs, help=f"training epochs (default {epochs})")
     p.add_argument("--seeds", type=int, default=seeds, help=f"number of seeds (default {seeds})")
     p.add_argument("--quick", action="store_true", help="a tiny run for smoke tests (few epochs, one seed)")
-    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("experiment_results"), help="folder for the JSON and PNG")
+    p.add_argument(
+        "--out", type=pathlib.Path, default=pathlib.Path("experiment_results"), help="folder for the JSON and PNG"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--device", default=None, help="torch device (default: cuda when available, else cpu)")
     return p

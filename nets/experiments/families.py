@@ -73,7 +73,12 @@ def _export_check(model: nn.Module, shape: tuple, x: torch.Tensor, shares: tuple
     for t, row in zip(ts, along):
         worst = max(worst, max(abs(float(e) - g) for e, g in zip(F(t), row.flatten().tolist())))
     line = f"{len(ts)} breakpoints" + ("" if share == 1 else f" on 1/{share} of the segment")
-    return {"export": f"exact: max diff {worst:.1e} ({line})", "line_breakpoints": len(ts), "line_share": share, "max_difference": worst}
+    return {
+        "export": f"exact: max diff {worst:.1e} ({line})",
+        "line_breakpoints": len(ts),
+        "line_share": share,
+        "max_difference": worst,
+    }
 
 
 def _classifier_row(name, model, shape, norm, claim, data, steps, shares) -> dict:
@@ -87,7 +92,14 @@ def _classifier_row(name, model, shape, norm, claim, data, steps, shares) -> dic
     library = certified_robust_accuracy(model, x_test, y_test, eps, lipschitz=claim, norm=norm)
     with torch.no_grad():
         accuracy = float((model(x_test).argmax(1) == y_test).float().mean())
-    row.update(bound=float(bound), accuracy=accuracy, eps=eps, proven=proven.certified, library_rule=library.naive, seconds=time.perf_counter() - start)
+    row.update(
+        bound=float(bound),
+        accuracy=accuracy,
+        eps=eps,
+        proven=proven.certified,
+        library_rule=library.naive,
+        seconds=time.perf_counter() - start,
+    )
     return row
 
 
@@ -98,14 +110,29 @@ def _families(paper_code) -> list:
     def torchlip_dense():
         import deel.torchlip as tl
 
-        return tl.Sequential(tl.SpectralLinear(64, 64), tl.GroupSort2(), tl.SpectralLinear(64, 64), tl.GroupSort2(), tl.FrobeniusLinear(64, 10))
+        return tl.Sequential(
+            tl.SpectralLinear(64, 64),
+            tl.GroupSort2(),
+            tl.SpectralLinear(64, 64),
+            tl.GroupSort2(),
+            tl.FrobeniusLinear(64, 10),
+        )
 
     def torchlip_conv(pool):
         import deel.torchlip as tl
 
         def make():
             pooling = tl.ScaledL2NormPool2d(2) if pool == "l2" else tl.ScaledAvgPool2d(2)
-            return tl.Sequential(tl.SpectralConv2d(1, 8, 3, padding=1), tl.MaxMin(), pooling, tl.SpectralConv2d(16, 8, 3, padding=1), tl.GroupSort2(), tl.ScaledAvgPool2d(2), nn.Flatten(), tl.SpectralLinear(32, 10))
+            return tl.Sequential(
+                tl.SpectralConv2d(1, 8, 3, padding=1),
+                tl.MaxMin(),
+                pooling,
+                tl.SpectralConv2d(16, 8, 3, padding=1),
+                tl.GroupSort2(),
+                tl.ScaledAvgPool2d(2),
+                nn.Flatten(),
+                tl.SpectralLinear(32, 10),
+            )
 
         return make
 
@@ -113,15 +140,25 @@ def _families(paper_code) -> list:
         from orthogonium.layers import AdaptiveOrthoConv2d, MaxMin, OrthoLinear
 
         return nn.Sequential(
-            AdaptiveOrthoConv2d(1, 4, 2, stride=2, padding=0), MaxMin(),
-            AdaptiveOrthoConv2d(4, 16, 2, stride=2, padding=0), MaxMin(), nn.Flatten(), OrthoLinear(64, 10),
+            AdaptiveOrthoConv2d(1, 4, 2, stride=2, padding=0),
+            MaxMin(),
+            AdaptiveOrthoConv2d(4, 16, 2, stride=2, padding=0),
+            MaxMin(),
+            nn.Flatten(),
+            OrthoLinear(64, 10),
         )
 
     def sortnet():
         return nn.Sequential(nets.SortNeurons(64, 32, q=1), nets.SortNeurons(32, 10, q="1/2", truncate=8))
 
     families = [
-        ("lipcpwl SimplifiedConvNet, N-activation, AOL", lambda: nets.SimplifiedConvNet(1, 10, base_width=8, blocks=2, layers_per_block=1, activation="n"), (1, 8, 8), 2, 1),
+        (
+            "lipcpwl SimplifiedConvNet, N-activation, AOL",
+            lambda: nets.SimplifiedConvNet(1, 10, base_width=8, blocks=2, layers_per_block=1, activation="n"),
+            (1, 8, 8),
+            2,
+            1,
+        ),
         ("deel-torchlip dense: SpectralLinear, GroupSort2", torchlip_dense, (64,), 2, 1),
         ("deel-torchlip conv: SpectralConv2d, MaxMin, ScaledAvgPool2d", torchlip_conv("avg"), (1, 8, 8), 2, 1),
         ("deel-torchlip conv: SpectralConv2d, MaxMin, ScaledL2NormPool2d", torchlip_conv("l2"), (1, 8, 8), 2, 1),
@@ -129,8 +166,11 @@ def _families(paper_code) -> list:
         ("SortNet / l-inf-distance neurons (nets.SortNeurons)", sortnet, (64,), "inf", 1),
     ]
     if paper_code is not None:
+
         def paper():
-            return paper_code.SimplifiedConvNet(paper_code.NActivation, base_width=8, nrof_blocks=2, nrof_layers_per_block=1)
+            return paper_code.SimplifiedConvNet(
+                paper_code.NActivation, base_width=8, nrof_blocks=2, nrof_layers_per_block=1
+            )
 
         families.insert(1, ("N-activation paper code as written (tests/paper_code.py)", paper, (1, 8, 8), 2, 1))
     return families
@@ -142,15 +182,23 @@ def _monotonic_row(steps: int, shares: tuple) -> dict:
 
     torch.manual_seed(0)
     inner = nn.Sequential(
-        lmn.LipschitzLinear(3, 32, kind="one-inf"), lmn.GroupSort(2),
-        lmn.LipschitzLinear(32, 32, kind="inf"), lmn.GroupSort(2), lmn.LipschitzLinear(32, 1, kind="inf"),
+        lmn.LipschitzLinear(3, 32, kind="one-inf"),
+        lmn.GroupSort(2),
+        lmn.LipschitzLinear(32, 32, kind="inf"),
+        lmn.GroupSort(2),
+        lmn.LipschitzLinear(32, 1, kind="inf"),
     )
     model = lmn.MonotonicWrapper(inner, monotonic_constraints=[1, 0, -1])
     x = torch.randn(1024, 3)
     y = (x[:, 0] - x[:, 2] + torch.sin(3 * x[:, 1])).unsqueeze(1)
     start = time.perf_counter()
     _train(model, x, y, steps, nn.functional.mse_loss)
-    row = {"family": "monotonicnetworks: MonotonicWrapper(LipschitzLinear, GroupSort)", "norm": "l1 -> l-inf (inner)", "claim": 1, **_export_check(model, (3,), x, shares)}
+    row = {
+        "family": "monotonicnetworks: MonotonicWrapper(LipschitzLinear, GroupSort)",
+        "norm": "l1 -> l-inf (inner)",
+        "claim": 1,
+        **_export_check(model, (3,), x, shares),
+    }
     cert = monotonicity_certificate(model)
     row.update(
         bound=float(monotonicity_certificate(inner).lipschitz_l1_to_inf),
@@ -191,11 +239,24 @@ def run(steps: int, paper_code_path: pathlib.Path, progress: bool = True, quick:
 def main(argv=None) -> int:
     p = parser(__doc__.splitlines()[0], epochs=0, seeds=1)
     p.add_argument("--steps", type=int, default=1000, help="training steps per model (default 1000)")
-    p.add_argument("--paper-code", type=pathlib.Path, default=pathlib.Path("tests/paper_code.py"), help="the re-created paper modules")
+    p.add_argument(
+        "--paper-code",
+        type=pathlib.Path,
+        default=pathlib.Path("tests/paper_code.py"),
+        help="the re-created paper modules",
+    )
     args = p.parse_args(argv)
     steps = 5 if args.quick else args.steps
     rows = run(steps, args.paper_code, progress=not args.quiet, quick=args.quick)
-    header = ["family", "exact export", "norm", "proven bound", "library's claim", "accuracy", "certified: proven / library's rule"]
+    header = [
+        "family",
+        "exact export",
+        "norm",
+        "proven bound",
+        "library's claim",
+        "accuracy",
+        "certified: proven / library's rule",
+    ]
     cells = []
     for r in rows:
         certified = r.get("monotone") or f"ε={r['eps']}: {r['proven']:.3f} / {r['library_rule']:.3f}"

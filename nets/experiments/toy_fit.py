@@ -19,9 +19,9 @@ import torch
 
 import cpwl
 from nets.experiments._report import mean_std, parser, publish, subplots, table
-from nets.progress import progress as progress_of
 from nets.export import to_cpwl
 from nets.models import LipschitzMLP
+from nets.progress import progress as progress_of
 from nets.train import fit
 
 #: name -> (activation, layer): the four runs of the paper's toy experiment.
@@ -51,7 +51,20 @@ def run(epochs: int, seeds: int, width: int = 40, points: int = 1000, progress: 
         x = torch.tensor(rng.uniform(-3, 3, size=(points, 1)), dtype=torch.float32)
         torch.manual_seed(seed)
         model = LipschitzMLP([1, width, width, 1], activation=activation, layer=layer, embed=True)
-        history = fit(model, x, n_function(x), loss="mse", epochs=epochs, batch_size=100, optimizer="sgd", lr=0.01, momentum=0.9, seed=seed, progress=False, device=device)
+        history = fit(
+            model,
+            x,
+            n_function(x),
+            loss="mse",
+            epochs=epochs,
+            batch_size=100,
+            optimizer="sgd",
+            lr=0.01,
+            momentum=0.9,
+            seed=seed,
+            progress=False,
+            device=device,
+        )
         results[name].append(history.losses[-1])
         if seed == 0:
             model.eval()
@@ -86,9 +99,22 @@ def main(argv=None) -> int:
     result = run(epochs, seeds, progress=not args.quiet, device=args.device)
     rows = [(name, mean_std(v)) for name, v in result["final_mse"].items()]
     print(table(["model", f"final training MSE ({seeds} seeds, {epochs} epochs)"], rows))
-    exact_rows = [(name, e["breakpoints"], f"{float(Fraction(e['lipschitz_constant'])):.9f}", f"{e['sup_distance_to_target']:.3g}") for name, e in result["exact_seed0"].items()]
+    exact_rows = [
+        (
+            name,
+            e["breakpoints"],
+            f"{float(Fraction(e['lipschitz_constant'])):.9f}",
+            f"{e['sup_distance_to_target']:.3g}",
+        )
+        for name, e in result["exact_seed0"].items()
+    ]
     print()
-    print(table(["model (seed 0, exported exactly)", "breakpoints", "exact Lipschitz constant", "exact sup distance to n"], exact_rows))
+    print(
+        table(
+            ["model (seed 0, exported exactly)", "breakpoints", "exact Lipschitz constant", "exact sup distance to n"],
+            exact_rows,
+        )
+    )
     publish(args.out, "toy_fit", {"epochs": epochs, "seeds": seeds, **result}, plot)
     return 0
 

@@ -33,7 +33,7 @@ class AOLLinear(LipschitzLinear):
     """``W = P diag(d)`` with ``d_j = (sum_k |(P^T P)_jk| + eps)^(-1/2)``: ``||W||_2 <= 1`` in
     closed form, since ``diag(r) - P^T P`` is diagonally dominant (Gershgorin).
 
-    Example:
+    Examples:
         >>> layer = AOLLinear(3, 2)
         >>> bool(torch.linalg.matrix_norm(layer.weight_matrix(), 2) <= 1 + 1e-6)
         True
@@ -59,7 +59,7 @@ class AOLConv2d(nn.Module):
     self-correlation of the kernel stands in for ``P^T P``.  Closed-form bound
     ``||conv|| <= 1``.
 
-    Example:
+    Examples:
         >>> conv = AOLConv2d(2, 3, 3)
         >>> conv(torch.zeros(1, 2, 5, 5)).shape
         torch.Size([1, 3, 5, 5])
@@ -67,7 +67,15 @@ class AOLConv2d(nn.Module):
 
     guarantee = "closed form"
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = True, eps: float = 1e-6, init: str = "dirac"):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        bias: bool = True,
+        eps: float = 1e-6,
+        init: str = "dirac",
+    ):
         super().__init__()
         if kernel_size % 2 == 0:
             raise InvalidArgument(f"AOLConv2d needs an odd kernel_size for 'same' padding, got {kernel_size}")
@@ -77,7 +85,9 @@ class AOLConv2d(nn.Module):
             nn.init.dirac_(kernel)
         elif init == "orthogonal":
             nn.init.zeros_(kernel)
-            kernel[:, :, kernel_size // 2, kernel_size // 2] = nn.init.orthogonal_(torch.empty(out_channels, in_channels))
+            kernel[:, :, kernel_size // 2, kernel_size // 2] = nn.init.orthogonal_(
+                torch.empty(out_channels, in_channels)
+            )
         else:
             raise InvalidArgument(f"init must be 'dirac' or 'orthogonal', got {init!r}")
         self.P = nn.Parameter(kernel)

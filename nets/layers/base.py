@@ -16,7 +16,7 @@ class LipschitzLinear(nn.Module):
     (provably, up to float rounding), ``"iterative"`` (approached by iterations), or
     ``"estimate"`` (not a bound at all).
 
-    Example:
+    Examples:
         >>> from nets.layers import AOLLinear
         >>> AOLLinear(3, 2).weight_matrix().shape
         torch.Size([2, 3])
@@ -37,7 +37,9 @@ class LipschitzLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[-1] != self.in_features:
-            raise ShapeError(f"{type(self).__name__} expects {self.in_features} input features, got shape {tuple(x.shape)}")
+            raise ShapeError(
+                f"{type(self).__name__} expects {self.in_features} input features, got shape {tuple(x.shape)}"
+            )
         return F.linear(x, self.weight_matrix().to(x.dtype), None if self.bias is None else self.bias.to(x.dtype))
 
     def extra_repr(self) -> str:

@@ -11,7 +11,7 @@ geometric sort neuron.  The coefficients are a fixed function of the exact hyper
 ``q`` and sum to 1 exactly, so each neuron is 1-Lipschitz in l-infinity; the exact meaning
 (:mod:`nets.semantics`) uses their exact values, the float forward their rounding.
 
-Example:
+Examples:
     >>> layer = SortNeurons(3, 2, q=1)
     >>> with torch.no_grad():
     ...     _ = layer.weight.zero_(), layer.bias.zero_()
@@ -31,7 +31,7 @@ from torch import nn
 from cpwl import Affine
 from cpwl import activations as exact
 from cpwl.errors import InvalidArgument, ShapeError
-from cpwl.numbers import as_fraction
+from cpwl.rationals import as_fraction
 from nets.semantics.blocks import as_numpy
 from nets.semantics.registry import register
 
@@ -43,7 +43,7 @@ class SortNeurons(nn.Module):
     ``q`` in ``(0, 1]`` (exact: ``"1/2"``, ``0.5``), ``truncate`` the number ``K`` of sorted
     distances used (default: all).
 
-    Example:
+    Examples:
         >>> sum(SortNeurons(4, 3, q="1/2").exact_coefficients())
         Fraction(1, 1)
     """
@@ -79,12 +79,17 @@ class SortNeurons(nn.Module):
         if x.shape[-1] != self.in_features:
             raise ShapeError(f"SortNeurons expects {self.in_features} features, got shape {tuple(x.shape)}")
         distances = (x.unsqueeze(-2) - self.weight.to(x.dtype)).abs()  # [..., out, in]
-        largest = torch.topk(distances, self.truncate, dim=-1).values if self.truncate < self.in_features else distances.sort(dim=-1, descending=True).values
+        largest = (
+            torch.topk(distances, self.truncate, dim=-1).values
+            if self.truncate < self.in_features
+            else distances.sort(dim=-1, descending=True).values
+        )
         y = largest @ self.coefficients(x.dtype)
         return y if self.bias is None else y + self.bias.to(x.dtype)
 
     def extra_repr(self) -> str:
-        return f"{self.in_features} -> {self.out_features}, q={self.q}, truncate={self.truncate}, guarantee='{self.guarantee}'"
+        sizes = f"{self.in_features} -> {self.out_features}"
+        return f"{sizes}, q={self.q}, truncate={self.truncate}, guarantee='{self.guarantee}'"
 
 
 def _sort_neurons(module: SortNeurons, shape: tuple) -> tuple:
@@ -99,7 +104,11 @@ def _sort_neurons(module: SortNeurons, shape: tuple) -> tuple:
     rows = [[Fraction(0)] * (m * n) for _ in range(m)]
     for j in range(m):
         rows[j][j * n : j * n + k] = c
-    b = [Fraction(0)] * m if module.bias is None else [Fraction(v) for v in as_numpy(module, "bias", module.bias).tolist()]
+    b = (
+        [Fraction(0)] * m
+        if module.bias is None
+        else [Fraction(v) for v in as_numpy(module, "bias", module.bias).tolist()]
+    )
     return [repeat, exact.Elementwise(exact.abs_()), exact.GroupSort(n, descending=True), Affine(rows, b)], (m,)
 
 

@@ -15,7 +15,7 @@ __all__ = ["FrobeniusLinear", "SpectralNormLinear"]
 class FrobeniusLinear(LipschitzLinear):
     """``W = P / ||P||_F``: ``||W||_2 <= ||W||_F = 1`` in closed form (loose for wide layers).
 
-    Example:
+    Examples:
         >>> round(float(torch.linalg.matrix_norm(FrobeniusLinear(3, 3).weight_matrix().detach())), 6)
         1.0
     """
@@ -34,7 +34,7 @@ class SpectralNormLinear(LipschitzLinear):
     **Not a certified bound**: power iteration under-estimates ``||W||_2``, so the layer may
     exceed 1; certify it with an exact check before trusting it.
 
-    Example:
+    Examples:
         >>> SpectralNormLinear(3, 2).guarantee
         'estimate'
     """
@@ -43,7 +43,9 @@ class SpectralNormLinear(LipschitzLinear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, power_iterations: int = 1):
         super().__init__(in_features, out_features, bias)
-        self.linear = parametrizations.spectral_norm(nn.Linear(in_features, out_features, bias=False), n_power_iterations=power_iterations)
+        self.linear = parametrizations.spectral_norm(
+            nn.Linear(in_features, out_features, bias=False), n_power_iterations=power_iterations
+        )
 
     def weight_matrix(self) -> torch.Tensor:
         return self.linear.weight

@@ -17,7 +17,7 @@ class OrthogonalLinear(LipschitzLinear):
     """A (semi-)orthogonal weight through :func:`torch.nn.utils.parametrizations.orthogonal`
     (``method`` ``"cayley"`` or ``"matrix_exp"``): all singular values 1, in closed form.
 
-    Example:
+    Examples:
         >>> W = OrthogonalLinear(3, 3).weight_matrix()
         >>> bool(torch.allclose(W @ W.T, torch.eye(3), atol=1e-5))
         True
@@ -27,7 +27,9 @@ class OrthogonalLinear(LipschitzLinear):
         super().__init__(in_features, out_features, bias)
         if method not in ("cayley", "matrix_exp"):
             raise InvalidArgument(f"method must be 'cayley' or 'matrix_exp', got {method!r}")
-        self.linear = parametrizations.orthogonal(nn.Linear(in_features, out_features, bias=False), orthogonal_map=method)
+        self.linear = parametrizations.orthogonal(
+            nn.Linear(in_features, out_features, bias=False), orthogonal_map=method
+        )
 
     def weight_matrix(self) -> torch.Tensor:
         return self.linear.weight
@@ -39,7 +41,7 @@ class BjorckLinear(LipschitzLinear):
     ``[0, 1]`` into ``[0, 1]`` (``s -> 1.5 s - 0.5 s^3``), so the bound holds in exact
     arithmetic whatever the number of steps; iterations push them toward 1.
 
-    Example:
+    Examples:
         >>> W = BjorckLinear(4, 4, iterations=30).weight_matrix()
         >>> bool(torch.linalg.matrix_norm(W, 2) <= 1 + 1e-5)
         True

@@ -17,7 +17,7 @@ __all__ = ["ZeroChannelConcatenation", "FirstChannels", "ConcatenationPooling2D"
 class ZeroChannelConcatenation(nn.Module):
     """Pad the channel dimension with zeros up to ``channels`` (an isometry).
 
-    Example:
+    Examples:
         >>> ZeroChannelConcatenation(3)(torch.ones(1, 1)).tolist()
         [[1.0, 0.0, 0.0]]
     """
@@ -29,14 +29,16 @@ class ZeroChannelConcatenation(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         c = channels_of(self, x)
         if c > self.channels:
-            raise ShapeError(f"ZeroChannelConcatenation pads to {self.channels} channels but got shape {tuple(x.shape)}")
+            raise ShapeError(
+                f"ZeroChannelConcatenation pads to {self.channels} channels but got shape {tuple(x.shape)}"
+            )
         return torch.cat([x, x.new_zeros(x.shape[0], self.channels - c, *x.shape[2:])], dim=1)
 
 
 class FirstChannels(nn.Module):
     """Keep the first ``channels`` channels (1-Lipschitz: a projection).
 
-    Example:
+    Examples:
         >>> FirstChannels(1)(torch.tensor([[1.0, 2.0]])).tolist()
         [[1.0]]
     """
@@ -62,7 +64,7 @@ class ConcatenationPooling2D(nn.Module):
     channel 0 first — output channel ``4 c + 2 dy + dx``.  The two give different functions of
     a trained model; models saved before ``order`` existed used ``"channel_major"``.
 
-    Example:
+    Examples:
         >>> x = torch.arange(8.0).reshape(1, 2, 2, 2)
         >>> ConcatenationPooling2D()(x).flatten().tolist()
         [0.0, 4.0, 1.0, 5.0, 2.0, 6.0, 3.0, 7.0]

@@ -16,7 +16,7 @@ class SLLLinear(nn.Module):
     """``x -> x - 2 W T^{-1} ReLU(W^T x + b)`` with ``T = diag(sum_j |W^T W|_ij q_j / q_i)``
     and ``q = exp(log_q)``: 1-Lipschitz in closed form (an SDP condition made diagonal).
 
-    Example:
+    Examples:
         >>> layer = SLLLinear(4, hidden=6)
         >>> layer(torch.zeros(2, 4)).shape
         torch.Size([2, 4])

@@ -10,7 +10,7 @@ class.  Exact export, line
 restriction, certificates and the rigorous float forward pass all go through
 :func:`translate`; anything else is refused with :class:`cpwl.UnsupportedModuleError`.
 
-Example:
+Examples:
     >>> import torch
     >>> from torch import nn
     >>> from nets.semantics import translate
@@ -24,4 +24,15 @@ from nets.semantics import foreign, paper, stock  # noqa: F401  (their entries r
 from nets.semantics.registry import Entry, lookup, register, register_lookalike, registered
 from nets.semantics.translate import Step, Translation, evaluation_mode, input_shape_of, translate
 
-__all__ = ["Entry", "Step", "Translation", "evaluation_mode", "input_shape_of", "lookup", "register", "register_lookalike", "registered", "translate"]
+__all__ = [
+    "Entry",
+    "Step",
+    "Translation",
+    "evaluation_mode",
+    "input_shape_of",
+    "lookup",
+    "register",
+    "register_lookalike",
+    "registered",
+    "translate",
+]

@@ -4,7 +4,7 @@ A per-sample shape is a tuple: ``(n,)`` for a feature vector, ``(C, H, W)`` for 
 every exact layer acts on the row-major flattening.  The *channel* axis is axis 0 of the
 per-sample shape (dimension 1 of the batched tensor).
 
-Example:
+Examples:
     >>> import torch
     >>> from torch import nn
     >>> layers, out_shape = dense(torch.eye(2), None, (2,), nn.Linear(2, 2))
@@ -15,7 +15,8 @@ Example:
 from __future__ import annotations
 
 import math
-from typing import Callable, Optional
+from collections.abc import Callable
+from typing import Optional
 
 import numpy as np
 import torch
@@ -48,7 +49,10 @@ def as_numpy(module: nn.Module, name: str, value: torch.Tensor) -> np.ndarray:
     """A parameter as a float64 numpy array (exact: every torch float of at most 64 bits is a
     float64), refusing NaN, infinity and non-float dtypes with the module named."""
     if not isinstance(value, torch.Tensor) or not value.dtype.is_floating_point:
-        raise UnsupportedModuleError(f"{type(module).__name__}: {name} must be a real floating-point tensor, got {getattr(value, 'dtype', type(value))}")
+        raise UnsupportedModuleError(
+            f"{type(module).__name__}: {name} must be a real floating-point tensor, got "
+            f"{getattr(value, 'dtype', type(value))}"
+        )
     array = value.detach().cpu().double().numpy()
     if not np.isfinite(array).all():
         raise NumberError(f"{type(module).__name__}: {name} holds NaN or infinity")
@@ -58,7 +62,9 @@ def as_numpy(module: nn.Module, name: str, value: torch.Tensor) -> np.ndarray:
 def dense(W: torch.Tensor, b: Optional[torch.Tensor], shape: tuple, module: nn.Module) -> tuple:
     """``x -> W x + b`` on a flat input of ``W.shape[1]`` features."""
     if len(shape) != 1 or shape[0] != W.shape[1]:
-        raise ShapeError(f"{type(module).__name__} takes flat inputs of {W.shape[1]} features, got per-sample shape {shape}")
+        raise ShapeError(
+            f"{type(module).__name__} takes flat inputs of {W.shape[1]} features, got per-sample shape {shape}"
+        )
     bias = None if b is None else as_numpy(module, "bias", b)
     return [Affine(as_numpy(module, "weight", W), bias)], (W.shape[0],)
 
@@ -98,10 +104,10 @@ def grouped(shape: tuple, axis: int, layer, order: Optional[list] = None) -> lis
 def index_map(function: Callable, shape: tuple) -> tuple:
     """``(Gather, out_shape)`` for a function that only moves, copies or zero-pads entries (a
     reshape, a channel selection, space-to-depth...): it is applied to a probe of positions
-    (:func:`nets._symbolic.probe`) and to the same probe reversed; anything it writes that is
+    (:func:`nets._graph.probe`) and to the same probe reversed; anything it writes that is
     neither zero nor a position is refused, and so is a function whose moves depend on the
     values (a sort, a max), which the two probes tell apart."""
-    from nets._symbolic import index_gather, probe
+    from nets._graph import index_gather, probe
 
     size = numel(shape)
     values = probe(size)
@@ -131,6 +137,6 @@ def spread(layer: exact.Elementwise, shape: tuple) -> exact.Elementwise:
 
 
 def elementwise(module: nn.Module, shape: tuple) -> tuple:
-    """The meaning of an elementwise activation module whose ``to_cpwl()`` gives its exact
+    """The meaning of an elementwise activation module whose ``exact_layer()`` gives its exact
     layer along the channels."""
-    return [spread(module.to_cpwl(), shape)], shape
+    return [spread(module.exact_layer(), shape)], shape

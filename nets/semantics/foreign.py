@@ -24,7 +24,7 @@ deel-torchlip's ``k_coef_lip`` multiplies the output, exactly.  Orthogonium's st
 orthogonal convolutions (AOC, RKO, BCOP) are ``nn.Conv2d`` subclasses with parametrized
 weights, read by the stock entry.
 
-Example:
+Examples:
     >>> "orthogonium.layers.custom_activations.Abs" in __import__("nets").semantics.registered()
     True
 """
@@ -55,7 +55,9 @@ def _axis(module: nn.Module, axis, shape: tuple) -> int:
     axis = 1 if axis is None else axis
     axis = axis + full if axis < 0 else axis
     if not 1 <= axis < full:
-        raise UnsupportedModuleError(f"{type(module).__name__} acts on axis {axis} of a {full}-d batch, which is the batch axis or out of range")
+        raise UnsupportedModuleError(
+            f"{type(module).__name__} acts on axis {axis} of a {full}-d batch, which is the batch axis or out of range"
+        )
     return axis - 1
 
 
@@ -91,7 +93,9 @@ def _torchlip_householder(module: nn.Module, shape: tuple) -> tuple:
 def _orthogonium_householder(module: nn.Module, shape: tuple) -> tuple:
     if module.axis not in (1, -len(shape) - 1):
         raise UnsupportedModuleError(f"HouseHolder on axis {module.axis}: only the channel axis is supported")
-    return _halves_householder(module, shape, module.theta, 1 / Fraction(float(np.sqrt(2))))  # its forward divides by float sqrt(2)
+    return _halves_householder(
+        module, shape, module.theta, 1 / Fraction(float(np.sqrt(2)))
+    )  # its forward divides by float sqrt(2)
 
 
 def _torchlip_lprelu(module: nn.Module, shape: tuple) -> tuple:
@@ -113,7 +117,9 @@ def _torchlip_adaptive_avg_pool(module: nn.Module, shape: tuple) -> tuple:
     from nets.semantics.stock import depthwise_average
 
     if tuple(module.output_size) != (1, 1) or len(shape) != 3:
-        raise UnsupportedModuleError("ScaledAdaptiveAvgPool2d: only output_size (1, 1) on (C, H, W) samples is supported")
+        raise UnsupportedModuleError(
+            "ScaledAdaptiveAvgPool2d: only output_size (1, 1) on (C, H, W) samples is supported"
+        )
     h, w = shape[1:]
     coefficient = Fraction(float(math.sqrt(h * w) * module._coefficient_lip))
     return depthwise_average(module, shape, (h, w), (h, w), 0, coefficient / (h * w))
@@ -129,10 +135,20 @@ def _l2_pool_step(module: nn.Module, shape: tuple) -> tuple:
     if len(shape) != 3:
         raise ShapeError(f"{type(module).__name__} takes (C, H, W) samples, got per-sample shape {shape}")
     adaptive = not hasattr(module, "norm_type")
-    kernel = tuple(shape[1:]) if adaptive else ((module.kernel_size,) * 2 if isinstance(module.kernel_size, int) else tuple(module.kernel_size))
-    stride = kernel if adaptive or module.stride is None else ((module.stride,) * 2 if isinstance(module.stride, int) else tuple(module.stride))
+    kernel = (
+        tuple(shape[1:])
+        if adaptive
+        else ((module.kernel_size,) * 2 if isinstance(module.kernel_size, int) else tuple(module.kernel_size))
+    )
+    stride = (
+        kernel
+        if adaptive or module.stride is None
+        else ((module.stride,) * 2 if isinstance(module.stride, int) else tuple(module.stride))
+    )
     if stride != kernel or shape[1] % kernel[0] or shape[2] % kernel[1] or getattr(module, "ceil_mode", False):
-        raise UnsupportedModuleError(f"{type(module).__name__}: only disjoint windows that tile the input are supported")
+        raise UnsupportedModuleError(
+            f"{type(module).__name__}: only disjoint windows that tile the input are supported"
+        )
     k = float(module._coefficient_lip)
     n = kernel[0] * kernel[1]
     out_shape = (shape[0], shape[1] // kernel[0], shape[2] // kernel[1])
@@ -155,13 +171,22 @@ def _l2_pool_bound(module: nn.Module, shape: tuple, layers: tuple, norm):
     if norm != "inf":
         return LipschitzBound(k, "l2 norms of disjoint windows are 1-Lipschitz in l2 and l1 (times k_coef_lip)")
     adaptive = not hasattr(module, "norm_type")
-    kernel = tuple(shape[1:]) if adaptive else ((module.kernel_size,) * 2 if isinstance(module.kernel_size, int) else tuple(module.kernel_size))
-    return LipschitzBound(k * sqrt_upper(kernel[0] * kernel[1]), "l2 norm of an n-pixel window is sqrt(n)-Lipschitz in l-infinity (times k_coef_lip)")
+    kernel = (
+        tuple(shape[1:])
+        if adaptive
+        else ((module.kernel_size,) * 2 if isinstance(module.kernel_size, int) else tuple(module.kernel_size))
+    )
+    return LipschitzBound(
+        k * sqrt_upper(kernel[0] * kernel[1]),
+        "l2 norm of an n-pixel window is sqrt(n)-Lipschitz in l-infinity (times k_coef_lip)",
+    )
 
 
 def _batch_centering(module: nn.Module, shape: tuple) -> tuple:
     c = blocks.channel_axis(shape, module)
-    shift = blocks.as_numpy(module, "bias", module.bias.reshape(-1)) - blocks.as_numpy(module, "running_mean", module.running_mean.reshape(-1))
+    shift = blocks.as_numpy(module, "bias", module.bias.reshape(-1)) - blocks.as_numpy(
+        module, "running_mean", module.running_mean.reshape(-1)
+    )
     shift = np.broadcast_to(shift, (c,)) if shift.size in (1, c) else None
     if shift is None:
         raise ShapeError(f"BatchCentering2D's statistics do not fit {c} channels")
@@ -211,7 +236,10 @@ def _monotonic_wrapper_bound(module: nn.Module, shape: tuple, layers: tuple, nor
 
     inner = translate(module.nn, shape, bounds=True, norm=norm)
     (block,) = layers
-    return LipschitzBound(inner.bound + block.skip.lipschitz_bound(norm).value, "triangle inequality: the inner model's proven bound plus the skip's")
+    return LipschitzBound(
+        inner.bound + block.skip.lipschitz_bound(norm).value,
+        "triangle inequality: the inner model's proven bound plus the skip's",
+    )
 
 
 def _torchlip_maxmin(module: nn.Module, shape: tuple) -> tuple:
@@ -241,7 +269,9 @@ def _torchlip_group_sort(module: nn.Module, shape: tuple) -> tuple:
 
 def _torchlip_conv(module: nn.Conv2d, shape: tuple) -> tuple:
     if str(getattr(module, "old_padding_mode", "zeros")).lower() == "symmetric":
-        raise UnsupportedModuleError(f"{type(module).__name__}: the 'symmetric' padding mode of deel-torchlip is not supported")
+        raise UnsupportedModuleError(
+            f"{type(module).__name__}: the 'symmetric' padding mode of deel-torchlip is not supported"
+        )
     return conv_meaning(module, shape)
 
 
@@ -267,7 +297,9 @@ def _monotonic_group_sort(module: nn.Module, shape: tuple) -> tuple:
     axis = _axis(module, module.axis, shape)
     n = shape[axis]
     if n % module.n_groups:
-        raise ShapeError(f"GroupSort(n_groups={module.n_groups}) needs a size divisible by it along axis {axis + 1}, got {n}")
+        raise ShapeError(
+            f"GroupSort(n_groups={module.n_groups}) needs a size divisible by it along axis {axis + 1}, got {n}"
+        )
     return blocks.grouped(shape, axis, exact.GroupSort(n // module.n_groups)), shape
 
 
@@ -282,7 +314,11 @@ def _monotonic_layer(module: nn.Module, shape: tuple) -> tuple:
     mc = blocks.as_numpy(module, "monotonic_constraints", module.monotonic_constraints)
     if mc.shape not in ((in_features, 1), (in_features, out_features)):
         raise ShapeError(f"MonotonicLayer's monotonic_constraints has shape {mc.shape}")
-    b = [Fraction(0)] * out_features if module.bias is None else [Fraction(v) for v in blocks.as_numpy(module, "bias", module.bias).tolist()]
+    b = (
+        [Fraction(0)] * out_features
+        if module.bias is None
+        else [Fraction(v) for v in blocks.as_numpy(module, "bias", module.bias).tolist()]
+    )
     rows = [
         [(Fraction(W[j, i]) + lam * Fraction(mc[i, 0 if mc.shape[1] == 1 else j])) / 2 for i in range(in_features)]
         for j in range(out_features)
@@ -297,7 +333,11 @@ register("orthogonium.layers.custom_activations.MaxMin", exact=_orthogonium_maxm
 register("orthogonium.layers.custom_activations.Abs", exact=_orthogonium_abs)
 register("monotonicnetworks.group.GroupSort", exact=_monotonic_group_sort)
 register("monotonicnetworks.LipschitzMonotonicNetwork.MonotonicLayer", exact=_monotonic_layer)
-register("monotonicnetworks.LipschitzMonotonicNetwork.MonotonicWrapper", exact=_monotonic_wrapper, bound=_monotonic_wrapper_bound)
+register(
+    "monotonicnetworks.LipschitzMonotonicNetwork.MonotonicWrapper",
+    exact=_monotonic_wrapper,
+    bound=_monotonic_wrapper_bound,
+)
 register(f"{_TORCHLIP}.activation.LPReLU", exact=_torchlip_lprelu)
 register(f"{_TORCHLIP}.activation.HouseHolder", exact=_torchlip_householder)
 register(f"{_TORCHLIP}.pooling.ScaledAvgPool2d", exact=_torchlip_avg_pool)

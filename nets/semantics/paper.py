@@ -15,7 +15,7 @@ Their ``AOLLinear``/``AOLConv2d`` subclass ``nn.Linear``/``nn.Conv2d`` with a pa
 and their ``SimplifiedConvNet``/``ConvBlock`` subclass ``nn.Sequential``: the stock entries read
 them as written.
 
-Example:
+Examples:
     >>> from torch import nn
     >>> class AbsoluteValue(nn.Module):     # as in the paper's repository
     ...     def forward(self, x):
@@ -51,7 +51,9 @@ def _maxmin(module, shape: tuple) -> tuple:
 def _absolute_identity(module, shape: tuple) -> tuple:
     c = blocks.channel_axis(shape, module)
     if c % 2:
-        raise ShapeError(f"AbsoluteIdentity splits the channels in halves, so it needs an even count, got per-sample shape {shape}")
+        raise ShapeError(
+            f"AbsoluteIdentity splits the channels in halves, so it needs an even count, got per-sample shape {shape}"
+        )
     return [blocks.channelwise([exact.abs_()] * (c // 2) + [exact.identity()] * (c // 2), shape)], shape
 
 
@@ -64,8 +66,14 @@ def _moves_entries(module, shape: tuple) -> tuple:
     return [gather], out_shape
 
 
-register_lookalike(("NActivation", "BaseNActivation", "RandomLogUniformNActivation", "RandomNormalNActivation"), attributes=("theta", "sqrt_lr_factor"), exact=_n_activation)
+register_lookalike(
+    ("NActivation", "BaseNActivation", "RandomLogUniformNActivation", "RandomNormalNActivation"),
+    attributes=("theta", "sqrt_lr_factor"),
+    exact=_n_activation,
+)
 register_lookalike(("MaxMin",), exact=_maxmin)
 register_lookalike(("AbsoluteIdentity",), exact=_absolute_identity)
 register_lookalike(("AbsoluteValue",), exact=_absolute_value)
-register_lookalike(("Identity", "FirstChannels", "ZeroChannelConcatenation", "ConcatenationPooling2D"), exact=_moves_entries)
+register_lookalike(
+    ("Identity", "FirstChannels", "ZeroChannelConcatenation", "ConcatenationPooling2D"), exact=_moves_entries
+)

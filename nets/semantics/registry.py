@@ -22,7 +22,7 @@ A module is accepted only when what it computes is what its entry assumes:
   hooks: their stored weight can be stale, so they are refused with a pointer to the
   ``torch.nn.utils.parametrizations`` versions, which are read exactly.
 
-Example:
+Examples:
     >>> from torch import nn
     >>> entry, base = lookup(nn.ReLU(), "0")
     >>> base is nn.ReLU
@@ -31,8 +31,9 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional, Union
+from typing import Optional, Union
 
 import torch
 from torch import nn
@@ -44,12 +45,32 @@ from cpwl.errors import InvalidArgument, UnsupportedModuleError
 __all__ = ["Entry", "check_no_hooks", "lookup", "register", "register_lookalike", "registered"]
 
 #: Methods a subclass may override without changing what a module computes.
-_HARMLESS = frozenset({
-    "__init__", "__repr__", "__str__", "extra_repr", "reset_parameters", "__module__", "__qualname__", "__doc__",
-    "__dict__", "__weakref__", "__annotations__", "__orig_bases__", "__parameters__", "__abstractmethods__",
-    "_abc_impl", "__firstlineno__", "__static_attributes__", "__slots__", "__slotnames__", "__init_subclass__", "__classcell__",
-    "vanilla_export",
-})
+_HARMLESS = frozenset(
+    {
+        "__init__",
+        "__repr__",
+        "__str__",
+        "extra_repr",
+        "reset_parameters",
+        "__module__",
+        "__qualname__",
+        "__doc__",
+        "__dict__",
+        "__weakref__",
+        "__annotations__",
+        "__orig_bases__",
+        "__parameters__",
+        "__abstractmethods__",
+        "_abc_impl",
+        "__firstlineno__",
+        "__static_attributes__",
+        "__slots__",
+        "__slotnames__",
+        "__init_subclass__",
+        "__classcell__",
+        "vanilla_export",
+    }
+)
 
 #: Instance attributes torch itself keeps on a module.
 _TORCH_STATE = frozenset(vars(nn.Module()).keys())
@@ -92,20 +113,25 @@ def _key(cls) -> str:
 
 
 def register(
-    target: Union[type, str], *, exact: Optional[Callable] = None, bound: Optional[Callable] = None, container: bool = False,
+    target: Union[type, str],
+    *,
+    exact: Optional[Callable] = None,
+    bound: Optional[Callable] = None,
+    container: bool = False,
     float_step: Optional[Callable] = None,
 ) -> Entry:
     """Give a module class (or a qualified class name ``"package.module.Class"``, for libraries
     that may not be installed) its exact meaning; see :class:`Entry`.  Registering a class
     twice is an error (one place per fact).
 
-    Example:
+    Examples:
         >>> import cpwl
         >>> from torch import nn
         >>> class Halve(nn.Module):
         ...     def forward(self, x):
         ...         return x / 2
-        >>> entry = register(Halve, exact=lambda m, shape: ([cpwl.activations.Elementwise(cpwl.CPWL.linear("1/2"))], shape))
+        >>> half = cpwl.activations.Elementwise(cpwl.CPWL.linear("1/2"))
+        >>> entry = register(Halve, exact=lambda m, shape: ([half], shape))
         >>> entry.name.endswith("Halve")
         True
     """
@@ -113,7 +139,9 @@ def register(
     if key in _TABLE:
         raise InvalidArgument(f"{key} already has an exact meaning")
     if sum((container, exact is not None, float_step is not None)) != 1:
-        raise InvalidArgument(f"{key}: give exactly one of exact= (exact layers), container=True or float_step= (not piecewise linear)")
+        raise InvalidArgument(
+            f"{key}: give exactly one of exact= (exact layers), container=True or float_step= (not piecewise linear)"
+        )
     if float_step is not None and bound is None:
         raise InvalidArgument(f"{key}: a module without exact layers needs its proven bound=")
     entry = Entry(key, exact, bound, container, float_step)
@@ -121,13 +149,15 @@ def register(
     return entry
 
 
-def register_lookalike(names: tuple, *, attributes: tuple = (), exact: Callable, bound: Optional[Callable] = None) -> Entry:
+def register_lookalike(
+    names: tuple, *, attributes: tuple = (), exact: Callable, bound: Optional[Callable] = None
+) -> Entry:
     """Give an exact meaning to classes known only by name (code that is not on the package
     index, such as a paper's repository): a module whose class is called one of ``names`` and
     has every attribute in ``attributes`` gets this meaning, *after* its own forward pass has
     been checked to agree with it on probe inputs (otherwise it is refused).
 
-    Example:
+    Examples:
         >>> entry = next(e for names, attrs, e in _LOOKALIKES if "AbsoluteValue" in names)
         >>> entry.verify
         True
@@ -140,14 +170,25 @@ def register_lookalike(names: tuple, *, attributes: tuple = (), exact: Callable,
 def registered() -> list:
     """The qualified names of every class in the table, sorted.
 
-    Example:
+    Examples:
         >>> "torch.nn.modules.linear.Linear" in registered()
         True
     """
     return sorted(_TABLE)
 
 
-_INJECTED = frozenset({"__getstate__", "__deepcopy__", "__module__", "__doc__", "__abstractmethods__", "_abc_impl", "__slots__", "__slotnames__"})
+_INJECTED = frozenset(
+    {
+        "__getstate__",
+        "__deepcopy__",
+        "__module__",
+        "__doc__",
+        "__abstractmethods__",
+        "_abc_impl",
+        "__slots__",
+        "__slotnames__",
+    }
+)
 
 
 def _semantic_class(module: nn.Module) -> type:
@@ -157,7 +198,9 @@ def _semantic_class(module: nn.Module) -> type:
     cls = type(module)
     if parametrize.is_parametrized(module) and cls.__name__.startswith("Parametrized") and len(cls.__bases__) == 1:
         extra = set(vars(cls)) - _INJECTED
-        if extra <= set(module.parametrizations.keys()) and all(isinstance(vars(cls)[name], property) for name in extra):
+        if extra <= set(module.parametrizations.keys()) and all(
+            isinstance(vars(cls)[name], property) for name in extra
+        ):
             return cls.__bases__[0]
     return cls
 
@@ -175,8 +218,10 @@ def lookup(module: nn.Module, path: str) -> tuple:
             changed = sorted(name for name in vars(subclass) if name not in _HARMLESS and hasattr(candidate, name))
             if changed:
                 raise UnsupportedModuleError(
-                    f"{where}: {subclass.__name__} subclasses {candidate.__name__} but overrides {', '.join(changed)}, so it may "
-                    f"compute something else; give it its own exact meaning (nets.semantics.register) or use {candidate.__name__}"
+                    f"{where}: {subclass.__name__} subclasses {candidate.__name__} but overrides "
+                    f"{', '.join(changed)}, so it may "
+                    "compute something else; give it its own exact meaning (nets.semantics.register) or use "
+                    f"{candidate.__name__}"
                 )
         _check_instance(module, cls, where)
         return entry, candidate
@@ -192,14 +237,21 @@ def lookup(module: nn.Module, path: str) -> tuple:
 
 def _check_instance(module: nn.Module, cls: type, where: str) -> None:
     for name, value in vars(module).items():
-        if name not in _TORCH_STATE and callable(value) and not isinstance(value, (nn.Module, torch.Tensor)) and hasattr(cls, name):
-            raise UnsupportedModuleError(f"{where}: its method {name} is replaced on the instance; the table cannot know what it computes")
+        if (
+            name not in _TORCH_STATE
+            and callable(value)
+            and not isinstance(value, (nn.Module, torch.Tensor))
+            and hasattr(cls, name)
+        ):
+            raise UnsupportedModuleError(
+                f"{where}: its method {name} is replaced on the instance; the table cannot know what it computes"
+            )
 
 
 def check_no_hooks(model: nn.Module) -> None:
     """Refuse a model if a forward hook or pre-hook is registered anywhere in it (or globally).
 
-    Example:
+    Examples:
         >>> m = nn.Linear(1, 1)
         >>> handle = m.register_forward_hook(lambda module, args, out: out * 2)
         >>> check_no_hooks(m)
@@ -207,9 +259,15 @@ def check_no_hooks(model: nn.Module) -> None:
         ...
         cpwl.errors.UnsupportedModuleError: Linear at 'Linear': a forward hook is registered; ...
     """
-    for attribute, kind in (("_global_forward_hooks", "forward hook"), ("_global_forward_pre_hooks", "forward pre-hook")):
+    for attribute, kind in (
+        ("_global_forward_hooks", "forward hook"),
+        ("_global_forward_pre_hooks", "forward pre-hook"),
+    ):
         if getattr(torch_module, attribute, None):
-            raise UnsupportedModuleError(f"a global {kind} is registered (torch.nn.modules.module.register_module_*): it changes every forward pass; remove it")
+            raise UnsupportedModuleError(
+                f"a global {kind} is registered (torch.nn.modules.module.register_module_*): it changes every "
+                "forward pass; remove it"
+            )
     for path, m in model.named_modules(remove_duplicate=False):
         for kind, hooks in (("forward hook", m._forward_hooks), ("forward pre-hook", m._forward_pre_hooks)):
             if not hooks:
@@ -217,6 +275,11 @@ def check_no_hooks(model: nn.Module) -> None:
             names = {type(h).__name__ for h in hooks.values()}
             hint = ""
             if names & {"WeightNorm", "SpectralNorm"}:
-                hint = (" (the hook-based torch.nn.utils.weight_norm / spectral_norm, whose stored weight can be stale: "
-                        "use torch.nn.utils.parametrizations.weight_norm / spectral_norm, which are read exactly)")
-            raise UnsupportedModuleError(f"{type(m).__name__} at '{path or type(m).__name__}': a {kind} is registered{hint}; it changes what the forward pass returns, so the model is refused")
+                hint = (
+                    " (the hook-based torch.nn.utils.weight_norm / spectral_norm, whose stored weight can be stale: "
+                    "use torch.nn.utils.parametrizations.weight_norm / spectral_norm, which are read exactly)"
+                )
+            raise UnsupportedModuleError(
+                f"{type(m).__name__} at '{path or type(m).__name__}': a {kind} is registered{hint}; it "
+                "changes what the forward pass returns, so the model is refused"
+            )

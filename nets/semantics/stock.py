@@ -11,7 +11,7 @@
 | ``nn.Identity``, ``nn.Dropout`` | the identity (the export reads the model in evaluation mode) |
 | ``nn.Flatten``, ``nn.Unflatten`` | reshapes that keep the batch dimension (no layer: the row-major order is unchanged) |
 
-Example:
+Examples:
     >>> from torch import nn
     >>> from nets.semantics import translate
     >>> translate(nn.Sequential(nn.Flatten()), input_shape=(2, 3)).out_shape
@@ -20,16 +20,15 @@ Example:
 
 from __future__ import annotations
 
-from torch import nn
-
 from fractions import Fraction
 
 import torch
+from torch import nn
 
 from cpwl import Conv2d
 from cpwl import activations as exact
 from cpwl.errors import ShapeError, UnsupportedModuleError
-from cpwl.numbers import as_rational
+from cpwl.rationals import as_rational
 from nets.semantics.blocks import as_numpy, channelwise, dense, index_map, numel
 from nets.semantics.registry import register
 
@@ -48,7 +47,16 @@ def conv_meaning(m: nn.Conv2d, shape: tuple, padding=None) -> tuple:
         padding = (top, bottom, left, right)
     kernel = as_numpy(m, "weight", m.weight)
     bias = None if m.bias is None else as_numpy(m, "bias", m.bias)
-    layer = Conv2d(kernel, bias, in_shape=shape, stride=m.stride, padding=padding, dilation=m.dilation, groups=m.groups, padding_mode=m.padding_mode)
+    layer = Conv2d(
+        kernel,
+        bias,
+        in_shape=shape,
+        stride=m.stride,
+        padding=padding,
+        dilation=m.dilation,
+        groups=m.groups,
+        padding_mode=m.padding_mode,
+    )
     return [layer], layer.out_shape
 
 
@@ -68,9 +76,13 @@ def _avg_pool(m: nn.AvgPool2d, shape: tuple) -> tuple:
     kh, kw = (m.kernel_size, m.kernel_size) if isinstance(m.kernel_size, int) else m.kernel_size
     padding = (m.padding, m.padding) if isinstance(m.padding, int) else tuple(m.padding)
     if any(padding) and not m.count_include_pad and m.divisor_override is None:
-        raise UnsupportedModuleError("AvgPool2d with count_include_pad=False divides border windows differently: not a convolution")
+        raise UnsupportedModuleError(
+            "AvgPool2d with count_include_pad=False divides border windows differently: not a convolution"
+        )
     stride = m.stride if m.stride is not None else m.kernel_size
-    layers, out_shape = depthwise_average(m, shape, (kh, kw), stride, padding, Fraction(1, m.divisor_override or kh * kw))
+    layers, out_shape = depthwise_average(
+        m, shape, (kh, kw), stride, padding, Fraction(1, m.divisor_override or kh * kw)
+    )
     floor_shape = out_shape
     if m.ceil_mode:
         probe = torch.zeros(1, *shape)
@@ -117,7 +129,10 @@ def _flatten(m: nn.Flatten, shape: tuple) -> tuple:
     full = (1, *shape)
     start, end = (d + len(full) if d < 0 else d for d in (m.start_dim, m.end_dim))
     if not 1 <= start <= end < len(full):
-        raise UnsupportedModuleError(f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim}) on per-sample shape {shape} would merge the batch dimension")
+        raise UnsupportedModuleError(
+            f"Flatten(start_dim={m.start_dim}, end_dim={m.end_dim}) on per-sample shape {shape} would merge "
+            "the batch dimension"
+        )
     return [], (*full[1:start], numel(full[start : end + 1]), *full[end + 1 :])
 
 

@@ -5,7 +5,7 @@ module up in the table (:mod:`nets.semantics.registry`, fail closed) and records
 :class:`Step` per module: its exact layers, input and output shapes, and — when asked — a
 proven Lipschitz bound.  Export, certificates and the rigorous forward pass all start here.
 
-Example:
+Examples:
     >>> from torch import nn
     >>> t = translate(nn.Sequential(nn.Linear(2, 3), nn.ReLU()))
     >>> [(s.path, s.module, s.out_shape) for s in t.steps]
@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import torch
@@ -41,7 +42,7 @@ def evaluation_mode(module: nn.Module):
     model must not change it.  The weights read inside the block are then exactly those the
     model's next forward pass computes.
 
-    Example:
+    Examples:
         >>> m = nn.Linear(1, 1)
         >>> with evaluation_mode(m):
         ...     m.training
@@ -101,7 +102,9 @@ class Translation:
         """The exact :class:`cpwl.Network` (an identity model gives one empty gather-free
         identity layer: an elementwise identity)."""
         if any(step.float_step for step in self.steps):
-            raise UnsupportedModuleError("this translation has modules without exact layers (translate with exact=True)")
+            raise UnsupportedModuleError(
+                "this translation has modules without exact layers (translate with exact=True)"
+            )
         layers = self.layers or (cpwl.activations.Elementwise(cpwl.activations.identity()),)
         return cpwl.Network(layers)
 
@@ -116,7 +119,7 @@ def input_shape_of(module: nn.Module, input_shape=None) -> tuple:
     :class:`nets.SimplifiedConvNet`, ``input_dim`` of :class:`nets.LipschitzMLP`), or read
     from the first leaf module when it is a dense layer.
 
-    Example:
+    Examples:
         >>> input_shape_of(nn.Sequential(nn.Linear(3, 1)))
         (3,)
     """
@@ -133,7 +136,9 @@ def input_shape_of(module: nn.Module, input_shape=None) -> tuple:
     for attribute in ("in_features", "features"):
         if isinstance(getattr(first, attribute, None), int):
             return (getattr(first, attribute),)
-    raise InvalidArgument(f"cannot tell the input shape of {type(module).__name__}; pass input_shape (one sample, no batch dimension)")
+    raise InvalidArgument(
+        f"cannot tell the input shape of {type(module).__name__}; pass input_shape (one sample, no batch dimension)"
+    )
 
 
 def translate(module: nn.Module, input_shape=None, *, bounds: bool = False, exact: bool = True, norm=2) -> Translation:
@@ -177,7 +182,9 @@ def _walk(module: nn.Module, path: str, shape: tuple, steps: list, norm, exact: 
                 raise UnsupportedModuleError(f"no proven bound in the {norm} norm")
         except CPWLError as err:
             raise type(err)(f"{where}: {err}") from err
-        steps.append(Step(path or type(module).__name__, type(module).__name__, (), shape, tuple(out_shape), bound, step))
+        steps.append(
+            Step(path or type(module).__name__, type(module).__name__, (), shape, tuple(out_shape), bound, step)
+        )
         return tuple(out_shape)
     try:
         layers, out_shape = entry.exact(module, shape)
@@ -217,4 +224,6 @@ def _verify(module: nn.Module, shape: tuple, layers: tuple) -> None:
     got = module(x).detach().to(torch.float64).reshape(len(x), -1)
     want, err = bounded_layers(layers, x.reshape(len(x), -1)) if layers else (x.reshape(len(x), -1), torch.zeros(1))
     if got.shape != want.shape or not bool((torch.abs(got - want) <= err + 1e-9 * (1 + torch.abs(want))).all()):
-        raise UnsupportedModuleError("it looks like a known module (class name and attributes) but its forward pass computes something else")
+        raise UnsupportedModuleError(
+            "it looks like a known module (class name and attributes) but its forward pass computes something else"
+        )

@@ -8,12 +8,12 @@ from fractions import Fraction
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
+from oracle import walk
 from torch import nn
 
 from cpwl import strategies
 from nets.certify import certified_robust_accuracy
 from nets.export import to_network
-from oracle import walk
 
 
 @given(strategies.near_degenerate_networks())

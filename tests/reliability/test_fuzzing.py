@@ -77,7 +77,13 @@ def test_random_bytes_are_not_models(data):
 
 
 @SETTINGS
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5), lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=4), max_leaves=12))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+        lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=6), c, max_size=4),
+        max_leaves=12,
+    )
+)
 def test_json_shaped_garbage_is_refused(doc):
     import json
 
@@ -86,8 +92,30 @@ def test_json_shaped_garbage_is_refused(doc):
             reader(json.dumps(doc))
 
 
-TOKENS = ["export", "certify", "plot", "--domain", "--line", "--eps", "--data", "-o", "--json", "--quiet",
-          "0", "1", "-1", "1,2", "0,0", "nan", "inf", "digits", "x.npz", "model.pt", "f.json", "--all-breakpoints"]
+TOKENS = [
+    "export",
+    "certify",
+    "plot",
+    "--domain",
+    "--line",
+    "--eps",
+    "--data",
+    "-o",
+    "--json",
+    "--quiet",
+    "0",
+    "1",
+    "-1",
+    "1,2",
+    "0,0",
+    "nan",
+    "inf",
+    "digits",
+    "x.npz",
+    "model.pt",
+    "f.json",
+    "--all-breakpoints",
+]
 
 
 @SETTINGS

@@ -6,8 +6,7 @@ import pytest
 import torch
 
 import nets
-from nets import io as model_io
-from nets import pt2_import
+from nets import model_file, pt2_import
 
 RAN = []
 
@@ -23,14 +22,16 @@ class _Exploit:
 
 def test_a_pickle_that_would_run_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
-    torch.save({"format": "lipcpwl.nets", "version": 1, "class": "LipschitzMLP", "spec": _Exploit(), "state_dict": {}}, path)
-    with pytest.raises(model_io.ModelFileError):
-        model_io.load(path)
+    torch.save(
+        {"format": "lipcpwl.nets", "version": 1, "class": "LipschitzMLP", "spec": _Exploit(), "state_dict": {}}, path
+    )
+    with pytest.raises(model_file.ModelFileError):
+        model_file.load(path)
     with open(tmp_path / "plain.pkl", "wb") as fh:
         pickle.dump(_Exploit(), fh)
-    with pytest.raises(model_io.ModelFileError):
-        model_io.load(tmp_path / "plain.pkl")
-    with pytest.raises(model_io.ModelFileError):
+    with pytest.raises(model_file.ModelFileError):
+        model_file.load(tmp_path / "plain.pkl")
+    with pytest.raises(model_file.ModelFileError):
         pt2_import.load(tmp_path / "plain.pkl")
     assert RAN == []  # nothing ran
 
@@ -38,9 +39,9 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
 def test_saved_models_round_trip_and_keep_their_function(tmp_path):
     torch.manual_seed(0)
     model = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=2, layers_per_block=1, activation="n")
-    model_io.save(model, tmp_path / "m.pt")
-    again = model_io.load(tmp_path / "m.pt")
+    model_file.save(model, tmp_path / "m.pt")
+    again = model_file.load(tmp_path / "m.pt")
     x = torch.rand(3, 1, 4, 4)
     assert torch.equal(model.eval()(x), again(x))
-    with pytest.raises(model_io.ModelFileError):
-        model_io.save(torch.nn.Linear(1, 1), tmp_path / "x.pt")
+    with pytest.raises(model_file.ModelFileError):
+        model_file.save(torch.nn.Linear(1, 1), tmp_path / "x.pt")

@@ -4,13 +4,14 @@ from fractions import Fraction
 
 import pytest
 import torch
+from oracle import walk
 
 import cpwl
 import nets
-from cpwl import CPWL, Affine, Network, activations as act
+from cpwl import CPWL, Affine, Network
+from cpwl import activations as act
 from nets.certify import certified_robust_accuracy
 from nets.export import to_cpwl
-from oracle import walk
 
 
 def test_several_neurons_crossing_at_one_point_give_one_breakpoint():
@@ -34,7 +35,7 @@ def test_equal_thetas_make_the_n_activation_a_shift():
     module = nets.NActivation(1, theta_init=torch.tensor([[0.5, 0.5]])).double()
     y = torch.tensor([[-1.0], [0.5], [3.0]], dtype=torch.float64)
     assert module(y)[:, 0].tolist() == [-2.0, -0.5, 2.0]
-    assert module.to_cpwl().functions[0] == CPWL.linear(1, -1)
+    assert module.exact_layer().functions[0] == CPWL.linear(1, -1)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +65,11 @@ def test_margins_exactly_at_the_threshold_are_not_certified():
     with torch.no_grad():
         model[0].weight.copy_(torch.eye(2))
         model[0].bias.zero_()
-    tie = certified_robust_accuracy(model, torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([0]), 0.0, lipschitz=1)
+    tie = certified_robust_accuracy(
+        model, torch.tensor([[1.0, 1.0]], dtype=torch.float64), torch.tensor([0]), 0.0, lipschitz=1
+    )
     assert tie.certified == 0.0  # margin 0 = threshold 0: strict inequality refuses
-    clear = certified_robust_accuracy(model, torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([0]), 0.0, lipschitz=1)
+    clear = certified_robust_accuracy(
+        model, torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([0]), 0.0, lipschitz=1
+    )
     assert clear.certified == 1.0

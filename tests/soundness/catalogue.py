@@ -71,12 +71,32 @@ def conv_config(draw) -> dict:
     padding = (draw(st.integers(0, min(2, limit[0]))), draw(st.integers(0, min(2, limit[1]))))
     if h + 2 * padding[0] < dilation[0] * (kh - 1) + 1 or w + 2 * padding[1] < dilation[1] * (kw - 1) + 1:
         kh, kw = 1, 1
-    return dict(c=c, out_c=out_c, h=h, w=w, kernel=(kh, kw), stride=stride, dilation=dilation, groups=groups, padding=padding, mode=mode)
+    return dict(
+        c=c,
+        out_c=out_c,
+        h=h,
+        w=w,
+        kernel=(kh, kw),
+        stride=stride,
+        dilation=dilation,
+        groups=groups,
+        padding=padding,
+        mode=mode,
+    )
 
 
 def conv2d(draw):
     cfg = conv_config(draw)
-    layer = nn.Conv2d(cfg["c"], cfg["out_c"], cfg["kernel"], stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"], padding_mode=cfg["mode"]).double()
+    layer = nn.Conv2d(
+        cfg["c"],
+        cfg["out_c"],
+        cfg["kernel"],
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    ).double()
     _set(layer.weight, _tensor(draw, layer.weight.shape))
     _set(layer.bias, _tensor(draw, layer.bias.shape))
     return layer, (cfg["c"], cfg["h"], cfg["w"])
@@ -86,15 +106,32 @@ def conv2d_dyadic(draw):
     """Small dyadic kernels: every sum the bound forms is exact, and the Schur bound is often
     tight (a norm of exactly 1 sits on the boundary of "proven <= 1")."""
     cfg = conv_config(draw)
-    layer = nn.Conv2d(cfg["c"], cfg["out_c"], cfg["kernel"], stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"], groups=cfg["groups"], padding_mode=cfg["mode"]).double()
-    values = draw(st.lists(st.sampled_from([0.0, 0.25, -0.25, 0.5, -0.5, 1.0, -1.0]), min_size=layer.weight.numel(), max_size=layer.weight.numel()))
+    layer = nn.Conv2d(
+        cfg["c"],
+        cfg["out_c"],
+        cfg["kernel"],
+        stride=cfg["stride"],
+        padding=cfg["padding"],
+        dilation=cfg["dilation"],
+        groups=cfg["groups"],
+        padding_mode=cfg["mode"],
+    ).double()
+    values = draw(
+        st.lists(
+            st.sampled_from([0.0, 0.25, -0.25, 0.5, -0.5, 1.0, -1.0]),
+            min_size=layer.weight.numel(),
+            max_size=layer.weight.numel(),
+        )
+    )
     _set(layer.weight, torch.tensor(values).reshape(layer.weight.shape))
     return layer, (cfg["c"], cfg["h"], cfg["w"])
 
 
 def conv2d_same(draw):
     k = draw(st.sampled_from([(1, 2), (2, 2), (3, 2), (2, 3)]))
-    layer = nn.Conv2d(1, 2, k, padding="same", padding_mode=draw(st.sampled_from(["zeros", "circular", "replicate"]))).double()
+    layer = nn.Conv2d(
+        1, 2, k, padding="same", padding_mode=draw(st.sampled_from(["zeros", "circular", "replicate"]))
+    ).double()
     _set(layer.weight, _tensor(draw, layer.weight.shape))
     return layer, (1, 3, 3)
 
@@ -104,7 +141,11 @@ def _lipschitz_linear(cls, **kwargs):
         n, m = draw(st.integers(1, 4)), draw(st.integers(1, 4))
         layer = cls(n, m, **kwargs).double()
         params = dict(layer.named_parameters())
-        name = next(k for k in ("P", "linear.parametrizations.weight.original", "linear.weight_orig", "linear.weight") if k in params)
+        name = next(
+            k
+            for k in ("P", "linear.parametrizations.weight.original", "linear.weight_orig", "linear.weight")
+            if k in params
+        )
         _set(params[name], _tensor(draw, params[name].shape))
         _set(layer.bias, _tensor(draw, layer.bias.shape))
         return layer.eval(), (n,)
@@ -131,7 +172,11 @@ def first_channels(draw):
 
 
 def pooling(draw):
-    return nets.ConcatenationPooling2D(), (draw(st.integers(1, 2)), 2 * draw(st.integers(1, 2)), 2 * draw(st.integers(1, 2)))
+    return nets.ConcatenationPooling2D(), (
+        draw(st.integers(1, 2)),
+        2 * draw(st.integers(1, 2)),
+        2 * draw(st.integers(1, 2)),
+    )
 
 
 def flatten(draw):
@@ -146,7 +191,9 @@ def monotonic_layer(draw):
     monotonic = pytest.importorskip("monotonicnetworks")
     n, m = draw(st.integers(1, 3)), draw(st.integers(1, 3))
     constraints = [draw(st.sampled_from([-1, 0, 1])) for _ in range(n)]
-    layer = monotonic.MonotonicLayer(n, m, monotonic_constraints=constraints, kind=draw(st.sampled_from(["one", "inf", "one-inf", "two-inf"]))).double()
+    layer = monotonic.MonotonicLayer(
+        n, m, monotonic_constraints=constraints, kind=draw(st.sampled_from(["one", "inf", "one-inf", "two-inf"]))
+    ).double()
     _set(layer.parametrizations.weight.original, _tensor(draw, (m, n)))
     return layer, (n,)
 
@@ -207,7 +254,9 @@ def n_activation(draw):
 
 
 def maxmin(draw):
-    return nets.MaxMin(draw(st.sampled_from(["adjacent", "halves"])), draw(st.sampled_from(["max_first", "min_first"]))), _flat_or_map(draw, even=True)
+    return nets.MaxMin(
+        draw(st.sampled_from(["adjacent", "halves"])), draw(st.sampled_from(["max_first", "min_first"]))
+    ), _flat_or_map(draw, even=True)
 
 
 def group_sort(draw):
@@ -225,7 +274,9 @@ def householder(draw):
 
 def spline(draw):
     shape = _flat_or_map(draw)
-    layer = nets.LinearSpline(shape[0], size=draw(st.integers(2, 5)), range_=draw(st.sampled_from([0.5, 1.0, 2.0]))).double()
+    layer = nets.LinearSpline(
+        shape[0], size=draw(st.integers(2, 5)), range_=draw(st.sampled_from([0.5, 1.0, 2.0]))
+    ).double()
     _set(layer.coefficients, _tensor(draw, layer.coefficients.shape))
     return layer, shape
 
@@ -287,7 +338,11 @@ def stock_prelu(draw):
 
 def torchlip_more(draw):
     torchlip = pytest.importorskip("deel.torchlip")
-    which = draw(st.sampled_from(["avg", "adaptive avg", "downsampling", "lprelu", "householder", "scaled maxmin", "scaled groupsort"]))
+    which = draw(
+        st.sampled_from(
+            ["avg", "adaptive avg", "downsampling", "lprelu", "householder", "scaled maxmin", "scaled groupsort"]
+        )
+    )
     if which == "avg":
         return torchlip.ScaledAvgPool2d(2, k_coef_lip=draw(st.sampled_from([1.0, 0.5]))), (2, 4, 4)
     if which == "adaptive avg":
@@ -303,7 +358,11 @@ def torchlip_more(draw):
         _set(layer.theta, _tensor(draw, (2,), 3.0))
         return layer, draw(st.sampled_from([(4,), (4, 1, 2)]))
     k = draw(st.sampled_from([0.5, 2.0]))
-    return (torchlip.MaxMin(k_coef_lip=k) if which == "scaled maxmin" else torchlip.GroupSort(2, k_coef_lip=k)), (2, 1, 2)
+    return (torchlip.MaxMin(k_coef_lip=k) if which == "scaled maxmin" else torchlip.GroupSort(2, k_coef_lip=k)), (
+        2,
+        1,
+        2,
+    )
 
 
 def orthogonium_more(draw):
@@ -334,8 +393,17 @@ def orthogonium_convs(draw):
     try:
         stride = draw(st.sampled_from([1, 2]))
         kernel = draw(st.sampled_from([2, 3])) if stride == 2 else 3
-        padding = {"same": "same", 1: 1, 0: 0}[draw(st.sampled_from(["same", 1])) if stride == 1 else (1 if kernel == 3 else 0)]
-        conv = AdaptiveOrthoConv2d(2, 2 * stride * stride if stride == 2 else 2, kernel, stride=stride, padding=padding, padding_mode="circular" if padding != 0 else "zeros")
+        padding = {"same": "same", 1: 1, 0: 0}[
+            draw(st.sampled_from(["same", 1])) if stride == 1 else (1 if kernel == 3 else 0)
+        ]
+        conv = AdaptiveOrthoConv2d(
+            2,
+            2 * stride * stride if stride == 2 else 2,
+            kernel,
+            stride=stride,
+            padding=padding,
+            padding_mode="circular" if padding != 0 else "zeros",
+        )
         return conv.eval(), (2, 4, 4)
     finally:
         torch.set_default_dtype(default)
@@ -344,7 +412,9 @@ def orthogonium_convs(draw):
 def sort_neurons(draw):
     """Sort neurons with ties: sometimes two weight columns equal (equal distances)."""
     n, m = draw(st.integers(1, 4)), draw(st.integers(1, 3))
-    layer = nets.SortNeurons(n, m, q=draw(st.sampled_from([1, "1/2", "1/3"])), truncate=draw(st.integers(1, n))).double()
+    layer = nets.SortNeurons(
+        n, m, q=draw(st.sampled_from([1, "1/2", "1/3"])), truncate=draw(st.integers(1, n))
+    ).double()
     weight = _tensor(draw, (m, n))
     if n > 1 and draw(st.booleans()):
         weight[:, 1] = weight[:, 0]
@@ -356,11 +426,17 @@ def sort_neurons(draw):
 def monotonic_wrapper(draw):
     monotonic = pytest.importorskip("monotonicnetworks")
     n = draw(st.integers(1, 3))
-    inner = nn.Sequential(monotonic.LipschitzLinear(n, 4, kind="one-inf"), monotonic.GroupSort(2), monotonic.LipschitzLinear(4, 1, kind="inf")).double()
+    inner = nn.Sequential(
+        monotonic.LipschitzLinear(n, 4, kind="one-inf"),
+        monotonic.GroupSort(2),
+        monotonic.LipschitzLinear(4, 1, kind="inf"),
+    ).double()
     for m in inner:
         if isinstance(m, nn.Linear):
             _set(m.parametrizations.weight.original, _tensor(draw, m.parametrizations.weight.original.shape))
-    return monotonic.MonotonicWrapper(inner, monotonic_constraints=[draw(st.sampled_from([-1, 0, 1])) for _ in range(n)]).double(), (n,)
+    return monotonic.MonotonicWrapper(
+        inner, monotonic_constraints=[draw(st.sampled_from([-1, 0, 1])) for _ in range(n)]
+    ).double(), (n,)
 
 
 FAMILIES = {

@@ -73,7 +73,11 @@ def test_hooks_are_refused(kind):
         layer = torch.nn.utils.spectral_norm(layer)
     model = nn.Sequential(nn.Identity(), layer)
     match = "weight_norm|spectral_norm" if "hook-based" in kind else "hook"
-    for entry in (to_network, lipschitz_certificate, lambda m: certified_robust_accuracy(m, torch.ones(1, 2), torch.tensor([0]), 0.1)):
+    for entry in (
+        to_network,
+        lipschitz_certificate,
+        lambda m: certified_robust_accuracy(m, torch.ones(1, 2), torch.tensor([0]), 0.1),
+    ):
         with pytest.raises(cpwl.UnsupportedModuleError, match=match):
             entry(model)
 
@@ -110,8 +114,11 @@ def _onnx_conv(attrs: dict, shape=(1, 1, 5, 5), kernel=(1, 1, 3, 3)) -> bytes:
     W = (rng.integers(-4, 5, kernel) / 4).astype(np.float32)
     node = helper.make_node("Conv", ["x", "W"], ["y"], **attrs)
     graph = helper.make_graph(
-        [node], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(W, "W")],
+        [node],
+        "conv",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(W, "W")],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     return model.SerializeToString()
@@ -119,8 +126,15 @@ def _onnx_conv(attrs: dict, shape=(1, 1, 5, 5), kernel=(1, 1, 3, 3)) -> bytes:
 
 @pytest.mark.parametrize(
     "attrs",
-    [{}, {"auto_pad": "VALID"}, {"auto_pad": "SAME_UPPER", "strides": [2, 2]}, {"auto_pad": "SAME_LOWER", "strides": [2, 2]},
-     {"pads": [1, 0, 2, 1]}, {"dilations": [2, 1], "pads": [2, 1, 2, 1]}, {"strides": [2, 1]}],
+    [
+        {},
+        {"auto_pad": "VALID"},
+        {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+        {"auto_pad": "SAME_LOWER", "strides": [2, 2]},
+        {"pads": [1, 0, 2, 1]},
+        {"dilations": [2, 1], "pads": [2, 1, 2, 1]},
+        {"strides": [2, 1]},
+    ],
     ids=["no pads attribute", "VALID", "SAME_UPPER", "SAME_LOWER", "asymmetric pads", "dilations", "strides"],
 )
 def test_onnx_conv_follows_the_specification(attrs):
@@ -158,7 +172,9 @@ def test_pt2_transposed_convolution_is_refused():
     for exported, match in ((program, "conv_transpose2d"), (program.run_decompositions(), "transposed")):
         buffer = io.BytesIO()
         torch.export.save(exported, buffer)
-        with pytest.raises(cpwl.UnsupportedOperatorError, match=match):  # aten.convolution(transposed=True) was read as a conv
+        with pytest.raises(
+            cpwl.UnsupportedOperatorError, match=match
+        ):  # aten.convolution(transposed=True) was read as a conv
             pt2_line(buffer.getvalue(), np.zeros((1, 3, 3)), np.ones((1, 3, 3)))
 
 
@@ -175,7 +191,9 @@ def test_underflowing_products_do_not_certify_the_wrong_label():
     assert exact[0] < exact[1]  # the truth: label 1
     y, err = bounded_forward(nn.Sequential(layer), x)
     assert abs(exact[0] - Fraction(y[0, 0].item())) <= Fraction(err[0, 0].item())
-    report = certified_robust_accuracy(nn.Sequential(layer), x, torch.tensor([0]), 0.0, lipschitz=1)  # radius 0: "the label is right"
+    report = certified_robust_accuracy(
+        nn.Sequential(layer), x, torch.tensor([0]), 0.0, lipschitz=1
+    )  # radius 0: "the label is right"
     assert report.certified == 0.0
 
 
@@ -184,12 +202,21 @@ def test_line_endpoints_are_taken_exactly_in_every_form():
     model = nn.Sequential(nn.Linear(1, 1, bias=False)).double()
     with torch.no_grad():
         model[0].weight.fill_(1.0)
-    for start in ([0.1], np.array([0.1]), torch.tensor([0.1], dtype=torch.float64), [Fraction(1, 10)], ["1/10"], np.array([np.longdouble(1) / 10])):
+    for start in (
+        [0.1],
+        np.array([0.1]),
+        torch.tensor([0.1], dtype=torch.float64),
+        [Fraction(1, 10)],
+        ["1/10"],
+        np.array([np.longdouble(1) / 10]),
+    ):
         F = restrict_to_line(model, start, [1])
         value = F(0)[0]
         expected = cpwl.as_fraction(start[0]) if not isinstance(start, torch.Tensor) else Fraction(0.1)
         assert value == expected
-    assert restrict_to_line(model, [0.1], [1])(0)[0] == Fraction(0.1) != cpwl.as_fraction(np.float32(0.1))  # not float32
+    assert (
+        restrict_to_line(model, [0.1], [1])(0)[0] == Fraction(0.1) != cpwl.as_fraction(np.float32(0.1))
+    )  # not float32
 
 
 def test_long_doubles_keep_their_bits():
@@ -207,8 +234,13 @@ def test_gemm_alpha_and_beta_are_applied_exactly():
     B = np.array([[3.0]], dtype=np.float32)
     C = np.array([1.0], dtype=np.float32)
     node = helper.make_node("Gemm", ["x", "B", "C"], ["y"], alpha=0.1, beta=0.3)
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(B, "B"), numpy_helper.from_array(C, "C")])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(B, "B"), numpy_helper.from_array(C, "C")],
+    )
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
     alpha, beta = Fraction(float(np.float32(0.1))), Fraction(float(np.float32(0.3)))
     F = onnx_line(data, [1], [2])
@@ -240,7 +272,16 @@ def test_huge_exponents_are_refused_at_once(text):
     began = time.perf_counter()
     with pytest.raises(cpwl.NumberError, match="exponent"):
         cpwl.as_fraction(text)
-    doc = json.dumps({"type": "cpwl.CPWL", "version": 1, "domain": [None, None], "breakpoints": [], "slopes": [text], "intercepts": ["0"]})
+    doc = json.dumps(
+        {
+            "type": "cpwl.CPWL",
+            "version": 1,
+            "domain": [None, None],
+            "breakpoints": [],
+            "slopes": [text],
+            "intercepts": ["0"],
+        }
+    )
     with pytest.raises(cpwl.SerializationError):
         CPWL.from_json(doc)
     assert time.perf_counter() - began < 5  # generous: before the fix this never returned
@@ -260,10 +301,17 @@ def test_onnx_constant_folding_checks_sizes_first():
 
     from nets.onnx_import import restrict_to_line as onnx_line
 
-    huge = helper.make_node("ConstantOfShape", ["shape"], ["zeros"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0]))
+    huge = helper.make_node(
+        "ConstantOfShape", ["shape"], ["zeros"], value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0])
+    )
     add = helper.make_node("Add", ["x", "zeros"], ["y"])
-    graph = helper.make_graph([huge, add], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [numpy_helper.from_array(np.array([10**6, 10**6], dtype=np.int64), "shape")])
+    graph = helper.make_graph(
+        [huge, add],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.array([10**6, 10**6], dtype=np.int64), "shape")],
+    )
     data = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
     with pytest.raises(cpwl.MemoryLimitError):
         onnx_line(data, [0.0], [1.0])
@@ -300,9 +348,17 @@ def test_malformed_onnx_initializer_is_a_model_file_error():
 
     from nets.onnx_import import restrict_to_line as onnx_line
 
-    bad = TensorProto(name="B", data_type=TensorProto.FLOAT, dims=[1000, 1000], raw_data=b"\x00" * 8)  # 2 floats for a million
+    bad = TensorProto(
+        name="B", data_type=TensorProto.FLOAT, dims=[1000, 1000], raw_data=b"\x00" * 8
+    )  # 2 floats for a million
     node = helper.make_node("MatMul", ["x", "B"], ["y"])
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1000])], [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [bad])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1000])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [bad],
+    )
     data = helper.make_model(graph).SerializeToString()
     with pytest.raises(cpwl.ModelFileError, match="initializer 'B'"):
         onnx_line(data, [0.0] * 1000, [1.0] * 1000)
@@ -349,7 +405,9 @@ def test_monotonic_layer_is_exported_as_what_it_computes():
 
 
 # also ---------------------------------------------------------------- which function a dtype exports
-@pytest.mark.parametrize("make", [lambda: nets.Householder(4), lambda: nets.LinearSpline(2, size=5)], ids=["Householder", "LinearSpline"])
+@pytest.mark.parametrize(
+    "make", [lambda: nets.Householder(4), lambda: nets.LinearSpline(2, size=5)], ids=["Householder", "LinearSpline"]
+)
 def test_float32_and_float64_copies_export_their_own_functions(make):
     torch.manual_seed(3)
     single = make()
@@ -383,7 +441,9 @@ def test_l2_norm_pooling_is_certified_but_not_exported():
     with pytest.raises(cpwl.UnsupportedModuleError, match="not piecewise linear"):
         restrict_to_line(model, torch.zeros(1, 4, 4), torch.ones(1, 4, 4))
     assert lipschitz_certificate(model, (1, 4, 4)).layers[1].bound == 1
-    x = torch.randn(4, 2, 4, 4, dtype=torch.float64) * torch.tensor([1e-3, 1e3], dtype=torch.float64)[:, None, None, None].repeat(2, 1, 1, 1)
+    x = torch.randn(4, 2, 4, 4, dtype=torch.float64) * torch.tensor([1e-3, 1e3], dtype=torch.float64)[
+        :, None, None, None
+    ].repeat(2, 1, 1, 1)
     y, err = bounded_forward(nn.Sequential(pool), x)
     with mpmath.workdps(50):
         for b in range(len(x)):
@@ -393,5 +453,7 @@ def test_l2_norm_pooling_is_certified_but_not_exported():
                         window = x[b, c, 2 * i : 2 * i + 2, 2 * j : 2 * j + 2].flatten().tolist()
                         truth = mpmath.sqrt(sum(mpmath.mpf(v) ** 2 for v in window))
                         assert abs(truth - mpmath.mpf(y[b, c, i, j].item())) <= mpmath.mpf(err[b, c, i, j].item())
-    report = certified_robust_accuracy(model, torch.rand(5, 1, 4, 4, dtype=torch.float64), torch.zeros(5, dtype=torch.long), 0.01)
+    report = certified_robust_accuracy(
+        model, torch.rand(5, 1, 4, 4, dtype=torch.float64), torch.zeros(5, dtype=torch.long), 0.01
+    )
     assert 0 <= report.certified <= 1

@@ -83,7 +83,9 @@ def test_linear_bound_is_at_least_the_true_norm(family, data):
     (step,) = translate(nn.Sequential(module), shape, bounds=True).steps
     bound = step.bound.value
     with mpmath.workdps(40):
-        assert mpmath.mpf(bound.numerator) / bound.denominator >= sigma * (1 - mpmath.mpf(2) ** -100), f"{family}: proven {float(bound)} < true {sigma}"
+        assert mpmath.mpf(bound.numerator) / bound.denominator >= sigma * (1 - mpmath.mpf(2) ** -100), (
+            f"{family}: proven {float(bound)} < true {sigma}"
+        )
     assert bound <= _loose_upper(step.layers, M), f"{family}: the bound {float(bound)} is needlessly loose"
 
 
@@ -107,13 +109,23 @@ def test_exact_line_matches_the_oracle_and_the_forward_pass(family, data):
     module, shape = _draw_module(data, family)
     start, end = _line(data, shape)
     F = restrict_to_line(module, torch.tensor(start), torch.tensor(end))
-    line = Affine([[Fraction(b) - Fraction(a)] for a, b in zip(start.ravel().tolist(), end.ravel().tolist())], [Fraction(a) for a in start.ravel().tolist()])
+    line = Affine(
+        [[Fraction(b) - Fraction(a)] for a, b in zip(start.ravel().tolist(), end.ravel().tolist())],
+        [Fraction(a) for a in start.ravel().tolist()],
+    )
     truth = walk(type("Net", (), {"layers": (line, *translate(module, shape).layers)}), 0, 1)
     assert [f.canonical() for f in F.components] == [g.canonical() for g in truth]
-    points = [Fraction(0), Fraction(1), *F.breakpoints, *((a + b) / 2 for a, b in zip((0, *F.breakpoints), (*F.breakpoints, 1)))]
+    points = [
+        Fraction(0),
+        Fraction(1),
+        *F.breakpoints,
+        *((a + b) / 2 for a, b in zip((0, *F.breakpoints), (*F.breakpoints, 1))),
+    ]
     x = torch.tensor(np.stack([start + float(t) * (end - start) for t in points]))
     got = _forward(module, x)
-    scale = 1 + float(np.abs(start).max() + np.abs(end).max()) * max(1.0, float(np.abs(_dense_or_zero(module, shape)).max()))
+    scale = 1 + float(np.abs(start).max() + np.abs(end).max()) * max(
+        1.0, float(np.abs(_dense_or_zero(module, shape)).max())
+    )
     for t, row in zip(points, got.tolist()):
         assert max(abs(float(v) - g) for v, g in zip(F(t), row)) <= 1e-9 * scale, f"{family} at t={t}"
 
@@ -149,14 +161,20 @@ def test_sum_norm_bounds_dominate_the_exact_slopes_along_lines(family, data):
     F = restrict_to_line(module, torch.tensor(start), torch.tensor(end))
     direction = [Fraction(b) - Fraction(a) for a, b in zip(start.ravel().tolist(), end.ravel().tolist())]
     for norm, size in ((1, lambda v: sum(abs(x) for x in v)), ("inf", lambda v: max(abs(x) for x in v))):
-        (bound,) = [s.bound.value for s in translate(nn.Sequential(module), shape, bounds=True, norm=norm).steps] or [Fraction(1)]
+        (bound,) = [s.bound.value for s in translate(nn.Sequential(module), shape, bounds=True, norm=norm).steps] or [
+            Fraction(1)
+        ]
         steepest = max(size(slopes) for slopes in zip(*(f.slopes for f in F.components)))
-        assert steepest <= bound * size(direction), f"{family}: a piece is steeper in l{norm} than the proven bound {float(bound)}"
+        assert steepest <= bound * size(direction), (
+            f"{family}: a piece is steeper in l{norm} than the proven bound {float(bound)}"
+        )
     partials = translate(module, shape).network().derivative_bounds(in_features=math.prod(shape))
     for j, f in enumerate(F.components):
         low = sum(min(lo * d, hi * d) for lo, hi, d in zip(partials.lower[j], partials.upper[j], direction))
         high = sum(max(lo * d, hi * d) for lo, hi, d in zip(partials.lower[j], partials.upper[j], direction))
-        assert all(low <= slope <= high for slope in f.slopes), f"{family}: output {j} has a slope outside its derivative bounds"
+        assert all(low <= slope <= high for slope in f.slopes), (
+            f"{family}: output {j} has a slope outside its derivative bounds"
+        )
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -188,7 +206,11 @@ def _classifier(data, family):
         with torch.no_grad():
             layer.weight.copy_(torch.tensor(W / np.linalg.norm(W, 2)))
             layer.bias.copy_(torch.tensor(rng.standard_normal(layer.bias.shape) * 0.1))
-    return nn.Sequential(stem, nn.Unflatten(1, shape), module, nn.Flatten(), head).eval() if len(shape) > 1 else nn.Sequential(stem, module, head).eval()
+    return (
+        nn.Sequential(stem, nn.Unflatten(1, shape), module, nn.Flatten(), head).eval()
+        if len(shape) > 1
+        else nn.Sequential(stem, module, head).eval()
+    )
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
@@ -206,13 +228,17 @@ def _check_certificates(model, data):
     labels = torch.tensor([max(range(3), key=lambda i, v=v: v[i]) for v in values])
     L = lipschitz_certificate(model, (2,)).bound
     margins = [v[label] - max(s for i, s in enumerate(v) if i != label) for v, label in zip(values, labels.tolist())]
-    eps = float(max(margins) / Fraction(141421, 100000) / L) * data.draw(st.sampled_from([0.5, 0.9, 0.999, 1.0, 1.001]))  # around the threshold
+    eps = float(max(margins) / Fraction(141421, 100000) / L) * data.draw(
+        st.sampled_from([0.5, 0.9, 0.999, 1.0, 1.001])
+    )  # around the threshold
     report = certified_robust_accuracy(model, x, labels, eps, lipschitz=L)
     eps_q = Fraction(eps)
     for i, certified in enumerate(report.certified_mask):
         if not certified:
             continue
-        assert margins[i] > 0 and margins[i] ** 2 > 2 * L * L * eps_q * eps_q  # the exact inequality behind the certificate
+        assert (
+            margins[i] > 0 and margins[i] ** 2 > 2 * L * L * eps_q * eps_q
+        )  # the exact inequality behind the certificate
         attacked = _attack(model, x[i], labels[i].item(), eps)
         scores = exact([Fraction(v) for v in attacked.tolist()])
         assert max(range(3), key=lambda j: scores[j]) == labels[i].item() and scores.count(max(scores)) == 1

@@ -26,17 +26,56 @@ class Ops(nn.Module):
 CASES = {
     "relu/abs/leaky_relu/neg": ((3,), lambda m, x: F.leaky_relu(torch.relu(-x) + x.abs(), 0.25)),
     "clamp/hardtanh": ((3,), lambda m, x: F.hardtanh(torch.clamp(x, min=-0.5), -0.25, 0.75)),
-    "linear/addmm/mm/matmul": ((3,), lambda m, x: F.linear(x, m.W, m.W[:, 0]) + torch.addmm(m.W[:, 1], x, m.W.T, beta=0.5, alpha=2.0) + x.mm(m.W.T) + x.matmul(m.W.T)),
-    "add/sub alpha, mul, div": ((2, 2), lambda m, x: torch.sub(torch.add(x, m.c, alpha=0.5), x * 0.25, alpha=2.0) / torch.tensor([[2.0, 4.0], [0.5, -1.0]], dtype=torch.float64)),
+    "linear/addmm/mm/matmul": (
+        (3,),
+        lambda m, x: (
+            F.linear(x, m.W, m.W[:, 0])
+            + torch.addmm(m.W[:, 1], x, m.W.T, beta=0.5, alpha=2.0)
+            + x.mm(m.W.T)
+            + x.matmul(m.W.T)
+        ),
+    ),
+    "add/sub alpha, mul, div": (
+        (2, 2),
+        lambda m, x: (
+            torch.sub(torch.add(x, m.c, alpha=0.5), x * 0.25, alpha=2.0)
+            / torch.tensor([[2.0, 4.0], [0.5, -1.0]], dtype=torch.float64)
+        ),
+    ),
     "maximum/minimum": ((4,), lambda m, x: torch.minimum(torch.maximum(x, -x), m.c)),
-    "conv2d strided, dilated, grouped": ((2, 4, 4), lambda m, x: F.conv2d(x, torch.arange(-4, 4, dtype=torch.float64).reshape(2, 1, 2, 2) / 4, None, 2, 1, (1, 2), 2)),
-    "conv2d 'same'": ((1, 3, 3), lambda m, x: F.conv2d(x, torch.ones(1, 1, 2, 3, dtype=torch.float64) / 4, padding="same")),
+    "conv2d strided, dilated, grouped": (
+        (2, 4, 4),
+        lambda m, x: F.conv2d(
+            x, torch.arange(-4, 4, dtype=torch.float64).reshape(2, 1, 2, 2) / 4, None, 2, 1, (1, 2), 2
+        ),
+    ),
+    "conv2d 'same'": (
+        (1, 3, 3),
+        lambda m, x: F.conv2d(x, torch.ones(1, 1, 2, 3, dtype=torch.float64) / 4, padding="same"),
+    ),
     "sort values": ((4,), lambda m, x: torch.sort(x, descending=True).values),
     "less/where (the paper's N-activation)": ((2, 2), lambda m, x: torch.where(torch.less(x, m.c), x - 2 * m.c, -x)),
-    "gt/ge/le with where": ((4,), lambda m, x: torch.where(x > 0.5, x - 1.0, torch.where(x <= -0.5, -x - 1.0, torch.where(x >= 0.0, -x, x)))),
-    "max.dim/min.dim (the paper's MaxMin)": ((4, 1, 1), lambda m, x: torch.cat((torch.max(x.view(1, 2, 2, 1, 1), dim=2, keepdim=True)[0], torch.min(x.view(1, 2, 2, 1, 1), dim=2, keepdim=True)[0]), dim=2).view(1, 4, 1, 1)),
+    "gt/ge/le with where": (
+        (4,),
+        lambda m, x: torch.where(x > 0.5, x - 1.0, torch.where(x <= -0.5, -x - 1.0, torch.where(x >= 0.0, -x, x))),
+    ),
+    "max.dim/min.dim (the paper's MaxMin)": (
+        (4, 1, 1),
+        lambda m, x: torch.cat(
+            (
+                torch.max(x.view(1, 2, 2, 1, 1), dim=2, keepdim=True)[0],
+                torch.min(x.view(1, 2, 2, 1, 1), dim=2, keepdim=True)[0],
+            ),
+            dim=2,
+        ).view(1, 4, 1, 1),
+    ),
     "amax/amin": ((2, 3), lambda m, x: torch.cat([x.amax(dim=2), x.amin(dim=(1, 2), keepdim=False)[:, None]], dim=1)),
-    "index ops": ((2, 3), lambda m, x: torch.cat([x.flip(-1), F.pad(x, (0, 0, 1, 0)), x.transpose(1, 2).reshape(1, 2, 3)], dim=1)[:, 1:, ::2]),
+    "index ops": (
+        (2, 3),
+        lambda m, x: torch.cat([x.flip(-1), F.pad(x, (0, 0, 1, 0)), x.transpose(1, 2).reshape(1, 2, 3)], dim=1)[
+            :, 1:, ::2
+        ],
+    ),
 }
 
 

@@ -1,7 +1,7 @@
 """Model files for the :mod:`nets` architectures: constructor arguments plus weights, read
 with ``torch.load(weights_only=True)`` so that loading never executes code from the file.
 
-Example:
+Examples:
     >>> import tempfile, pathlib, nets
     >>> model = nets.LipschitzMLP([1, 4, 1], activation="n")
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.pt"
@@ -36,7 +36,10 @@ def save(model: nn.Module, path) -> None:
         raise ModelFileError(f"save supports {sorted(_CLASSES)} built with string options, got {name}")
     if not all(isinstance(v, (str, int, float, bool, list)) for v in model.spec.values()):
         raise ModelFileError("only models built with named activations (strings) can be saved")
-    torch.save({"format": _FORMAT, "version": _VERSION, "class": name, "spec": model.spec, "state_dict": model.state_dict()}, path)
+    torch.save(
+        {"format": _FORMAT, "version": _VERSION, "class": name, "spec": model.spec, "state_dict": model.state_dict()},
+        path,
+    )
 
 
 def load(path) -> nn.Module:
@@ -50,16 +53,26 @@ def load(path) -> nn.Module:
             warnings.simplefilter("ignore")
             payload = torch.load(path, weights_only=True, map_location="cpu")
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
-        raise ModelFileError(f"{path} is not a lipcpwl model file (or would need code to load): {str(err).splitlines()[0]}") from err
-    if isinstance(payload, dict) and payload and all(isinstance(k, str) and torch.is_tensor(v) for k, v in payload.items()):
+        raise ModelFileError(
+            f"{path} is not a lipcpwl model file (or would need code to load): {str(err).splitlines()[0]}"
+        ) from err
+    if (
+        isinstance(payload, dict)
+        and payload
+        and all(isinstance(k, str) and torch.is_tensor(v) for k, v in payload.items())
+    ):
         raise ModelFileError(
             f"{path} holds a state_dict (weights without the architecture); build the model, "
-            f"model.load_state_dict(torch.load(path)), then save it with nets.io.save(model, file) "
+            f"model.load_state_dict(torch.load(path)), then save it with nets.model_file.save(model, file) "
             f"or torch.export.save(torch.export.export(model, (example,)), 'model.pt2')"
         )
     if not isinstance(payload, dict) or payload.get("format") != _FORMAT:
-        raise ModelFileError(f"{path} is not a lipcpwl model file (one written by nets.io.save)")
-    if payload.get("version") not in (1, _VERSION) or payload.get("class") not in _CLASSES or not isinstance(payload.get("spec"), dict):
+        raise ModelFileError(f"{path} is not a lipcpwl model file (one written by nets.model_file.save)")
+    if (
+        payload.get("version") not in (1, _VERSION)
+        or payload.get("class") not in _CLASSES
+        or not isinstance(payload.get("spec"), dict)
+    ):
         raise ModelFileError(f"{path}: unsupported version or model class")
     if payload["version"] == 1 and payload["class"] == "SimplifiedConvNet":
         payload["spec"].setdefault("pooling_order", "channel_major")  # version 1 pooled channel-major

@@ -108,7 +108,7 @@ def as_rational(value: RationalLike) -> mpq:
     ``"1e-3"`` or ``"0x1f/0x20"``, and the rationals of gmpy2 and python-flint.  ``bool`` is
     refused (it is almost always a bug).
 
-    Example:
+    Examples:
         >>> as_rational("3/7") == Fraction(3, 7)
         True
         >>> as_rational(np.longdouble(1) / 3) == as_rational(1 / 3)     # more bits than a float64
@@ -151,7 +151,7 @@ def as_rational(value: RationalLike) -> mpq:
 def as_fraction(value: RationalLike) -> Fraction:
     """Convert ``value`` exactly to ``fractions.Fraction`` (the public number type).
 
-    Example:
+    Examples:
         >>> as_fraction(0.5)
         Fraction(1, 2)
         >>> as_fraction("-1.25")
@@ -165,7 +165,7 @@ def rational_text(value: RationalLike) -> str:
     """Exact text for a rational that :func:`as_rational` reads back: ``"p/q"`` in decimal, or
     ``"0x.../0x..."`` in hexadecimal when an integer is too long for Python's decimal reader.
 
-    Example:
+    Examples:
         >>> rational_text(Fraction(-3, 4)), rational_text(Fraction(1, 2**20000))[:8]
         ('-3/4', '0x1/0x10')
     """

@@ -64,7 +64,7 @@ def constant_over(c, shape: tuple) -> np.ndarray:
         raise UnsupportedOperatorError(f"cannot broadcast a constant of shape {arr.shape} over {shape}") from err
 
 
-def featurewise(a: "Sym", scale=None, offset=None) -> "Sym":
+def featurewise(a: Sym, scale=None, offset=None) -> Sym:
     """``scale * a + offset`` with constants broadcast over ``a``'s shape, exactly."""
     n = a.F.dim
     s = [Fraction(1)] * n if scale is None else [Fraction(float(v)) for v in constant_over(scale, a.shape)]
@@ -76,7 +76,12 @@ def pairwise(a: Sym, b, take_max: bool) -> Sym:
     """Featurewise ``max``/``min`` of a map and a map or a constant, exactly."""
     if not isinstance(b, Sym):
         c = constant_over(b, a.shape)
-        pieces = [exact.two_piece(Fraction(float(v)), 0, 1, value=Fraction(float(v))) if take_max else exact.two_piece(Fraction(float(v)), 1, 0, value=Fraction(float(v))) for v in c]
+        pieces = [
+            exact.two_piece(Fraction(float(v)), 0, 1, value=Fraction(float(v)))
+            if take_max
+            else exact.two_piece(Fraction(float(v)), 1, 0, value=Fraction(float(v)))
+            for v in c
+        ]
         return Sym(a.F.apply(exact.Elementwise(pieces)), a.shape)
     if a.shape != b.shape:
         raise UnsupportedOperatorError(f"max/min of input-dependent values of shapes {a.shape} and {b.shape}")
@@ -89,7 +94,9 @@ def pairwise(a: Sym, b, take_max: bool) -> Sym:
 def combine(a: Sym, b: Sym, sign: int, b_scale: Fraction = Fraction(1)) -> Sym:
     """``a + sign * b_scale * b`` for two maps of the same shape, exactly."""
     if a.shape != b.shape:
-        raise UnsupportedOperatorError(f"adding input-dependent values of shapes {a.shape} and {b.shape} (broadcasting is not supported)")
+        raise UnsupportedOperatorError(
+            f"adding input-dependent values of shapes {a.shape} and {b.shape} (broadcasting is not supported)"
+        )
     return Sym(a.F + b.F.featurewise([sign * b_scale] * b.F.dim), a.shape)
 
 
@@ -157,7 +164,11 @@ def extreme(a: Sym, axes, keepdims: bool, take_max: bool, count: int = 1) -> Sym
         picked = np.moveaxis(picked.reshape(*(a.shape[ax] for ax in rest), count), -1, axes[0])
         shape = tuple(count if ax == axes[0] else a.shape[ax] for ax in range(len(a.shape)))
     else:
-        shape = tuple(1 if ax in axes else a.shape[ax] for ax in range(len(a.shape))) if keepdims else tuple(a.shape[ax] for ax in rest)
+        shape = (
+            tuple(1 if ax in axes else a.shape[ax] for ax in range(len(a.shape)))
+            if keepdims
+            else tuple(a.shape[ax] for ax in rest)
+        )
     return Sym(Gather(picked.ravel().tolist(), ordered.dim).apply_map(ordered), shape)
 
 
@@ -174,7 +185,9 @@ def index_gather(outcome, size: int, what: str) -> list:
     positions = values - PROBE_OFFSET - 1
     ok = (values == 0) | ((positions == np.round(positions)) & (positions >= 0) & (positions < size))
     if not ok.all():
-        raise UnsupportedOperatorError(f"{what} does not only move, copy or zero-pad entries (a non-zero padding value?)")
+        raise UnsupportedOperatorError(
+            f"{what} does not only move, copy or zero-pad entries (a non-zero padding value?)"
+        )
     return [None if v == 0 else int(p) for v, p in zip(values.tolist(), positions.tolist())]
 
 
@@ -218,7 +231,9 @@ def guarded(evaluate, *args):
     except MemoryError as err:
         raise MemoryLimitError("the graph evaluation ran out of memory; set a budget with cpwl.memory_limit") from err
     except Exception as err:  # malformed graphs fail in arbitrary places of arbitrary code
-        raise ModelFileError(f"malformed model graph ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})") from err
+        raise ModelFileError(
+            f"malformed model graph ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        ) from err
 
 
 def single_output(outputs) -> CPWLMap:

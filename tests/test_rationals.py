@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cpwl
-from cpwl.numbers import as_rational
+from cpwl.rationals import as_rational
 
 
 @pytest.mark.parametrize(
