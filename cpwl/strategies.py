@@ -43,10 +43,30 @@ __all__ = [
 FAMILIES = ("relu", "abs", "leaky_relu", "two_piece", "maxmin", "groupsort", "householder", "n", "identity", "absid")
 
 
+def _check_int(function: str, name: str, value, minimum: int) -> None:
+    """Refuse a non-integer or too small argument with :class:`InvalidArgument`."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise InvalidArgument(f"{function} needs {name} to be an int >= {minimum}, got {value!r}")
+
+
+def _check_bool(function: str, name: str, value) -> None:
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"{function} needs {name} to be True or False, got {value!r}")
+
+
+def _sizes(function: str, name: str, value, minimum: int) -> st.SearchStrategy:
+    """A size given as an int (checked) or as a strategy of ints (taken as it is)."""
+    if isinstance(value, st.SearchStrategy):
+        return value
+    _check_int(function, name, value, minimum)
+    return st.just(value)
+
+
 @cache
 def rationals(
     min_value: Optional[RationalLike] = None,
     max_value: Optional[RationalLike] = None,
+    *,
     max_denominator: int = 16,
     dyadic: bool = False,
 ) -> st.SearchStrategy:
@@ -58,6 +78,8 @@ def rationals(
         >>> find(rationals(1, 2), lambda q: q.denominator > 1)
         Fraction(3, 2)
     """
+    _check_int("rationals", "max_denominator", max_denominator, 1)
+    _check_bool("rationals", "dyadic", dyadic)
     lo = None if min_value is None else as_fraction(min_value)
     hi = None if max_value is None else as_fraction(max_value)
     if lo is not None and hi is not None and lo > hi:
@@ -95,6 +117,7 @@ def _cpwl_function(draw, dom, point, slope, value, lo, hi, max_breakpoints):
 
 def cpwl_functions(
     lipschitz: Optional[RationalLike] = None,
+    *,
     domain=None,
     max_breakpoints: int = 6,
     max_denominator: int = 16,
@@ -108,14 +131,18 @@ def cpwl_functions(
         >>> f.domain, f.is_lipschitz(1)
         (Interval(0, 1), True)
     """
+    _check_int("cpwl_functions", "max_breakpoints", max_breakpoints, 0)
+    _check_int("cpwl_functions", "max_denominator", max_denominator, 1)
+    if lipschitz is not None and as_fraction(lipschitz) < 0:
+        raise InvalidArgument(f"cpwl_functions needs lipschitz >= 0, got {lipschitz}")
     dom = Interval.coerce(domain)
     lo = dom.lo if dom.lo is not None else (dom.hi - 8 if dom.hi is not None else Fraction(-4))
     hi = dom.hi if dom.hi is not None else lo + 8
     bound = 4 if lipschitz is None else as_fraction(lipschitz)
-    slope = rationals(-bound, bound, max_denominator)
-    point = rationals(lo, hi, max_denominator)
+    slope = rationals(-bound, bound, max_denominator=max_denominator)
+    point = rationals(lo, hi, max_denominator=max_denominator)
 
-    return _cpwl_function(dom, point, slope, rationals(-4, 4, max_denominator), lo, hi, max_breakpoints)
+    return _cpwl_function(dom, point, slope, rationals(-4, 4, max_denominator=max_denominator), lo, hi, max_breakpoints)
 
 
 def _solve(A: list, B: list) -> list:
@@ -137,7 +164,7 @@ def _solve(A: list, B: list) -> list:
 @st.composite
 def _orthogonal(draw, n: int, max_denominator: int):
     k = n * (n - 1) // 2
-    entries = draw(st.lists(rationals(-2, 2, max_denominator), min_size=k, max_size=k))
+    entries = draw(st.lists(rationals(-2, 2, max_denominator=max_denominator), min_size=k, max_size=k))
     S = [[Fraction(0)] * n for _ in range(n)]
     it = iter(entries)
     for i in range(n):
@@ -152,7 +179,7 @@ def _orthogonal(draw, n: int, max_denominator: int):
 
 
 @cache
-def orthogonal_matrices(n: int, max_denominator: int = 8) -> st.SearchStrategy:
+def orthogonal_matrices(n: int, *, max_denominator: int = 8) -> st.SearchStrategy:
     """Exact rational orthogonal ``n x n`` matrices (lists of rows of Fractions): the Cayley
     transform ``(I - S)(I + S)^{-1}`` of a rational skew-symmetric ``S``, times a diagonal
     sign matrix (so reflections occur too).  Shrinks toward the identity.
@@ -163,21 +190,26 @@ def orthogonal_matrices(n: int, max_denominator: int = 8) -> st.SearchStrategy:
         >>> sum(v * v for v in Q[0])
         Fraction(1, 1)
     """
-
+    _check_int("orthogonal_matrices", "n", n, 1)
+    _check_int("orthogonal_matrices", "max_denominator", max_denominator, 1)
     return _orthogonal(n, max_denominator)
 
 
 @st.composite
 def _contraction(draw, m: int, n: int, max_denominator: int):
     r = min(m, n)
-    U = draw(orthogonal_matrices(m, max_denominator))
-    V = draw(orthogonal_matrices(n, max_denominator))
-    s = draw(st.lists(st.one_of(st.just(Fraction(1)), rationals(0, 1, max_denominator)), min_size=r, max_size=r))
+    U = draw(orthogonal_matrices(m, max_denominator=max_denominator))
+    V = draw(orthogonal_matrices(n, max_denominator=max_denominator))
+    s = draw(
+        st.lists(
+            st.one_of(st.just(Fraction(1)), rationals(0, 1, max_denominator=max_denominator)), min_size=r, max_size=r
+        )
+    )
     return [[sum(U[i][k] * s[k] * V[k][j] for k in range(r)) for j in range(n)] for i in range(m)]
 
 
 @cache
-def contractions(m: int, n: int, max_denominator: int = 8) -> st.SearchStrategy:
+def contractions(m: int, n: int, *, max_denominator: int = 8) -> st.SearchStrategy:
     """Exact ``m x n`` rational matrices with spectral norm ``<= 1``: ``U diag(s) V`` with
     exact orthogonal ``U, V`` and singular values ``s`` in ``[0, 1]`` (1 occurs often, so
     tight layers are exercised).
@@ -189,11 +221,14 @@ def contractions(m: int, n: int, max_denominator: int = 8) -> st.SearchStrategy:
         >>> operator_norm_at_most(W)
         True
     """
+    _check_int("contractions", "m", m, 1)
+    _check_int("contractions", "n", n, 1)
+    _check_int("contractions", "max_denominator", max_denominator, 1)
     return _contraction(m, n, max_denominator)
 
 
 @cache
-def matrices(m: int, n: int, max_value: RationalLike = 2, max_denominator: int = 8) -> st.SearchStrategy:
+def matrices(m: int, n: int, *, max_value: RationalLike = 2, max_denominator: int = 8) -> st.SearchStrategy:
     """Arbitrary exact ``m x n`` rational matrices with entries in ``[-max_value, max_value]``.
 
     Examples:
@@ -201,14 +236,19 @@ def matrices(m: int, n: int, max_value: RationalLike = 2, max_denominator: int =
         >>> len(find(matrices(2, 3), lambda W: True)[0])
         3
     """
-    entry = rationals(-as_fraction(max_value), as_fraction(max_value), max_denominator)
+    _check_int("matrices", "m", m, 1)
+    _check_int("matrices", "n", n, 1)
+    _check_int("matrices", "max_denominator", max_denominator, 1)
+    if as_fraction(max_value) < 0:
+        raise InvalidArgument(f"matrices needs max_value >= 0, got {max_value}")
+    entry = rationals(-as_fraction(max_value), as_fraction(max_value), max_denominator=max_denominator)
     return st.lists(st.lists(entry, min_size=n, max_size=n), min_size=m, max_size=m)
 
 
 @cache
 def _activation_layer(name: str, width: int):
     """Strategy for one activation layer of the family ``name`` on ``width`` channels."""
-    unit = rationals(-1, 1, 8)
+    unit = rationals(-1, 1, max_denominator=8)
     if name == "relu":
         return st.just(act.Elementwise(act.relu()))
     if name == "abs":
@@ -216,10 +256,14 @@ def _activation_layer(name: str, width: int):
     if name == "identity":
         return st.just(act.Elementwise(act.identity()))
     if name == "leaky_relu":
-        return rationals(-1, 1, 8).filter(lambda a: a != 1).map(lambda a: act.Elementwise(act.leaky_relu(a)))
+        return (
+            rationals(-1, 1, max_denominator=8)
+            .filter(lambda a: a != 1)
+            .map(lambda a: act.Elementwise(act.leaky_relu(a)))
+        )
     if name == "two_piece":
         return (
-            st.tuples(rationals(-2, 2, 8), unit, unit)
+            st.tuples(rationals(-2, 2, max_denominator=8), unit, unit)
             .filter(lambda t: t[1] != t[2])
             .map(lambda t: act.Elementwise(act.two_piece(*t)))
         )
@@ -230,13 +274,13 @@ def _activation_layer(name: str, width: int):
     if name == "groupsort":
         return st.builds(act.GroupSort, st.sampled_from([g for g in (2, 3, 4) if width % g == 0] or [1]), st.booleans())
     if name == "householder":
-        return st.lists(rationals(-2, 2, 8), min_size=2, max_size=2).filter(any).map(act.Householder)
+        return st.lists(rationals(-2, 2, max_denominator=8), min_size=2, max_size=2).filter(any).map(act.Householder)
     if name == "absid":
         return st.lists(st.sampled_from([act.abs_(), act.identity()]), min_size=width, max_size=width).map(
             act.Elementwise
         )
     if name == "n":
-        pair = st.tuples(rationals(-2, 2, 8), rationals(-2, 2, 8))
+        pair = st.tuples(rationals(-2, 2, max_denominator=8), rationals(-2, 2, max_denominator=8))
         return st.lists(pair, min_size=width, max_size=width).map(act.NLayer)
     raise InvalidArgument(f"unknown activation family {name!r}; choose from {FAMILIES}")
 
@@ -259,11 +303,12 @@ def _network(draw, activation, widths, depths, input_dim, output_dim, lipschitz)
 
 @cache
 def _biases(m: int) -> st.SearchStrategy:
-    return st.lists(rationals(-2, 2, 8), min_size=m, max_size=m)
+    return st.lists(rationals(-2, 2, max_denominator=8), min_size=m, max_size=m)
 
 
 def networks(
     activation: str = "relu",
+    *,
     width=st.integers(1, 4),
     depth=st.integers(1, 3),
     input_dim: int = 1,
@@ -282,9 +327,23 @@ def networks(
         >>> [c.ok for c in net.layer_norm_report()]
         [True, True, True]
     """
-    widths = width if isinstance(width, st.SearchStrategy) else st.just(width)
-    depths = depth if isinstance(depth, st.SearchStrategy) else st.just(depth)
-    return _network(activation, widths, depths, input_dim, output_dim, lipschitz)
+    if isinstance(activation, str) and activation not in FAMILIES:
+        raise InvalidArgument(f"unknown activation family {activation!r}; choose from {FAMILIES}")
+    if not isinstance(activation, (str, st.SearchStrategy)):
+        raise InvalidArgument(
+            f"activation must be a family name or a strategy of layers, got {type(activation).__name__}"
+        )
+    _check_int("networks", "input_dim", input_dim, 1)
+    _check_int("networks", "output_dim", output_dim, 1)
+    _check_bool("networks", "lipschitz", lipschitz)
+    return _network(
+        activation,
+        _sizes("networks", "width", width, 1),
+        _sizes("networks", "depth", depth, 0),
+        input_dim,
+        output_dim,
+        lipschitz,
+    )
 
 
 @st.composite
@@ -293,7 +352,7 @@ def _near_degenerate(draw, width, depth):
     first, rest = net.layers[0], list(net.layers[1:])
     W = [list(row) for row in first.weight]
     b = list(first.bias)
-    x0 = draw(rationals(-2, 2, 16))
+    x0 = draw(rationals(-2, 2, max_denominator=16))
     delta = Fraction(draw(st.sampled_from([1, -1, 0])), 2 ** draw(st.integers(20, 60)))
     j = draw(st.integers(0, len(W) - 1))
     b[j] = delta - W[j][0] * x0  # neuron j sits delta away from zero at x0 (or exactly on it)
@@ -304,7 +363,7 @@ def _near_degenerate(draw, width, depth):
     return Network([Affine(W, b), *rest]), x0
 
 
-def near_degenerate_networks(width=st.integers(1, 4), depth=st.integers(1, 3)) -> st.SearchStrategy:
+def near_degenerate_networks(*, width=st.integers(1, 4), depth=st.integers(1, 3)) -> st.SearchStrategy:
     """Pairs ``(network, x0)`` of scalar-input ReLU networks tuned to defeat float decisions:
     at ``x0`` one neuron's pre-activation is ``0`` or ``±2**-k`` (k in 20..60) away from it,
     and a second neuron crosses zero at the same point or within ``2**-k`` of it (the
@@ -316,6 +375,6 @@ def near_degenerate_networks(width=st.integers(1, 4), depth=st.integers(1, 3)) -
         >>> net.layers[0].out_features
         2
     """
-    widths = width if isinstance(width, st.SearchStrategy) else st.just(width)
-    depths = depth if isinstance(depth, st.SearchStrategy) else st.just(depth)
-    return _near_degenerate(widths, depths)
+    return _near_degenerate(
+        _sizes("near_degenerate_networks", "width", width, 1), _sizes("near_degenerate_networks", "depth", depth, 1)
+    )

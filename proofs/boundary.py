@@ -25,9 +25,9 @@ from cpwl.errors import InvalidArgument
 
 __all__ = ["ABS_LIKE", "CONTRACTIVE", "FOLDING_FAMILIES", "ONE_UNIT", "chains", "folds"]
 
-_unit = strategies.rationals(-1, 1, 8)
+_unit = strategies.rationals(-1, 1, max_denominator=8)
 _small = _unit.filter(lambda s: abs(s) < 1)
-_centre = strategies.rationals(-2, 2, 8)
+_centre = strategies.rationals(-2, 2, max_denominator=8)
 
 #: Elementwise two-piece activations with both slopes of magnitude < 1 (case A).
 CONTRACTIVE = (
@@ -72,7 +72,7 @@ def folds(draw, family: str):
     """
     if family not in _FOLDERS:
         raise InvalidArgument(f"folds takes one of {sorted(_FOLDERS)}, got {family!r}")
-    level = strategies.rationals(-2, 2, 4)
+    level = strategies.rationals(-2, 2, max_denominator=4)
     c = draw(level)
     layers = [Affine([[draw(st.sampled_from([1, -1]))], [0]], [draw(level), c])]
     for _ in range(draw(st.integers(2, 4))):
@@ -104,7 +104,7 @@ def chains(draw, family: str):
     """
     if family not in _TWO_PIECE:
         raise InvalidArgument(f"chains takes one of {sorted(_TWO_PIECE)}, got {family!r}")
-    sign, bias = st.sampled_from([1, -1]), strategies.rationals(-2, 2, 8)
+    sign, bias = st.sampled_from([1, -1]), strategies.rationals(-2, 2, max_denominator=8)
     layers = [Affine([[draw(sign)]], [draw(bias)])]
     for _ in range(draw(st.integers(2, 4))):
         layers += [draw(_TWO_PIECE[family]), Affine([[draw(sign)]], [draw(bias)])]

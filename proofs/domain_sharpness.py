@@ -32,7 +32,7 @@ def check(c: Checker) -> None:
     c.holds("RIGHT = n on (-inf, 3/2]", RIGHT.to_cpwl(domain=(None, _HALF3)) == n.restrict(None, _HALF3))
     c.holds("both are exact contractions", all(ch.ok for net in (LEFT, RIGHT) for ch in net.layer_norm_report()))
     c.holds("LEFT differs from n left of -3/2", LEFT.to_cpwl(domain=(-2, 2)) != n.restrict(-2, 2))
-    ends = strategies.rationals(Fraction(-1, 2), 6, 8)
+    ends = strategies.rationals(Fraction(-1, 2), 6, max_denominator=8)
     both_turns = ("a window holding both turning points (past 1/2)", lambda x: abs(x) > Fraction(1, 2), 0.3)
     c.for_all(
         "n passes the window test on [-3/2, b]", ends, lambda b: window_test(n.restrict(-_HALF3, b)), reached=both_turns
@@ -44,7 +44,8 @@ def check(c: Checker) -> None:
         reached=both_turns,
     )
     beyond = st.one_of(
-        strategies.rationals(Fraction(1, 64), 4, 64), st.integers(10, 60).map(lambda k: Fraction(1, 2**k))
+        strategies.rationals(Fraction(1, 64), 4, max_denominator=64),
+        st.integers(10, 60).map(lambda k: Fraction(1, 2**k)),
     )
     c.for_all(
         "n fails the window test on [-3/2 - e, 3/2 + e']",
@@ -52,7 +53,7 @@ def check(c: Checker) -> None:
         lambda e: not window_test(n.restrict(-_HALF3 - e[0], _HALF3 + e[1])),
         reached=("a margin e below 1/1024 (next to the sharp boundary)", lambda e: min(e) < Fraction(1, 1024), 0.3),
     )
-    left_ends = strategies.rationals(-3, 0, 64)
+    left_ends = strategies.rationals(-3, 0, max_denominator=64)
     c.falsifiable(
         "LEFT stops being n once its domain starts left of -3/2",
         left_ends,

@@ -64,7 +64,8 @@ def _clip_laws(data) -> bool:
 
 def check(c: Checker) -> None:
     data = st.tuples(
-        st.lists(strategies.rationals(-3, 3, 8), min_size=3, max_size=8), strategies.rationals(Fraction(1, 8), 1, 8)
+        st.lists(strategies.rationals(-3, 3, max_denominator=8), min_size=3, max_size=8),
+        strategies.rationals(Fraction(1, 8), 1, max_denominator=8),
     )
     steep = ("a spline steeper than 1 before clipping", lambda d: not spline(d[0], d[1]).is_lipschitz(1), 0.3)
     c.for_all("clipping laws and TV2 = sum of slope jumps", data, _clip_laws, reached=steep)

@@ -43,7 +43,7 @@ def closed_forms_hold(candidate: CPWL, theta1, theta2) -> bool:
 def _sorted_pairs():
     """Threshold pairs ``theta1 <= theta2``, tied in about half of the examples (the boundary
     where the middle piece vanishes)."""
-    q = strategies.rationals(-4, 4, 32)
+    q = strategies.rationals(-4, 4, max_denominator=32)
     return st.one_of(st.tuples(q, q).map(sorted), q.map(lambda v: [v, v]))
 
 

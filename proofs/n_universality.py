@@ -176,8 +176,8 @@ def _weight_product(net: Network) -> Fraction:
 def _targets():
     @st.composite
     def build(draw):
-        a = draw(strategies.rationals(-3, 1, 8))
-        b = a + draw(strategies.rationals(Fraction(1, 4), 4, 8))
+        a = draw(strategies.rationals(-3, 1, max_denominator=8))
+        b = a + draw(strategies.rationals(Fraction(1, 4), 4, max_denominator=8))
         return draw(strategies.cpwl_functions(lipschitz=1, domain=(a, b), max_breakpoints=5))
 
     return build()
@@ -186,9 +186,11 @@ def _targets():
 def _zigzags():
     @st.composite
     def build(draw):
-        a = draw(strategies.rationals(-3, 0, 8))
-        b = a + draw(strategies.rationals(Fraction(1, 2), 5, 8))
-        bps = sorted(set(draw(st.lists(strategies.rationals(a, b, 16), min_size=1, max_size=7))) - {a, b})
+        a = draw(strategies.rationals(-3, 0, max_denominator=8))
+        b = a + draw(strategies.rationals(Fraction(1, 2), 5, max_denominator=8))
+        bps = sorted(
+            set(draw(st.lists(strategies.rationals(a, b, max_denominator=16), min_size=1, max_size=7))) - {a, b}
+        )
         first = draw(st.sampled_from([1, -1]))
         signs = [first * (-1) ** k for k in range(len(bps) + 1)]  # every breakpoint turns
         return CPWL.from_slopes(bps, signs, anchor=(a, draw(strategies.rationals(-2, 2))), domain=(a, b)).canonical()
@@ -203,16 +205,24 @@ def _turning_targets():
 
     @st.composite
     def build(draw):
-        a = draw(strategies.rationals(-3, 0, 8))
-        bps = sorted(set(draw(st.lists(strategies.rationals(a + Fraction(1, 8), a + 4, 16), min_size=3, max_size=7))))
+        a = draw(strategies.rationals(-3, 0, max_denominator=8))
+        bps = sorted(
+            set(
+                draw(
+                    st.lists(
+                        strategies.rationals(a + Fraction(1, 8), a + 4, max_denominator=16), min_size=3, max_size=7
+                    )
+                )
+            )
+        )
         first = draw(st.sampled_from([1, -1]))
         slopes = [
             first * (-1) ** k * draw(st.sampled_from([1, Fraction(3, 4), Fraction(1, 2), Fraction(1, 4)]))
             for k in range(len(bps) + 1)
         ]
-        b = bps[-1] + draw(strategies.rationals(Fraction(1, 8), 1, 8))
+        b = bps[-1] + draw(strategies.rationals(Fraction(1, 8), 1, max_denominator=8))
         return CPWL.from_slopes(
-            bps, slopes, anchor=(a, draw(strategies.rationals(-8, 8, 2))), domain=(a, b)
+            bps, slopes, anchor=(a, draw(strategies.rationals(-8, 8, max_denominator=2))), domain=(a, b)
         ).canonical()
 
     return build()

@@ -123,14 +123,14 @@ def check(c: Checker) -> None:
     c.for_all("C: ... aimed: abs-like chains", chains("abs-like"), passes, scale=0.5, reached=(*_TURNS, 0.3))
     c.holds("C: n on [-2, 2] fails the window test", not window_test(n.restrict(-2, 2)))
     wide = st.tuples(
-        strategies.rationals(-6, Fraction(-3, 2), 8).filter(lambda a: a < Fraction(-3, 2)),
-        strategies.rationals(Fraction(3, 2), 6, 8).filter(lambda b: b > Fraction(3, 2)),
+        strategies.rationals(-6, Fraction(-3, 2), max_denominator=8).filter(lambda a: a < Fraction(-3, 2)),
+        strategies.rationals(Fraction(3, 2), 6, max_denominator=8).filter(lambda b: b > Fraction(3, 2)),
     )
     c.for_all("C: n fails on every [a, b] with a < -3/2 < 3/2 < b", wide, lambda ab: not window_test(n.restrict(*ab)))
     interval = st.tuples(
-        strategies.rationals(-5, 5, 8),
-        strategies.rationals(Fraction(1, 8), 6, 8),
-        strategies.rationals(Fraction(1, 16), Fraction(15, 16), 16),
+        strategies.rationals(-5, 5, max_denominator=8),
+        strategies.rationals(Fraction(1, 8), 6, max_denominator=8),
+        strategies.rationals(Fraction(1, 16), Fraction(15, 16), max_denominator=16),
     )
     c.for_all(
         "C: scaled n fails on every compact interval",

@@ -32,7 +32,7 @@ def _holds(theta) -> bool:
 
 
 def check(c: Checker) -> None:
-    q = strategies.rationals(-3, 3, 16)
+    q = strategies.rationals(-3, 3, max_denominator=16)
     thetas = st.one_of(st.tuples(q, q).map(sorted), q.map(lambda v: [v, v]))  # ties in about half
     tied = ("tied thresholds theta1 = theta2", lambda t: t[0] == t[1], 0.3)
     c.for_all("N_theta = y - 2 clip, clip monotone and 1-Lipschitz, N non-expansive", thetas, _holds, reached=tied)

@@ -86,7 +86,7 @@ def test_is_psd_rejects_non_symmetric():
     strategies.matrices(3, 2),
     st.sampled_from([1, Fraction(1, 4), 64]),
     st.one_of(
-        strategies.rationals(Fraction(1, 2**40), Fraction(1, 8), 2**40),
+        strategies.rationals(Fraction(1, 2**40), Fraction(1, 8), max_denominator=2**40),
         st.integers(55, 90).map(lambda k: Fraction(1, 2**k)),
     ),
 )

@@ -10,7 +10,7 @@ import pytest
 
 from proofs.registry import RESULTS
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 THEORY = ROOT / "docs" / "theory.md"
 SECTION = r"\d+(?:\.\d+)?"
 

@@ -1,6 +1,6 @@
 """docs/cli.md holds every command's ``--help`` text as the parser prints it, so the command
 line reference cannot drift from the command line.  After changing an option, rewrite the
-page with ``python tests/test_cli_reference.py``."""
+page with ``python tests/cli/test_cli_reference.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "cli.md"
 INTRO = """# Command line
 
@@ -46,7 +46,7 @@ def reference() -> str:
     reason="argparse's help layout changes between Python versions; the page is written with 3.11",
 )
 def test_the_page_is_the_parsers_help():
-    assert PAGE.read_text() == reference(), "docs/cli.md is out of date: run python tests/test_cli_reference.py"
+    assert PAGE.read_text() == reference(), "docs/cli.md is out of date: run python tests/cli/test_cli_reference.py"
 
 
 def test_every_command_and_option_is_on_the_page():

@@ -13,7 +13,7 @@ from cpwl import CPWL, Affine, CPWLMap, Network, strategies
 from cpwl import activations as act
 
 FAMILIES = strategies.FAMILIES
-xs = st.lists(strategies.rationals(-5, 5, 64), min_size=1, max_size=5)
+xs = st.lists(strategies.rationals(-5, 5, max_denominator=64), min_size=1, max_size=5)
 _EXAMPLES = max(20, settings.default.max_examples // 3)  # a third of the profile's: deep deepens these too
 
 

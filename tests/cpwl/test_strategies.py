@@ -48,3 +48,33 @@ def test_failing_examples_shrink_small():
 @given(strategies.networks("maxmin", width=3))
 def test_pairing_networks_get_even_widths(net):
     assert net.layers[0].out_features % 2 == 0
+
+
+def test_arguments_are_checked_and_keyword_only_past_the_first():
+    import pytest
+
+    bad = [
+        lambda: strategies.rationals(0, 1, max_denominator=0),
+        lambda: strategies.rationals(2, 1),
+        lambda: strategies.rationals(0, 1, dyadic="yes"),
+        lambda: strategies.cpwl_functions(lipschitz=-1),
+        lambda: strategies.cpwl_functions(max_breakpoints=-1),
+        lambda: strategies.orthogonal_matrices(0),
+        lambda: strategies.contractions(2, 2.5),
+        lambda: strategies.matrices(2, 2, max_value=-1),
+        lambda: strategies.networks("sigmoid"),
+        lambda: strategies.networks("relu", width=0),
+        lambda: strategies.networks("relu", input_dim=True),
+        lambda: strategies.near_degenerate_networks(depth=-1),
+    ]
+    for make in bad:
+        with pytest.raises(cpwl.InvalidArgument):
+            make()
+    for positional in (
+        lambda: strategies.rationals(0, 1, 8),
+        lambda: strategies.contractions(2, 2, 8),
+        lambda: strategies.networks("relu", 2),
+        lambda: strategies.cpwl_functions(1, (0, 1)),
+    ):
+        with pytest.raises(TypeError, match="positional"):
+            positional()

@@ -34,7 +34,7 @@ def test_every_exact_slope_lies_within_the_bounds(family, residual, data):
         net = Network([Residual(list(net.layers), skip=Affine([[1, 0], [0, -1]])), act.GroupSort(2)])
     bounds = net.derivative_bounds()
     for _ in range(3):
-        point = [data.draw(rationals(-4, 4, 8)) for _ in range(2)]
+        point = [data.draw(rationals(-4, 4, max_denominator=8)) for _ in range(2)]
         _assert_slopes_inside(net, bounds, point, data.draw(st.integers(0, 1)))
 
 
@@ -54,7 +54,7 @@ def test_conv_network_slopes_lie_within_the_bounds(data):
     head = Affine(data.draw(matrices(1, conv.out_features, max_value=1)))
     net = Network([conv, act.relu(), head])
     bounds = net.derivative_bounds()
-    point = [data.draw(rationals(-2, 2, 4)) for _ in range(9)]
+    point = [data.draw(rationals(-2, 2, max_denominator=4)) for _ in range(9)]
     _assert_slopes_inside(net, bounds, point, data.draw(st.integers(0, 8)))
 
 

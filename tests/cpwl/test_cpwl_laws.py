@@ -16,7 +16,7 @@ from cpwl import CPWL, l2_distance_squared, maximum, minimum, strategies, sup_di
 fns = strategies.cpwl_functions()
 compact = strategies.cpwl_functions(domain=(-3, 2))
 scalars = strategies.rationals(-3, 3)
-points = strategies.rationals(-6, 6, 32)
+points = strategies.rationals(-6, 6, max_denominator=32)
 
 
 def _probe(f, g, xs):

@@ -225,7 +225,7 @@ def _shared_non_dyadic_roots(draw):
     mix = Affine(
         [[draw(st.sampled_from([1, -1, Fraction(7, 3), Fraction(-5, 11)])) for _ in weights] for _ in range(2)]
     )
-    head = Affine([[draw(strategies.rationals(-1, 1, 4)) for _ in range(2)]])
+    head = Affine([[draw(strategies.rationals(-1, 1, max_denominator=4)) for _ in range(2)]])
     return Network([first, act, mix, act, head]), t
 
 

@@ -10,8 +10,8 @@ import cpwl
 from cpwl import CPWL, maximum, minimum, strategies
 from cpwl import activations as act
 
-theta = strategies.rationals(-3, 3, 16)
-ys = strategies.rationals(-6, 6, 64)
+theta = strategies.rationals(-3, 3, max_denominator=16)
+ys = strategies.rationals(-6, 6, max_denominator=64)
 
 
 def _clip(y, lo, hi):

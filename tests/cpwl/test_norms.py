@@ -80,7 +80,11 @@ def test_conv_bounds_are_exact_where_every_tap_is_used(c, out_c, k, extra, data)
     assert full.lipschitz_bound(1).value == _norm(_matrix(full, full.in_features), 1)
 
 
-@given(st.lists(rationals(-2, 2, 8), min_size=2, max_size=3).filter(any), st.booleans(), st.sampled_from(NORMS))
+@given(
+    st.lists(rationals(-2, 2, max_denominator=8), min_size=2, max_size=3).filter(any),
+    st.booleans(),
+    st.sampled_from(NORMS),
+)
 def test_householder_bound_is_the_larger_norm_of_its_two_pieces(v, normalized, norm):
     layer = act.Householder(v, normalized=normalized)
     g = len(v)
@@ -102,7 +106,7 @@ def test_network_bound_covers_exact_difference_quotients(family, data, norm):
     if data.draw(st.booleans()):  # a residual block around the whole network
         net = Network([Residual(list(net.layers), skip=Affine([[1, 0], [0, -1]]))])
     bound = net.lipschitz_bound(norm).value
-    point = st.lists(rationals(-3, 3, 8), min_size=2, max_size=2)
+    point = st.lists(rationals(-3, 3, max_denominator=8), min_size=2, max_size=2)
     for _ in range(5):
         x, y = data.draw(point), data.draw(point)
         if x != y:

@@ -10,7 +10,7 @@ import cpwl
 from cpwl import CPWL, CPWLMap, activations, maximum, minimum, strategies
 
 fns = strategies.cpwl_functions(domain=(-2, 3))
-xs = st.lists(strategies.rationals(-2, 3, 32), min_size=1, max_size=4)
+xs = st.lists(strategies.rationals(-2, 3, max_denominator=32), min_size=1, max_size=4)
 
 
 @given(st.lists(fns, min_size=1, max_size=3), xs)
