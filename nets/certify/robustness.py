@@ -133,9 +133,55 @@ class Certifier:
     def report(self, inputs: torch.Tensor, labels: torch.Tensor, eps) -> RobustnessReport:
         """The proven and the naive certified accuracy of ``inputs`` with ``labels`` at radius
         ``eps`` (see :func:`certified_robust_accuracy`)."""
-        eps_q = as_fraction(eps)
-        if eps_q < 0:
-            raise InvalidArgument(f"eps must be a non-negative radius, got {eps}")
+        return self.reports(inputs, labels, [eps])[0]
+
+    def reports(
+        self, inputs: torch.Tensor, labels: torch.Tensor, radii, batch_size: Optional[int] = None, progress=False
+    ) -> list:
+        """One :meth:`report` per radius in ``radii``, from a single rigorous and a single
+        native forward pass per batch (the margins do not depend on the radius).  With
+        ``batch_size``, the samples go through in batches of that size (bounded memory), with
+        progress shown when ``progress`` is true or names it.
+
+        Examples:
+            >>> import nets
+            >>> certifier = Certifier(nets.LipschitzMLP([2, 4, 3], activation="maxmin", layer="aol"), (2,))
+            >>> x, y = torch.randn(8, 2), torch.zeros(8, dtype=torch.long)
+            >>> [r.eps for r in certifier.reports(x, y, ["1/10", 0.5])]
+            [Fraction(1, 10), Fraction(1, 2)]
+            >>> certifier.reports(x, y, [0.5], batch_size=3)[0] == certifier.reports(x, y, [0.5])[0]
+            True
+        """
+        if batch_size is None or len(inputs) <= batch_size:
+            return self._reports(inputs, labels, radii)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise InvalidArgument(f"batch_size must be a positive int, got {batch_size!r}")
+        from nets.progress import progress as show
+
+        starts = range(0, len(inputs), batch_size)
+        label = progress if isinstance(progress, str) else f"certifying {len(inputs)} samples: batches"
+        parts = [
+            self._reports(inputs[k : k + batch_size], labels[k : k + batch_size], radii)
+            for k in show(starts, label, enabled=bool(progress))
+        ]
+        merged = []
+        for per_radius in zip(*parts):
+            certified = sum((r.certified_mask for r in per_radius), ())
+            naive = sum((r.naive_mask for r in per_radius), ())
+            n = max(1, len(certified))
+            first = per_radius[0]
+            merged.append(
+                RobustnessReport(
+                    first.eps, first.lipschitz, sum(certified) / n, sum(naive) / n, certified, naive, first.norm
+                )
+            )
+        return merged
+
+    def _reports(self, inputs: torch.Tensor, labels: torch.Tensor, radii) -> list:
+        radii = [as_fraction(eps) for eps in radii]
+        for eps in radii:
+            if eps < 0:
+                raise InvalidArgument(f"eps must be a non-negative radius, got {eps}")
         if (
             not isinstance(labels, torch.Tensor)
             or labels.dim() != 1
@@ -156,7 +202,6 @@ class Certifier:
             raise InvalidArgument(
                 f"labels must lie in [0, {classes}), got values from {int(labels.min())} to {int(labels.max())}"
             )
-        certified = _proven_rule(y, err, labels, self.lipschitz, eps_q, self.norm)
         module = self.module
         parameter = next(module.parameters(), None)
         with evaluation_mode(module):
@@ -164,12 +209,19 @@ class Certifier:
         true = native.gather(1, labels[:, None].to(native.device))[:, 0]
         others = native.clone()
         others.scatter_(1, labels[:, None].to(native.device), float("-inf"))
+        native_margin = true - others.max(dim=1).values
         factor = math.sqrt(2) if self.norm == 2 else _MARGIN_FACTOR[self.norm]
-        naive = (true - others.max(dim=1).values > factor * float(self.lipschitz) * float(eps_q)).tolist()
-        n = max(1, len(certified))
-        return RobustnessReport(
-            eps_q, self.lipschitz, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive), self.norm
-        )
+        n = max(1, len(labels))
+        out = []
+        for eps in radii:
+            certified = _proven_rule(y, err, labels, self.lipschitz, eps, self.norm)
+            naive = (native_margin > factor * float(self.lipschitz) * float(eps)).tolist()
+            out.append(
+                RobustnessReport(
+                    eps, self.lipschitz, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive), self.norm
+                )
+            )
+        return out
 
 
 def certified_robust_accuracy(
