@@ -90,10 +90,17 @@ def _shape(text: str) -> tuple:
     return dims
 
 
+def _existing(path: str) -> str:
+    """``path`` if a file is there (checked before torch is imported, so the message is instant)."""
+    if not pathlib.Path(path).is_file():
+        raise UsageError(f"no model file at {path}")
+    return path
+
+
 def _load_model(path: str):
     from nets.model_file import load
 
-    return load(path)
+    return load(_existing(path))
 
 
 def _cmd_demo(args) -> int:
@@ -183,6 +190,7 @@ def _export_line(args, model, graph_format):
 
 
 def _cmd_export(args) -> int:
+    _existing(args.model)
     from nets import onnx_import, pt2_import
 
     graph_format = {".onnx": onnx_import, ".pt2": pt2_import}.get(pathlib.Path(args.model).suffix)
@@ -251,6 +259,7 @@ def _data(spec: str, model):
 
 
 def _cmd_certify(args) -> int:
+    _existing(args.model)
     from nets.certify import Certifier, lipschitz_certificate
 
     model = _load_model(args.model)

@@ -219,3 +219,19 @@ def test_error_messages_are_one_plain_line():
 
     assert _one_line(RuntimeError("\x1b[31mshape\x1b[0m mismatch\n  at layer 3")) == "shape mismatch at layer 3"
     assert _one_line(KeyError()) == "KeyError"
+
+
+def test_help_and_usage_errors_do_not_import_torch(tmp_path):
+    for args in (
+        ["--help"],
+        ["export", "--help"],
+        ["demo", "--epochs", "0"],
+        ["export", str(tmp_path / "none.pt"), "--domain", "0", "1"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "lipcpwl", *args], capture_output=True, text=True
+        )
+        imported = {
+            line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
+        }
+        assert result.returncode in (0, 2) and "torch" not in imported and "onnx" not in imported, args

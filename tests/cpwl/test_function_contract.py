@@ -39,9 +39,47 @@ def test_messages_say_what_went_wrong():
     assert _message(InvalidArgument, lambda: CPWL.from_pieces([0, 1], [1, 1], [0, 0])) == (
         "2 breakpoints need 3 slopes and intercepts, got 2 slopes and 2 intercepts"
     )
-    assert _message(InvalidArgument, lambda: CPWL.from_pieces([0, 1], [1, 2, 1], [0, 0, 5])) == (
-        "pieces 1 and 2 do not meet at breakpoint 1: 2 != 6 (the function must be continuous)"
+    assert _message(InvalidArgument, lambda: CPWL.from_pieces([0, 1], [1, 2, -1], [1, 1, 7])) == (
+        "pieces 1 and 2 do not meet at breakpoint 1: 3 != 6 (the function must be continuous)"
     )
+
+
+def test_constructor_messages_name_the_offending_input():
+    assert _message(InvalidArgument, lambda: CPWL.from_points([])) == "from_points needs at least one point"
+    assert _message(InvalidArgument, lambda: CPWL.from_points([(0, 0), 5])) == "each point is a pair (x, y), got 5"
+    assert _message(InvalidArgument, lambda: CPWL.from_points([(0, 0), (2, 1), (1, 0)])) == (
+        "point x-coordinates must be strictly increasing; x[1] = 2 and x[2] = 1 are not (sort them and drop repeats)"
+    )
+    assert _message(DomainError, lambda: CPWL.from_points([(1, 2)])) == (
+        "one point without end slopes spans a zero-length domain; add a point or an end slope"
+    )
+    assert CPWL.from_points([(1, 2)], left_slope=1).domain.hi == 1
+    assert CPWL.from_points([(1, 2)], right_slope=1).domain.lo == 1
+    assert _message(InvalidArgument, lambda: CPWL.from_slopes([0, 1], [1, 1], anchor=(0, 0))) == (
+        "2 breakpoints need 3 slopes, got 2"
+    )
+    assert _message(InvalidArgument, lambda: CPWL.from_slopes([0], [1, 1], anchor=5)) == (
+        "anchor must be one point (x, y) on the graph, got 5"
+    )
+    assert _message(DomainError, lambda: CPWL.from_slopes([1], [1, 1], anchor=(3, 0), domain=(0, 2))) == (
+        "anchor x = 3 lies outside the domain [0, 2]"
+    )
+    assert _message(InvalidArgument, lambda: CPWL.from_slopes([0, 0], [1, 2, 3], anchor=(0, 0))) == (
+        "breakpoints must be strictly increasing; positions 0 and 1 hold 0 and 0 (sort them and drop repeats)"
+    )
+    assert _message(InvalidArgument, lambda: CPWL.from_slopes([2, 1], [1, 2, 3], anchor=(0, 0))) == (
+        "breakpoints must be strictly increasing; positions 0 and 1 hold 2 and 1 (sort them and drop repeats)"
+    )
+    assert _message(InvalidArgument, lambda: CPWL.from_slopes([0, 2], [1, 2, 3], anchor=(0, 0), domain=(-1, 2))) == (
+        "breakpoint 2 is not strictly inside the domain [-1, 2]"
+    )
+
+
+def test_from_points_with_end_slopes_continues_the_first_and_last_points():
+    f = CPWL.from_points([(0, 1), (1, 3), (2, 2)], left_slope=Fraction(1, 2), right_slope=-3)
+    assert f.domain.lo is None and f.domain.hi is None
+    assert f.slopes == (Fraction(1, 2), 2, -1, -3) and f.breakpoints == (0, 1, 2)
+    assert f(-2) == 0 and f(0) == 1 and f(1) == 3 and f(2) == 2 and f(3) == -1
 
 
 @pytest.mark.parametrize(
@@ -141,6 +179,17 @@ def test_reflected_subtraction_and_plot():
     matplotlib.use("Agg")
     f = CPWL.from_pieces([0], [-1, 1], [0, 0])
     assert 1 - f == CPWL.from_pieces([0], [1, -1], [1, 1]) and (Fraction(1, 2) - f)(2) == Fraction(-3, 2)
-    ax = f.plot(label="|x|")
-    xs, ys = ax.lines[0].get_data()
-    assert ax.lines[0].get_label() == "|x|" and np.allclose(ys, np.abs(xs))
+    assert 1 - (f + 2) == CPWL.from_pieces([0], [1, -1], [-1, -1])
+    import matplotlib.pyplot as plt
+
+    _, given = plt.subplots()
+    ax = f.plot(ax=given, label="|x|")
+    xs, ys = given.lines[0].get_data()
+    assert ax is given and given.lines[0].get_label() == "|x|" and np.allclose(ys, np.abs(xs))
+    plt.close("all")
+
+
+def test_repr_lists_breakpoints_slopes_and_values():
+    f = CPWL.from_points([(0, 0), (1, 1), (2, 0), (3, 5)])
+    assert repr(f) == "CPWL(breakpoints=[1, 2], slopes=[1, -1, 5], values=[1, 0], domain=[0, 3])"
+    assert repr(CPWL.linear(2, 3)) == "CPWL(breakpoints=[], slopes=[2], values=[intercept 3], domain=(-inf, inf))"
