@@ -260,15 +260,17 @@ def _data(spec: str, model):
 
 def _cmd_certify(args) -> int:
     _existing(args.model)
-    from nets.certify import Certifier, lipschitz_certificate
+    executor = _executor(args)
+    from nets.certify import lipschitz_certificate
 
     model = _load_model(args.model)
+    if args.lines is not None:
+        return _certify_lines(args, model, executor)
     x, y = _data(args.data, model)
-    cert = lipschitz_certificate(model, norm=args.norm)
-    certifier = Certifier(
-        model, tuple(x.shape[1:]), norm=args.norm, lipschitz=cert.bound
-    )  # translated once for every radius
-    reports = certifier.reports(x, y, args.eps, batch_size=1024, progress=not args.quiet)
+    cert = lipschitz_certificate(model, tuple(x.shape[1:]), norm=args.norm)
+    reports = _scaleout().certified_accuracy(
+        args.model, x, y, args.eps, norm=args.norm, lipschitz=cert.bound, **executor
+    )
     rows = [
         {"eps": r_eps, "certified": r.certified, "naive": r.naive, "disagreements": r.disagreements}
         for r_eps, r in zip(args.eps, reports)
@@ -278,17 +280,73 @@ def _cmd_certify(args) -> int:
             {"path": c.path, "module": c.module, "bound": str(c.bound), "ok": c.ok, "method": c.method}
             for c in cert.layers
         ]
-        print(
-            json.dumps(
-                {"norm": str(cert.norm), "layers": layers, "lipschitz_bound": str(cert.bound), "robustness": rows},
-                indent=2,
-            )
-        )
+        document = {"norm": str(cert.norm), "layers": layers, "lipschitz_bound": str(cert.bound), "robustness": rows}
+        print(json.dumps(document, indent=2))
         return 0
     print(cert.table())
     print("\n| eps | certified (proven) | naive float rule | disagreements |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['eps']} | {r['certified']:.4f} | {r['naive']:.4f} | {len(r['disagreements'])} |")
+    return 0
+
+
+def _scaleout():
+    from nets.certify import scaleout
+
+    return scaleout
+
+
+def _executor(args) -> dict:
+    """Where the shards run: in this process, a local pool (--workers) or Ray (--ray)."""
+    if args.workers is not None and args.ray is not None:
+        raise UsageError("give --workers N (a local pool) or --ray ADDRESS (a cluster), not both")
+    return {"workers": args.workers, "ray": args.ray, "progress": not args.quiet}
+
+
+def _certify_lines(args, model, executor: dict) -> int:
+    """Exact distance along each segment of a pairs file to the first label change."""
+    import numpy as np
+
+    path = pathlib.Path(args.lines)
+    if not path.is_file():
+        raise UsageError(f"no pairs file at {path} (an .npz with arrays 'start' and 'end', one row per pair)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            starts, ends = data["start"], data["end"]
+    except (KeyError, ValueError, OSError) as err:
+        raise UsageError(f"{path}: expected an .npz with arrays 'start' and 'end' ({err})") from err
+    if starts.shape != ends.shape or starts.ndim < 2:
+        raise UsageError(
+            f"{path}: 'start' and 'end' must have the same shape [pairs, ...], got {starts.shape} and {ends.shape}"
+        )
+    shape = _model_size(model)
+    if shape is not None and math.prod(shape) != math.prod(starts.shape[1:]):
+        raise UsageError(f"the model takes inputs of shape {shape}, the pairs have shape {starts.shape[1:]}")
+    if shape is not None:
+        starts, ends = starts.reshape(len(starts), *shape), ends.reshape(len(ends), *shape)
+    certificates = _scaleout().line_certificates(args.model, list(zip(starts, ends)), **executor)
+    rows = [
+        {
+            "pair": k,
+            "label": c.label,
+            "t": None if c.t is None else str(c.t),
+            "distance_squared": None if c.distance_squared is None else str(c.distance_squared),
+            "lipschitz_squared": str(c.lipschitz_squared),
+        }
+        for k, c in enumerate(certificates)
+    ]
+    if args.json:
+        print(json.dumps({"lines": rows}, indent=2))
+        return 0
+    changed = [c for c in certificates if c.t is not None]
+    never = len(certificates) - len(changed)
+    print(f"{len(certificates)} segments: the label changes on {len(changed)}, never on {never}")
+    print("\n| pair | label at start | first change t | distance to it |\n|---|---|---|---|")
+    for k, c in enumerate(certificates[:20]):
+        distance = "-" if c.distance_squared is None else f"{math.sqrt(c.distance_squared):.6g}"
+        print(f"| {k} | {c.label} | {'-' if c.t is None else f'{float(c.t):.9g}'} | {distance} |")
+    if len(certificates) > 20:
+        print(f"... ({len(certificates) - 20} more; --json for all, exactly)")
     return 0
 
 
@@ -357,6 +415,7 @@ _EXAMPLES = {
     "  lipcpwl export model.onnx --line 0,0 1,1/2 --json\n"
     "  lipcpwl export convnet.pt --shape 1,8,8 --line 0,0,...,0 1,1,...,1",
     "certify": "examples:\n  lipcpwl certify digits.pt --data digits --eps 0.1 0.25\n"
+    "  lipcpwl certify digits.pt --lines pairs.npz --workers 4\n"
     "  lipcpwl certify model.pt --data test.npz --norm inf --eps 0.01 --json",
     "plot": "example:\n  lipcpwl export scalar.pt --domain -3 3 -o f.json && lipcpwl plot f.json -o f.png",
 }
@@ -449,6 +508,18 @@ def _parser() -> argparse.ArgumentParser:
         default="2",
         type=lambda s: s.strip().lower(),
         help="the norm of the perturbation radius and of the Lipschitz bound (default: %(default)s)",
+    )
+    certify.add_argument(
+        "--lines",
+        metavar="PAIRS.npz",
+        help="instead of --data: exact line certificates for every pair of an .npz with arrays 'start' and 'end' "
+        "(the distance along each segment to the first label change)",
+    )
+    certify.add_argument(
+        "--workers", type=_positive_int, metavar="N", help="run the shards in a local pool of N processes"
+    )
+    certify.add_argument(
+        "--ray", metavar="ADDRESS", help="run the shards as tasks on a Ray cluster ('auto', an address, or 'local')"
     )
     certify.set_defaults(run=_cmd_certify)
 

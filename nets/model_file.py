@@ -12,6 +12,7 @@ Examples:
 
 from __future__ import annotations
 
+import io
 import pathlib
 import pickle
 import warnings
@@ -42,16 +43,20 @@ def save(model: nn.Module, path) -> None:
     )
 
 
-def load(path) -> nn.Module:
-    """Read a model written by :func:`save` (in evaluation mode).  Anything else — a missing
-    file, another format, a pickle that would run code — raises :class:`ModelFileError`."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"no model file at {path}")
+def load(source) -> nn.Module:
+    """Read a model written by :func:`save` from a path, or from the bytes of such a file (in
+    evaluation mode).  Anything else — a missing file, another format, a pickle that would run
+    code — raises :class:`ModelFileError`."""
+    if isinstance(source, (bytes, bytearray)):
+        path, readable = "the model bytes", io.BytesIO(bytes(source))
+    else:
+        path = readable = pathlib.Path(source)
+        if not path.is_file():
+            raise ModelFileError(f"no model file at {path}")
     try:
         with warnings.catch_warnings():  # torch warns about the pickle it is refusing; we say why ourselves
             warnings.simplefilter("ignore")
-            payload = torch.load(path, weights_only=True, map_location="cpu")
+            payload = torch.load(readable, weights_only=True, map_location="cpu")
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError, OSError) as err:
         raise ModelFileError(
             f"{path} is not a lipcpwl model file (or would need code to load): {str(err).splitlines()[0]}"

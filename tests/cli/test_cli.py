@@ -235,3 +235,17 @@ def test_help_and_usage_errors_do_not_import_torch(tmp_path):
             line.split("|")[-1].strip() for line in result.stderr.splitlines() if line.startswith("import time:")
         }
         assert result.returncode in (0, 2) and "torch" not in imported and "onnx" not in imported, args
+
+
+def test_certify_lines_and_workers(models, tmp_path):
+    pairs = tmp_path / "pairs.npz"
+    rng = np.random.default_rng(0)
+    np.savez(pairs, start=rng.random((6, 2)), end=3 * rng.random((6, 2)) - 1)
+    alone = _run("certify", str(models["planar"]), "--lines", str(pairs), "--json", "--quiet")
+    pooled = _run("certify", str(models["planar"]), "--lines", str(pairs), "--json", "--quiet", "--workers", "2")
+    assert alone.returncode == 0 and pooled.returncode == 0, pooled.stderr
+    assert json.loads(alone.stdout) == json.loads(pooled.stdout) and len(json.loads(alone.stdout)["lines"]) == 6
+    _assert_user_error(_run("certify", str(models["planar"]), "--workers", "2", "--ray", "auto"), "not both")
+    _assert_user_error(_run("certify", str(models["planar"]), "--lines", str(tmp_path / "none.npz")), "no pairs file")
+    np.savez(tmp_path / "bad.npz", start=rng.random((6, 3)), end=rng.random((6, 3)))
+    _assert_user_error(_run("certify", str(models["planar"]), "--lines", str(tmp_path / "bad.npz")), "inputs of shape")

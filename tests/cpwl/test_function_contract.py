@@ -67,7 +67,7 @@ def test_constructor_messages_name_the_offending_input():
     assert _message(InvalidArgument, lambda: CPWL.from_slopes([0, 0], [1, 2, 3], anchor=(0, 0))) == (
         "breakpoints must be strictly increasing; positions 0 and 1 hold 0 and 0 (sort them and drop repeats)"
     )
-    assert _message(InvalidArgument, lambda: CPWL.from_slopes([2, 1], [1, 2, 3], anchor=(0, 0))) == (
+    assert _message(InvalidArgument, lambda: CPWL.from_slopes([2, 1, 5], [1, 2, 3, 4], anchor=(0, 0))) == (
         "breakpoints must be strictly increasing; positions 0 and 1 hold 2 and 1 (sort them and drop repeats)"
     )
     assert _message(InvalidArgument, lambda: CPWL.from_slopes([0, 2], [1, 2, 3], anchor=(0, 0), domain=(-1, 2))) == (
@@ -76,10 +76,10 @@ def test_constructor_messages_name_the_offending_input():
 
 
 def test_from_points_with_end_slopes_continues_the_first_and_last_points():
-    f = CPWL.from_points([(0, 1), (1, 3), (2, 2)], left_slope=Fraction(1, 2), right_slope=-3)
+    f = CPWL.from_points([(1, 1), (2, 3), (3, 2)], left_slope=Fraction(1, 2), right_slope=-3)
     assert f.domain.lo is None and f.domain.hi is None
-    assert f.slopes == (Fraction(1, 2), 2, -1, -3) and f.breakpoints == (0, 1, 2)
-    assert f(-2) == 0 and f(0) == 1 and f(1) == 3 and f(2) == 2 and f(3) == -1
+    assert f.slopes == (Fraction(1, 2), 2, -1, -3) and f.breakpoints == (1, 2, 3)
+    assert f(-1) == 0 and f(1) == 1 and f(2) == 3 and f(3) == 2 and f(4) == -1
 
 
 @pytest.mark.parametrize(

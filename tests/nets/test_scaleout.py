@@ -1,0 +1,122 @@
+"""Certification jobs spread over processes and over Ray give the single-process answer, bit
+for bit, also when a worker dies in the middle of the job."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import threading
+import time
+
+import pytest
+import torch
+
+import nets
+from nets.certify import line_certificate
+from nets.certify.scaleout import certified_accuracy, line_certificates
+
+RADII = ["0", "1/20", "1/10", "1/4"]
+
+
+@pytest.fixture(scope="module")
+def job():
+    torch.manual_seed(3)
+    model = nets.LipschitzMLP([2, 12, 12, 3], activation="maxmin", layer="aol")
+    x = torch.randn(96, 2)
+    with torch.no_grad():
+        y = model(x).argmax(dim=1)
+    y[::5] = (y[::5] + 1) % 3  # some wrong labels: never certified
+    generator = torch.Generator().manual_seed(4)
+    pairs = [(torch.randn(2, generator=generator), 3 * torch.randn(2, generator=generator)) for _ in range(24)]
+    reference = certified_accuracy(model, x, y, RADII, shard_size=16)
+    lines = line_certificates(model, pairs, shard_size=3)
+    return model, x, y, pairs, reference, lines
+
+
+def _masks(reports):
+    return [(r.eps, r.lipschitz, r.certified_mask, r.naive_mask) for r in reports]
+
+
+def test_the_reference_is_not_trivial(job):
+    model, x, y, pairs, reference, lines = job
+    assert 0 < sum(reference[1].certified_mask) < len(x) and sum(reference[-1].certified_mask) < sum(
+        reference[1].certified_mask
+    )
+    assert lines == [line_certificate(model, a, b) for a, b in pairs]
+    assert any(c.t is not None for c in lines) and any(c.t is None for c in lines)
+
+
+def test_a_local_pool_gives_the_same_answer(job, tmp_path):
+    model, x, y, pairs, reference, lines = job
+    path = tmp_path / "model.pt"
+    nets.model_file.save(model, path)
+    assert _masks(certified_accuracy(path, x, y, RADII, shard_size=16, workers=2)) == _masks(reference)
+    assert line_certificates(path, pairs, shard_size=3, workers=2) == lines
+
+
+def _kill_a_worker_soon(victims: list) -> threading.Thread:
+    """Kill the first worker process of this test process as soon as one exists."""
+
+    def hunt():
+        deadline = time.time() + 60
+        while time.time() < deadline and not victims:
+            children = multiprocessing.active_children()
+            if children:
+                os.kill(children[0].pid, signal.SIGKILL)
+                victims.append(children[0].pid)
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=hunt)
+    thread.start()
+    return thread
+
+
+def test_a_dead_local_worker_costs_a_retry_not_a_result(job):
+    model, x, y, pairs, reference, lines = job
+    victims: list = []
+    hunter = _kill_a_worker_soon(victims)
+    got = line_certificates(model, pairs, shard_size=3, workers=2)
+    hunter.join()
+    assert victims, "no worker was killed: the test did not test a retry"
+    assert got == lines
+
+
+def test_ray_gives_the_same_answer_when_a_worker_dies(job):
+    ray = pytest.importorskip("ray")
+    psutil = pytest.importorskip("psutil")
+    model, x, y, pairs, reference, lines = job
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        assert _masks(certified_accuracy(model, x, y, RADII, shard_size=16, ray="local")) == _masks(reference)
+        victims: list = []
+
+        def hunt():  # kill a Ray worker while it runs one of our shards
+            deadline = time.time() + 90
+            while time.time() < deadline and not victims:
+                for process in psutil.process_iter(["pid", "name", "cmdline"]):
+                    title = " ".join(process.info["cmdline"] or []) + (process.info["name"] or "")
+                    if "_lines_shard" in title:
+                        os.kill(process.info["pid"], signal.SIGKILL)
+                        victims.append(process.info["pid"])
+                        return
+                time.sleep(0.05)
+
+        hunter = threading.Thread(target=hunt)
+        hunter.start()
+        got = line_certificates(model, pairs, shard_size=3, ray="local")
+        hunter.join()
+        assert victims, "no Ray worker was killed: the test did not test a retry"
+        assert got == lines
+    finally:
+        ray.shutdown()
+
+
+def test_arguments_are_checked(job):
+    from cpwl import InvalidArgument
+
+    model, x, y, *_ = job
+    with pytest.raises(InvalidArgument, match="not both"):
+        certified_accuracy(model, x, y, RADII, workers=2, ray="local")
+    with pytest.raises(InvalidArgument, match="shard_size"):
+        certified_accuracy(model, x, y, RADII, shard_size=0)
