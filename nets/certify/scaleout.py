@@ -105,7 +105,7 @@ def line_certificates(
     """The exact :class:`nets.certify.LineCertificate` of every ``(start, end)`` pair, in
     order, computed in shards of ``shard_size`` pairs."""
     data, _ = _model_bytes(model)
-    pairs = [(torch.as_tensor(a).tolist(), torch.as_tensor(b).tolist()) for a, b in pairs]
+    pairs = [(start, end) for start, end in pairs]  # any exact form line_certificate takes
     size = _positive(shard_size, "shard_size")
     shards = [(data, pairs[k : k + size]) for k in range(0, len(pairs), size)]
     parts = _run(_lines_shard, shards, workers, ray, progress, f"line certificates for {len(pairs)} pairs: shards")
