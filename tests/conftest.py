@@ -1,10 +1,11 @@
 """Hypothesis profiles: ``ci`` (default; the whole suite stays well under 15 minutes on two
-cores) and ``deep`` (many examples: ``HYPOTHESIS_PROFILE=deep pytest``)."""
+cores), ``deep`` (many examples: ``HYPOTHESIS_PROFILE=deep pytest``) and ``mutation`` (the ci
+examples without shrinking: mutation testing needs pass or fail, not the smallest example)."""
 
 import os
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "ci",
@@ -19,6 +20,9 @@ settings.register_profile(
     max_examples=2000,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
+settings.register_profile(
+    "mutation", settings.get_profile("ci"), phases=[Phase.explicit, Phase.reuse, Phase.generate], database=None
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

@@ -236,3 +236,22 @@ def test_fast_engine_settles_non_dyadic_ties_exactly(pair):
     fast = net.apply_map(F)
     _assert_same(fast, _reference(net, F))
     assert fast(t) == net(t)
+
+
+@given(
+    st.lists(st.sampled_from([-2, -1, "-1/3", 0, "1/3", 1, 2]), min_size=2, max_size=5),
+    st.sampled_from(["relu", "leaky_relu", "n"]),
+    st.sampled_from([(None, None), (None, "1/2"), ("-5/7", None)]),
+)
+def test_constant_neurons_on_unbounded_ends(biases, name, domain):
+    # zero rows make neurons constant: on an infinite end the filter cannot read a slope's sign and
+    # must compare the constant with every level exactly (and a neuron exactly at a level on a tail)
+    layer = {
+        "relu": activations.relu(),
+        "leaky_relu": activations.Elementwise(activations.leaky_relu("1/3")),
+        "n": activations.NLayer([("-1/3", "1/3")] * len(biases)),
+    }[name]
+    weights = [[0] if k % 2 == 0 else [Fraction(1, k + 1)] for k in range(len(biases))]
+    net = Network([Affine(weights, biases), layer, Affine([[1] * len(biases), [k - 1 for k in range(len(biases))]])])
+    F = CPWLMap.identity(Interval(*domain))
+    _assert_same(net.apply_map(F), _reference(net, F))
