@@ -33,6 +33,9 @@ def test_a_pickle_that_would_run_code_is_refused(tmp_path):
         model_file.load(tmp_path / "plain.pkl")
     with pytest.raises(model_file.ModelFileError):
         pt2_import.load(tmp_path / "plain.pkl")
+    for data in ((tmp_path / "evil.pt").read_bytes(), (tmp_path / "plain.pkl").read_bytes(), b"garbage"):
+        with pytest.raises(model_file.ModelFileError, match="the model bytes"):
+            model_file.load(data)  # the form the scale-out shards receive
     assert RAN == []  # nothing ran
 
 
@@ -41,7 +44,8 @@ def test_saved_models_round_trip_and_keep_their_function(tmp_path):
     model = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=2, layers_per_block=1, activation="n")
     model_file.save(model, tmp_path / "m.pt")
     again = model_file.load(tmp_path / "m.pt")
+    from_bytes = model_file.load((tmp_path / "m.pt").read_bytes())
     x = torch.rand(3, 1, 4, 4)
-    assert torch.equal(model.eval()(x), again(x))
+    assert torch.equal(model.eval()(x), again(x)) and torch.equal(again(x), from_bytes(x))
     with pytest.raises(model_file.ModelFileError):
         model_file.save(torch.nn.Linear(1, 1), tmp_path / "x.pt")
