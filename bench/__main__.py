@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from bench import certification, exact_peers, line_restriction, scaling, torch_activations
+from bench import certification, exact_peers, line_restriction, scaleout, scaling, torch_activations
 
 FULL = {
     "relu": [(16, 2), (64, 3), (256, 4), (512, 6), (1024, 4)],
@@ -87,6 +87,8 @@ def run(quick: bool, repeats: int, parts: list) -> dict:
             out["torch"].append(torch_activations.compare(cfg["torch_shape"], repeats=50, device="cuda"))
     if "certification" in parts:
         out["certification"] = certification.compare(epochs=cfg["epochs"], repeats=repeats)
+    if "scaleout" in parts:
+        out["scaleout"] = scaleout.compare(pairs=40 if quick else 2000, shard_size=10 if quick else 50)
     return out
 
 
@@ -207,6 +209,22 @@ def report(results: dict) -> str:
                 ["eps", "proven", "naive float rule", "disagreements", "proven s", "naive s", "proven/naive"], rows
             )
         )
+    if "scaleout" in results:
+        c = results["scaleout"]
+        rows = [
+            [name, c[f"{key}_s"], c.get(f"{key}_speedup", 1.0), c[f"{key}_identical"]]
+            for name, key in (
+                ("one process", "in_process"),
+                ("local pool, 2 workers", "workers_2"),
+                ("Ray, 2 workers", "ray_2"),
+            )
+            if f"{key}_s" in c
+        ]
+        parts.append(
+            f"### 7. Exact line certificates for {c['pairs']} pairs of digits (shards of {c['shard_size']}; "
+            f"{c['label_changes']} segments change label)\n\n"
+            + _table(["executor", "seconds", "speed-up", "same certificates"], rows)
+        )
     return "\n\n".join(parts)
 
 
@@ -217,8 +235,8 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["relu", "activations", "exact_peers", "scaling", "torch", "certification"],
-        help="run only these parts",
+        choices=["relu", "activations", "exact_peers", "scaling", "torch", "certification", "scaleout"],
+        help="run only these parts (scaleout, which starts processes and a local Ray instance, runs only when named)",
     )
     parser.add_argument(
         "--json",
