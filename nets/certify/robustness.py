@@ -44,6 +44,18 @@ class RobustnessReport:
     naive_mask: tuple
     norm: object = 2
 
+    @classmethod
+    def from_masks(cls, eps, lipschitz, certified_mask, naive_mask, norm) -> RobustnessReport:
+        """The report whose per-sample verdicts are the two masks (the accuracies follow).
+
+        Examples:
+            >>> RobustnessReport.from_masks(Fraction(1, 10), Fraction(1), (True, False), (True, True), 2).certified
+            0.5
+        """
+        certified_mask, naive_mask = tuple(certified_mask), tuple(naive_mask)
+        n = max(1, len(certified_mask))
+        return cls(eps, lipschitz, sum(certified_mask) / n, sum(naive_mask) / n, certified_mask, naive_mask, norm)
+
     @property
     def disagreements(self) -> list:
         """Indices where the naive rule certifies and the proof does not (or the reverse)."""
@@ -164,18 +176,16 @@ class Certifier:
             self._reports(inputs[k : k + batch_size], labels[k : k + batch_size], radii)
             for k in show(starts, label, enabled=bool(progress))
         ]
-        merged = []
-        for per_radius in zip(*parts):
-            certified = sum((r.certified_mask for r in per_radius), ())
-            naive = sum((r.naive_mask for r in per_radius), ())
-            n = max(1, len(certified))
-            first = per_radius[0]
-            merged.append(
-                RobustnessReport(
-                    first.eps, first.lipschitz, sum(certified) / n, sum(naive) / n, certified, naive, first.norm
-                )
+        return [
+            RobustnessReport.from_masks(
+                batches[0].eps,
+                batches[0].lipschitz,
+                sum((r.certified_mask for r in batches), ()),
+                sum((r.naive_mask for r in batches), ()),
+                batches[0].norm,
             )
-        return merged
+            for batches in zip(*parts)
+        ]
 
     def _reports(self, inputs: torch.Tensor, labels: torch.Tensor, radii) -> list:
         radii = [as_fraction(eps) for eps in radii]
@@ -211,17 +221,16 @@ class Certifier:
         others.scatter_(1, labels[:, None].to(native.device), float("-inf"))
         native_margin = true - others.max(dim=1).values
         factor = math.sqrt(2) if self.norm == 2 else _MARGIN_FACTOR[self.norm]
-        n = max(1, len(labels))
-        out = []
-        for eps in radii:
-            certified = _proven_rule(y, err, labels, self.lipschitz, eps, self.norm)
-            naive = (native_margin > factor * float(self.lipschitz) * float(eps)).tolist()
-            out.append(
-                RobustnessReport(
-                    eps, self.lipschitz, sum(certified) / n, sum(naive) / n, tuple(certified), tuple(naive), self.norm
-                )
+        return [
+            RobustnessReport.from_masks(
+                eps,
+                self.lipschitz,
+                _proven_rule(y, err, labels, self.lipschitz, eps, self.norm),
+                (native_margin > factor * float(self.lipschitz) * float(eps)).tolist(),
+                self.norm,
             )
-        return out
+            for eps in radii
+        ]
 
 
 def certified_robust_accuracy(

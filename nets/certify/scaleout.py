@@ -74,23 +74,16 @@ def certified_accuracy(
         for k in range(0, len(inputs), _positive(shard_size, "shard_size"))
     ]
     parts = _run(_accuracy_shard, shards, workers, ray, progress, f"certifying {len(inputs)} samples: shards")
-    merged = []
-    for k, eps in enumerate(radii):
-        certified = sum((part[k][0] for part in parts), ())
-        naive = sum((part[k][1] for part in parts), ())
-        n = max(1, len(certified))
-        merged.append(
-            RobustnessReport(
-                as_fraction(eps),
-                as_fraction(lipschitz),
-                sum(certified) / n,
-                sum(naive) / n,
-                certified,
-                naive,
-                norm_name(norm),
-            )
+    return [
+        RobustnessReport.from_masks(
+            as_fraction(eps),
+            as_fraction(lipschitz),
+            sum((part[k][0] for part in parts), ()),
+            sum((part[k][1] for part in parts), ()),
+            norm_name(norm),
         )
-    return merged
+        for k, eps in enumerate(radii)
+    ]
 
 
 def line_certificates(
