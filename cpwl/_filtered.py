@@ -1,4 +1,4 @@
-"""Private engine: exact line restriction of affine + elementwise networks at float speed.
+"""Private engine: exact line restriction of networks at float speed.
 
 The map on each piece is ``(A x + C) / D`` with integers ``A, C`` (as in :class:`CPWLMap`),
 but the engine never holds those integers as Python objects.  It keeps
@@ -8,26 +8,30 @@ but the engine never holds those integers as Python objects.  It keeps
 * ``R``: the residues of ``A`` and ``C`` modulo enough primes to recover them (see
   :mod:`cpwl._modular`), updated by exact float64 BLAS products.
 
-Every sign the refinement needs (a neuron against a level, at a breakpoint or inside a
-piece) is read from the floats when the value clears its error bound; otherwise the integers
-of that one neuron on that one piece are rebuilt from their residues and the sign is decided
-exactly.  Breakpoints, and the final map, always come from the exact integers.  The result is
-the map the reference engine (each layer's ``apply_map``) computes, bit for bit.
+Every sign the refinement needs (a linear form of the neurons against a level, at a
+breakpoint or inside a piece) is read from the floats when the value clears its error bound;
+otherwise the integers of that one form on that one piece are rebuilt from their residues and
+the sign is decided exactly.  Breakpoints, and the final map, always come from the exact
+integers, so simultaneous crossings (ties) are merged exactly.  The result is the map the
+reference engine (each layer's ``apply_map``) computes, bit for bit.
+
+Each layer type the engine runs has one step, listed once in :data:`_STEPS` with the growth
+of its integers (which fixes the primes); the steps for convolutions and for the vector
+activations live in :mod:`cpwl._filtered_conv` and :mod:`cpwl._filtered_groups`.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Optional
+from collections.abc import Callable
+from typing import NamedTuple, Optional
 
 import numpy as np
 from gmpy2 import mpq
 
 from cpwl import _intarrays, _modular, _pieces
 from cpwl._floats import ratio_to_float
-from cpwl.activations.elementwise import Elementwise
 from cpwl.errors import ShapeError
-from cpwl.gather import Gather
 from cpwl.limits import check_breakpoints, check_memory
 
 _U = 2.0**-53  # unit roundoff of float64
@@ -36,16 +40,93 @@ _SLACK = 1 + 2.0**-20  # covers the roundings made while computing the bounds th
 _TINY = 2.0**-1000  # covers underflow
 
 
+class _Step(NamedTuple):
+    """How the engine runs one layer type: ``apply(state, layer)`` and ``growth(layer,
+    width, log_mag, D)`` -> ``(width, log_mag, D, bits)`` after the layer (``log_mag``: log2
+    of a bound on the values, ``D``: the common denominator, ``bits``: a bound on the bit
+    length of every integer met inside the layer)."""
+
+    apply: Callable
+    growth: Callable
+
+
+def _steps() -> list:
+    from cpwl import _filtered_conv, _filtered_groups
+    from cpwl.activations.elementwise import Elementwise
+    from cpwl.activations.vector import Householder, SortingLayer
+    from cpwl.affine import Affine
+    from cpwl.conv import Conv2d
+    from cpwl.gather import Gather
+    from cpwl.residual import Residual
+
+    return [
+        (Affine, _Step(Propagation._affine, _affine_growth)),
+        (Conv2d, _Step(_filtered_conv.apply, _filtered_conv.growth)),
+        (Elementwise, _Step(Propagation._activation, _elementwise_growth)),
+        (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth)),
+        (Householder, _Step(_filtered_groups.apply_householder, _filtered_groups.householder_growth)),
+        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D))),
+        (Residual, _Step(Propagation._residual, _residual_growth)),
+    ]
+
+
+_STEPS: list = []
+
+
+def _step(layer) -> Optional[_Step]:
+    """The engine's step for ``layer`` (``None``: the engine does not run it: a layer defined
+    outside the library, or a subclass that overrides ``apply_map``, goes through its own
+    ``apply_map``)."""
+    if not _STEPS:
+        _STEPS.extend(_steps())
+    from cpwl.residual import Residual
+
+    for kind, step in _STEPS:
+        if isinstance(layer, kind) and type(layer).apply_map is kind.apply_map:  # a subclass with its own meaning: no
+            if isinstance(layer, Residual) and not all(
+                _step(sub) for sub in (*layer.layers, *([layer.skip] if layer.skip is not None else []))
+            ):
+                return None
+            return step
+    return None
+
+
 def start(F, layers) -> Optional[Propagation]:
     """The engine's state for the map ``F`` about to pass through ``layers``, or ``None`` when
-    some layer is not affine, elementwise or a gather (the reference engine then does the
-    work)."""
-    from cpwl.affine import Affine
-
-    if not all(isinstance(layer, (Affine, Elementwise, Gather)) for layer in layers):
+    some layer has no step here (the reference engine then does the work)."""
+    if not all(_step(layer) for layer in layers):
         return None
     bits = _bits_needed(F, layers)
     return Propagation(F, _modular.Moduli.for_bits(bits)) if math.isfinite(bits) else None
+
+
+class Forms(NamedTuple):
+    """Linear forms along the line, one column each, piece by piece: float64 slopes and
+    offsets ``Af, Cf`` (pieces x forms) within ``eA, eC`` (one bound per piece) of the exact
+    values, and ``exact(pieces, columns)`` -> their integers ``(A, C)`` over the state's
+    denominator."""
+
+    Af: np.ndarray
+    Cf: np.ndarray
+    eA: np.ndarray
+    eC: np.ndarray
+    exact: Callable
+
+
+class Levels:
+    """Levels the forms are compared with: exact (numerators, positive denominators), float64
+    approximations with error bounds, and which are real (channels have different counts)."""
+
+    def __init__(self, num, den, valid):
+        self.num, self.den, self.valid = num, den, valid
+        self.count = num.shape[0]
+        self.floats = ratio_to_float(num, den)[0]
+        self.errors = 2 * _REL * np.abs(self.floats) + _TINY
+
+    @classmethod
+    def zeros(cls, n: int) -> Levels:
+        """The single level 0 for ``n`` forms."""
+        return cls(_intarrays.ints([0] * n, (1, n)), _intarrays.ints([1] * n, (1, n)), np.ones((1, n), dtype=bool))
 
 
 class Propagation:
@@ -61,13 +142,8 @@ class Propagation:
         self._R = np.stack([_modular.residues(F._A, primes), _modular.residues(F._C, primes)], axis=1)
 
     def apply(self, layer) -> None:
-        """Push the state through one affine, elementwise or gather layer."""
-        if isinstance(layer, Elementwise):
-            self._activation(layer)
-        elif isinstance(layer, Gather):
-            self._gather(layer)
-        else:
-            self._affine(layer)
+        """Push the state through one layer that has a step (see :func:`start`)."""
+        _step(layer).apply(self, layer)
 
     def result(self):
         """The exact :class:`CPWLMap`."""
@@ -77,14 +153,84 @@ class Propagation:
         C = self._mod.reconstruct(self._R[:, 1])
         return CPWLMap._raw(self._bps, A, C, self._D, self._domain)
 
+    @property
+    def width(self) -> int:
+        """The number of components of the current map."""
+        return self._Af.shape[1]
+
+    @property
+    def pieces(self) -> int:
+        """The number of pieces of the current map."""
+        return self._Af.shape[0]
+
+    def neurons(self) -> Forms:
+        """The components themselves as :class:`Forms`."""
+        return Forms(self._Af, self._Cf, self._eA, self._eC, self._exact)
+
+    def combined(self, index: np.ndarray, coef: np.ndarray) -> Forms:
+        """The forms ``sum_j coef[m, j] * component[index[m, j]]`` (``index`` an int array
+        ``(forms, g)``, ``coef`` an object array of ints of the same shape)."""
+        cf, exact = ratio_to_float(coef, 1)
+        rel = 0.0 if exact else _REL
+        g = index.shape[1]
+        csum = float(np.abs(cf).sum(axis=1).max(initial=0.0)) * (1 + rel)
+        with np.errstate(all="ignore"):
+            Af = sum(cf[None, :, j] * self._Af[:, index[:, j]] for j in range(g))
+            Cf = sum(cf[None, :, j] * self._Cf[:, index[:, j]] for j in range(g))
+            eA = (csum * self._eA + (g + 1) * (_U + rel) * csum * _row_max(self._Af)) * _SLACK + _TINY
+            eC = (csum * self._eC + (g + 1) * (_U + rel) * csum * _row_max(self._Cf)) * _SLACK + _TINY
+
+        def exact(pieces, cols):
+            parts = [self._exact(pieces, index[cols, j]) for j in range(g)]
+            return (
+                sum(coef[cols, j] * parts[j][0] for j in range(g)),
+                sum(coef[cols, j] * parts[j][1] for j in range(g)),
+            )
+
+        return Forms(Af, Cf, eA, eC, exact)
+
+    def fork(self) -> Propagation:
+        """An independent copy of the state (for the two branches of a residual block)."""
+        other = object.__new__(Propagation)
+        other.__dict__.update(self.__dict__)
+        other._bps = list(self._bps)
+        for name in ("_Af", "_Cf", "_eA", "_eC", "_R"):
+            setattr(other, name, getattr(self, name).copy())
+        return other
+
+    def refine(self, forms: Forms, levels: Levels, bytes_per_piece: float, what: str) -> tuple:
+        """Split the pieces where a form crosses one of its levels: the new breakpoints are
+        set, and ``(parents, signs)`` returned: for each new piece the old piece holding it,
+        and the exact signs of every form against every level inside it, ``(levels, pieces,
+        forms)``.  The caller then rebuilds the arrays on the new pieces, which it says take
+        ``bytes_per_piece`` (checked against the memory budget before anything is built)."""
+        ends = self._end_signs(forms, levels)
+        hits = np.nonzero(ends[:, :-1, :] * ends[:, 1:, :] < 0)
+        new = self._crossings(forms, levels, *hits)
+        check_breakpoints(len(self._bps) + len(new))
+        pieces = len(self._bps) + len(new) + 1
+        self.check_memory(bytes_per_piece, pieces, f"{what} on {pieces} pieces")
+        merged = _pieces.merge_breakpoints(self._domain, self._bps, new)
+        samples = _pieces.sample_points(merged, self._domain)
+        parents = _parents(self._bps, merged)
+        signs = np.zeros((levels.count, len(samples), forms.Af.shape[1]), dtype=np.int8)
+        for r in range(levels.count):
+            signs[r] = self._signs(samples, parents, forms, levels, r)
+        self._bps = merged
+        return parents, signs
+
+    def check_memory(self, bytes_per_piece: float, pieces: int, what: str) -> None:
+        """:func:`cpwl.check_memory` for a step on ``pieces`` pieces."""
+        check_memory(bytes_per_piece * pieces, what, pieces=pieces)
+
     # ------------------------------------------------------------------ affine layers
     def _affine(self, layer) -> None:
-        if self._Af.shape[1] != layer.in_features:
-            raise ShapeError(f"Affine expects {layer.in_features} inputs, the map has {self._Af.shape[1]}")
+        if self.width != layer.in_features:
+            raise ShapeError(f"Affine expects {layer.in_features} inputs, the map has {self.width}")
         form = layer.float_form
         Wf, bf, exact = form.weight, form.bias, form.exact
         n, _, P, _ = self._R.shape
-        check_memory(8.0 * P * Wf.shape[0] * (4 * n + 8), f"an affine layer of width {Wf.shape[0]} on {P} pieces")
+        self.check_memory(8.0 * Wf.shape[0] * (4 * n + 8), P, f"an affine layer of width {Wf.shape[0]} on {P} pieces")
         WTR, bR, den = layer._residues(self._mod)
         k = Wf.shape[1]
         rel = 0.0 if exact else _REL
@@ -105,36 +251,52 @@ class Propagation:
         self._R, self._D = prod.reshape(n, 2, P, -1), self._D * den
 
     # ------------------------------------------------------------------ gathers
-    def _gather(self, layer: Gather) -> None:
-        width = self._Af.shape[1]
+    def _gather(self, layer) -> None:
+        width = self.width
         if width != layer.in_features:
             raise ShapeError(f"{layer!r} takes {layer.in_features} inputs, the map has {width}")
         cols = [width if i is None else i for i in layer.index]
-        check_memory(
-            8.0 * (self._R.size + 2 * self._Af.size) * (len(cols) + width) / width,
-            f"{layer!r} on {len(self._bps) + 1} pieces",
+        self.check_memory(
+            8.0 * (self._R[:, :, :1].size + 2 * width) * (len(cols) + width) / width,
+            self.pieces,
+            f"{layer!r} on {self.pieces} pieces",
         )
         pad = lambda M: np.concatenate([M, np.zeros(M.shape[:-1] + (1,), dtype=M.dtype)], axis=-1)[..., cols]  # noqa: E731
         self._Af, self._Cf, self._R = pad(self._Af), pad(self._Cf), pad(self._R)  # zeros are exact: the bounds stay
 
+    # ------------------------------------------------------------------ residual blocks
+    def _residual(self, layer) -> None:
+        skip = self.fork()
+        for sub in layer.layers:
+            self.apply(sub)
+        if layer.skip is not None:
+            skip.apply(layer.skip)
+        self._add(skip)
+
+    def _add(self, other: Propagation) -> None:
+        """``self + other`` on the union of their breakpoints, over the least common denominator."""
+        merged = _pieces.merge_breakpoints(self._domain, self._bps, other._bps)
+        mine, theirs = _parents(self._bps, merged), _parents(other._bps, merged)
+        D = math.lcm(self._D, other._D)
+        f1, f2 = self._mod.of_int(D // self._D), self._mod.of_int(D // other._D)
+        shape = (-1,) + (1,) * (self._R.ndim - 1)
+        self._R = self._mod.reduce(self._R[:, :, mine] * f1.reshape(shape) + other._R[:, :, theirs] * f2.reshape(shape))
+        with np.errstate(all="ignore"):
+            self._Af = self._Af[mine] + other._Af[theirs]
+            self._Cf = self._Cf[mine] + other._Cf[theirs]
+            self._eA = (self._eA[mine] + other._eA[theirs] + _U * _row_max(self._Af)) * _SLACK + _TINY
+            self._eC = (self._eC[mine] + other._eC[theirs] + _U * _row_max(self._Cf)) * _SLACK + _TINY
+        self._bps, self._D = merged, D
+
     # ------------------------------------------------------------------ elementwise layers
-    def _activation(self, layer: Elementwise) -> None:
-        width = self._Af.shape[1]
+    def _activation(self, layer) -> None:
+        width = self.width
         lev_n, lev_d, valid, S, I, den = layer._tables(width)
-        levels = _Levels(lev_n, lev_d, valid)
-        ends = self._end_signs(levels)
-        hits = np.nonzero(ends[:, :-1, :] * ends[:, 1:, :] < 0)
-        new = self._crossings(levels, *hits)
-        check_breakpoints(len(self._bps) + len(new))
-        pieces = len(self._bps) + len(new) + 1
-        check_memory(8.0 * pieces * width * (6 * self._mod.count + 12), f"refining {pieces} pieces of width {width}")
-        merged = _pieces.merge_breakpoints(self._domain, self._bps, new)
-        samples = _pieces.sample_points(merged, self._domain)
-        parents = _parents(self._bps, merged)
-        active = np.zeros((len(samples), width), dtype=np.int64)
-        for r in range(levels.count):
-            active += (self._signs(samples, parents, levels, r) > 0) & valid[r][None, :]
-        self._bps = merged
+        levels = Levels(lev_n, lev_d, valid)
+        parents, signs = self.refine(
+            self.neurons(), levels, 8.0 * width * (6 * self._mod.count + 12), f"{layer!r} of width {width}"
+        )
+        active = ((signs > 0) & valid[:, None, :]).sum(axis=0)
         self._select(parents, active, S, I, den)
 
     def _select(self, parents, active, S, I, den) -> None:
@@ -166,10 +328,10 @@ class Propagation:
         self._D *= den
 
     # ------------------------------------------------------------------ signs
-    def _end_signs(self, levels: _Levels) -> np.ndarray:
-        """Signs of ``neuron - level`` at the domain ends and breakpoints, shape
-        ``(levels, breakpoints + 2, width)`` (an infinite end: the sign far out)."""
-        P, width = self._Af.shape
+    def _end_signs(self, forms: Forms, levels: Levels) -> np.ndarray:
+        """Signs of ``form - level`` at the domain ends and breakpoints, shape
+        ``(levels, breakpoints + 2, forms)`` (an infinite end: the sign far out)."""
+        P, width = forms.Af.shape
         out = np.zeros((levels.count, len(self._bps) + 2, width), dtype=np.int8)
         points, rows, pieces = [], [], []
         if self._domain._lo is not None:
@@ -180,23 +342,23 @@ class Propagation:
             points.append(self._domain._hi), rows.append(len(self._bps) + 1), pieces.append(P - 1)
         for r in range(levels.count):
             if points:
-                out[r, rows] = self._signs(points, np.array(pieces), levels, r)
+                out[r, rows] = self._signs(points, np.array(pieces), forms, levels, r)
             if self._domain._lo is None:
-                out[r, 0] = self._tail_signs(0, -1, levels, r)
+                out[r, 0] = self._tail_signs(forms, 0, -1, levels, r)
             if self._domain._hi is None:
-                out[r, -1] = self._tail_signs(P - 1, 1, levels, r)
+                out[r, -1] = self._tail_signs(forms, P - 1, 1, levels, r)
             out[r][:, ~levels.valid[r]] = 0
         return out
 
-    def _signs(self, points: list, pieces: np.ndarray, levels: _Levels, r: int) -> np.ndarray:
-        """Exact signs of ``neuron - level r`` at rational ``points``, point ``q`` read on piece
+    def _signs(self, points: list, pieces: np.ndarray, forms: Forms, levels: Levels, r: int) -> np.ndarray:
+        """Exact signs of ``form - level r`` at rational ``points``, point ``q`` read on piece
         ``pieces[q]``: float where the filter proves it, exact integers elsewhere."""
         tf = ratio_to_float(
             _intarrays.ints([t.numerator for t in points]), _intarrays.ints([t.denominator for t in points])
         )[0][:, None]
         et = _REL * np.abs(tf) + _TINY
-        Af, Cf = self._Af[pieces], self._Cf[pieces]
-        eA, eC = self._eA[pieces][:, None], self._eC[pieces][:, None]
+        Af, Cf = forms.Af[pieces], forms.Cf[pieces]
+        eA, eC = forms.eA[pieces][:, None], forms.eC[pieces][:, None]
         with np.errstate(all="ignore"):
             prod = Af * tf
             diff = prod + Cf - levels.floats[r][None, :]
@@ -206,7 +368,7 @@ class Propagation:
         signs = np.where(settled, np.sign(diff), 0).astype(np.int8)
         q, i = np.nonzero(~settled & levels.valid[r][None, :])
         if len(q):
-            A, C = self._exact(pieces[q], i)
+            A, C = forms.exact(pieces[q], i)
             n, d = (
                 _intarrays.ints([points[x].numerator for x in q]),
                 _intarrays.ints([points[x].denominator for x in q]),
@@ -215,13 +377,13 @@ class Propagation:
             signs[q, i] = _intarrays.sign(values)
         return signs
 
-    def _tail_signs(self, piece: int, direction: int, levels: _Levels, r: int) -> np.ndarray:
-        """Signs of ``neuron - level r`` far out along an infinite end of the domain."""
-        a = self._Af[piece]
-        signs = np.where(np.abs(a) > self._eA[piece], np.sign(a) * direction, 0).astype(np.int8)
+    def _tail_signs(self, forms: Forms, piece: int, direction: int, levels: Levels, r: int) -> np.ndarray:
+        """Signs of ``form - level r`` far out along an infinite end of the domain."""
+        a = forms.Af[piece]
+        signs = np.where(np.abs(a) > forms.eA[piece], np.sign(a) * direction, 0).astype(np.int8)
         (flat,) = np.nonzero(signs == 0)
         if len(flat):
-            A, C = self._exact(np.full(len(flat), piece), flat)
+            A, C = forms.exact(np.full(len(flat), piece), flat)
             slope = _intarrays.sign(A) * direction
             level = _intarrays.sign(C * levels.den[r, flat] - levels.num[r, flat] * self._D)
             signs[flat] = np.where(slope != 0, slope, level)
@@ -233,25 +395,14 @@ class Propagation:
             self._R[:, 1, pieces, neurons]
         )
 
-    def _crossings(self, levels: _Levels, r, piece, neuron) -> list:
-        """The exact points strictly inside a piece where a neuron crosses one of its levels."""
+    def _crossings(self, forms: Forms, levels: Levels, r, piece, column) -> list:
+        """The exact points strictly inside a piece where a form crosses one of its levels."""
         if len(r) == 0:
             return []
-        A, C = self._exact(piece, neuron)
-        num = levels.num[r, neuron] * self._D - levels.den[r, neuron] * C
-        den = levels.den[r, neuron] * A
+        A, C = forms.exact(piece, column)
+        num = levels.num[r, column] * self._D - levels.den[r, column] * C
+        den = levels.den[r, column] * A
         return list({mpq(int(a), int(b)) for a, b in zip(num, den)})
-
-
-class _Levels:
-    """The levels of an elementwise layer: exact (numerators, positive denominators), float64
-    approximations with error bounds, and which are real (channels have different counts)."""
-
-    def __init__(self, num, den, valid):
-        self.num, self.den, self.valid = num, den, valid
-        self.count = num.shape[0]
-        self.floats = ratio_to_float(num, den)[0]
-        self.errors = 2 * _REL * np.abs(self.floats) + _TINY
 
 
 def _parents(old: list, merged: list) -> np.ndarray:
@@ -266,31 +417,52 @@ def _row_max(values: np.ndarray) -> np.ndarray:
     return np.abs(values).max(axis=1) if values.shape[1] else np.zeros(values.shape[0])
 
 
+# ---------------------------------------------------------------------- integer growth
+def grown(width: int, log_mag: float, D: int) -> tuple:
+    """The growth tuple of a layer whose largest integers are its outputs."""
+    return width, log_mag, D, max(log_mag, 0) + D.bit_length() + 2
+
+
+def log2_bound(value: float) -> float:
+    """``log2`` of a float upper bound, rounded up safely (tiny values count as ``2**-1000``)."""
+    return math.log2(max(value * (1 + 2.0**-40), 2.0**-1000))
+
+
+def _affine_growth(layer, width, log_mag, D) -> tuple:
+    form = layer.float_form
+    w = float(np.abs(form.weight).sum(axis=1).max())
+    b = float(np.abs(form.bias).max()) if form.bias.size else 0.0
+    return grown(layer.check_width(width), max(log_mag + log2_bound(w), log2_bound(b)) + 1, D * layer._den)
+
+
+def _elementwise_growth(layer, width, log_mag, D) -> tuple:
+    _, _, _, S, I, den = layer._tables(width)
+    s = max(abs(int(v)) for v in S.ravel()).bit_length() - den.bit_length() + 1
+    c = max(abs(int(v)) for v in I.ravel()).bit_length() - den.bit_length() + 1
+    return grown(width, max(log_mag + s, c) + 1, D * den)
+
+
+def _residual_growth(layer, width, log_mag, D) -> tuple:
+    inner = _growth(layer.layers, width, log_mag, D)
+    skip = (width, log_mag, D, 0) if layer.skip is None else _growth([layer.skip], width, log_mag, D)
+    out = grown(inner[0], max(inner[1], skip[1]) + 1, math.lcm(inner[2], skip[2]))
+    return (*out[:3], max(out[3], inner[3], skip[3]))
+
+
+def _growth(layers, width, log_mag, D) -> tuple:
+    """``(width, log_mag, D, bits)`` after ``layers``; ``bits`` bounds the bit length of every
+    integer met on the way."""
+    bits = 0
+    for layer in layers:
+        width, log_mag, D, inside = _step(layer).growth(layer, width, log_mag, D)
+        bits = max(bits, inside)
+    return width, log_mag, D, bits
+
+
 def _bits_needed(F, layers) -> float:
     """A proven bound on the bit length of every integer ``A, C`` the restriction produces:
     ``log2`` of the largest magnitude a value can reach, plus the bits of the denominator."""
-    from cpwl.affine import Affine
-
     D = F._D
     largest = max(abs(int(v)) for v in np.concatenate([F._A.ravel(), F._C.ravel()]))
-    bits = max(largest.bit_length(), 1)
     log_mag = largest.bit_length() - D.bit_length() + 1  # log2 of an upper bound of |A / D|, |C / D|
-    width = F.dim
-    for layer in layers:
-        if isinstance(layer, Affine):
-            form = layer.float_form
-            w = float(np.abs(form.weight).sum(axis=1).max()) * (1 + 2.0**-40)
-            b = float(np.abs(form.bias).max()) * (1 + 2.0**-40)
-            log_mag = max(log_mag + math.log2(max(w, 2.0**-1000)), math.log2(max(b, 2.0**-1000))) + 1
-            D *= layer._den
-            width = layer.out_features
-        elif isinstance(layer, Elementwise):
-            _, _, _, S, I, den = layer._tables(width)
-            s = max(abs(int(v)) for v in S.ravel()).bit_length() - den.bit_length() + 1
-            c = max(abs(int(v)) for v in I.ravel()).bit_length() - den.bit_length() + 1
-            log_mag = max(log_mag + s, c) + 1
-            D *= den
-        else:
-            width = len(layer.index)
-        bits = max(bits, max(log_mag, 0) + D.bit_length() + 2)
-    return bits
+    return max(_growth(layers, F.dim, log_mag, D)[3], largest.bit_length(), 1)

@@ -127,4 +127,7 @@ class BreakpointLimitError(LimitError):
 
 
 class MemoryLimitError(LimitError):
-    """An exact computation would allocate more memory than :func:`cpwl.memory_limit` allows."""
+    """An exact computation would allocate more memory than :func:`cpwl.memory_limit` allows
+    (``pieces``: how many pieces the step that did not fit worked on, when known)."""
+
+    pieces = None

@@ -97,12 +97,16 @@ def check_breakpoints(count: int) -> None:
         )
 
 
-def check_memory(nbytes: float, what: str) -> None:
+def check_memory(nbytes: float, what: str, pieces: Optional[int] = None) -> None:
     """Raise :class:`MemoryLimitError` if a step that allocates about ``nbytes`` bytes (for
-    ``what``) would exceed the current budget.  Call it *before* allocating."""
+    ``what``) would exceed the current budget.  Call it *before* allocating.  ``pieces``: the
+    pieces of the map the step works on, when known (the error keeps it; a line restriction
+    splits its segment when a step over several pieces does not fit)."""
     limit = _BYTES.get()
     if limit is not None and nbytes > limit:
-        raise MemoryLimitError(
+        err = MemoryLimitError(
             f"{what} needs about {int(nbytes)} bytes, more than max_bytes={limit}; raise the budget "
             "(cpwl.memory_limit), restrict the domain or shorten the segment"
         )
+        err.pieces = pieces
+        raise err

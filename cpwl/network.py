@@ -37,7 +37,9 @@ def propagate(layers: Sequence[Layer], F: CPWLMap) -> CPWLMap:
             else:
                 engine.apply(layer)
         except CPWLError as err:
-            raise type(err)(f"layer {i} ({layer!r}): {err}") from err
+            named = type(err)(f"layer {i} ({layer!r}): {err}")
+            named.__dict__.update(err.__dict__)
+            raise named from err
         except MemoryError as err:
             raise MemoryLimitError(
                 f"layer {i} ({layer!r}): the machine ran out of memory; set a budget with cpwl.memory_limit"

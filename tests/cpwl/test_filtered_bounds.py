@@ -15,11 +15,13 @@ from hypothesis import strategies as st
 from cpwl import (
     Affine,
     BreakpointLimitError,
+    Conv2d,
     CPWLMap,
     Gather,
     Interval,
     MemoryLimitError,
     Network,
+    Residual,
     _filtered,
     activations,
     breakpoint_limit,
@@ -59,9 +61,9 @@ class _Watch:
             watch.exact_calls += len(pieces)
             return exact(state, pieces, neurons)
 
-        def counted_signs(state, points, pieces, levels, r):
-            watch.decisions += len(points) * state._Af.shape[1]
-            return signs(state, points, pieces, levels, r)
+        def counted_signs(state, points, pieces, forms, levels, r):
+            watch.decisions += len(points) * forms.Af.shape[1]
+            return signs(state, points, pieces, forms, levels, r)
 
         monkeypatch.setattr(_filtered.Propagation, "apply", checked_apply)
         monkeypatch.setattr(_filtered.Propagation, "_exact", counted_exact)
@@ -104,6 +106,47 @@ def test_floats_stay_within_their_bounds_for_rational_weights(net):
         net.apply_map(CPWLMap.identity(Interval(-3, 3)))
 
 
+def _vector_network(rng, kind: str) -> Network:
+    """Float weights around one vector activation (or a conv / residual block), applied twice."""
+    act = {
+        "maxmin": activations.MaxMin(),
+        "maxmin_halves": activations.MaxMin("halves", "min_first"),
+        "groupsort": activations.GroupSort(4, descending=True),
+        "householder": activations.Householder(rng.normal(size=4).tolist()),
+        "householder_float": activations.Householder(
+            (lambda v: (v / np.linalg.norm(v)).tolist())(rng.normal(size=4)), normalized=False
+        ),
+    }.get(kind)
+    if kind == "conv":
+        conv = Conv2d(rng.normal(size=(2, 2, 3, 3)) / 3, rng.normal(size=2), in_shape=(2, 3, 3), padding=1)
+        return Network([Affine(rng.normal(size=(18, 2)), rng.normal(size=18)), conv, activations.relu(), conv])
+    if kind == "residual":
+        block = Residual([Affine(rng.normal(size=(8, 8)) / 3, rng.normal(size=8)), activations.MaxMin()])
+        return Network([Affine(rng.normal(size=(8, 2)), rng.normal(size=8)), block, activations.relu(), block])
+    first = Affine(rng.normal(size=(8, 2)), rng.normal(size=8))
+    return Network([first, act, Affine(rng.normal(size=(8, 8)) / 3, rng.normal(size=8)), act])
+
+
+@settings(deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["maxmin", "maxmin_halves", "groupsort", "householder", "householder_float", "conv", "residual"]),
+)
+def test_floats_stay_within_their_bounds_through_every_step(seed, kind):
+    rng = np.random.default_rng(seed)
+    net = _vector_network(rng, kind)
+    F = CPWLMap.line(rng.normal(size=2).tolist(), rng.normal(size=2).tolist())
+    assert _filtered.start(F, net.layers) is not None
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        watch = _Watch(monkeypatch)
+        fast = net.apply_map(F)
+    assert watch.worst <= 1
+    reference = F
+    for layer in net.layers:
+        reference = layer.apply_map(reference)
+    assert fast.breakpoints == reference.breakpoints and fast == reference
+
+
 def test_floats_settle_almost_every_sign(monkeypatch):
     # generic float networks: a neuron sits within rounding of a level only by accident, so the
     # filter must decide nearly every sign without rebuilding integers (an inflated bound would not)
@@ -144,5 +187,5 @@ def test_resource_guards_name_what_is_too_large():
     with memory_limit(64), pytest.raises(MemoryLimitError, match="an affine layer of width 8 on 1 pieces"):
         net.apply_map(F)
     wide = Network([Affine([[1]] * 8, [Fraction(k, 8) for k in range(8)]), activations.relu()])
-    with memory_limit(2000), pytest.raises(MemoryLimitError, match="refining 9 pieces of width 8"):
+    with memory_limit(2000), pytest.raises(MemoryLimitError, match="Elementwise.* of width 8 on 9 pieces"):
         wide.apply_map(F)

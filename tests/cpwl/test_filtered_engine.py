@@ -9,11 +9,24 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cpwl import Affine, CPWLMap, Interval, Network, NumberError, ShapeError, _filtered, activations, strategies
+from cpwl import (
+    Affine,
+    Conv2d,
+    CPWLMap,
+    Gather,
+    Interval,
+    Network,
+    NumberError,
+    Residual,
+    ShapeError,
+    _filtered,
+    activations,
+    strategies,
+)
 from cpwl._dyadic import DyadicArray
 from cpwl._modular import Moduli
 
-ELEMENTWISE = ["relu", "abs", "identity", "leaky_relu", "two_piece", "absid", "n"]
+FAMILIES = strategies.FAMILIES  # every activation family: elementwise, sorting, Householder
 DOMAINS = [(-3, 3), (None, None), (None, "1/2"), ("-5/7", None)]
 
 
@@ -31,7 +44,7 @@ def _assert_same(fast: CPWLMap, ref: CPWLMap) -> None:
 
 
 @given(
-    st.sampled_from(ELEMENTWISE).flatmap(
+    st.sampled_from(FAMILIES).flatmap(
         lambda name: strategies.networks(name, width=st.integers(1, 5), depth=st.integers(1, 3), lipschitz=name != "n")
     ),
     st.sampled_from(DOMAINS),
@@ -130,10 +143,38 @@ def test_rational_weights_that_floats_cannot_hold(net, seed):
     _assert_same(net.apply_map(F), _reference(net, F))
 
 
-def test_layers_the_engine_does_not_handle_go_to_the_reference():
-    net = Network([Affine([[1], [2]]), activations.MaxMin(), Affine([[1, -1]])])
+def test_every_layer_of_the_library_runs_in_the_fast_engine():
+    conv = Conv2d([[[[1, -1], [0, "1/2"]]]], [0], in_shape=(1, 2, 2), padding=1, padding_mode="reflect")
+    layers = [
+        Affine([[1], [2], [-1], ["1/3"]]),
+        activations.MaxMin(),
+        activations.GroupSort(2, descending=True),
+        activations.Householder([1, -1]),
+        Residual([Affine([[1, 0, 0, 0]] * 4), activations.relu()]),
+        activations.NLayer([(0, 1)] * 4),
+        Gather([0, 1, 2, 3], 4),
+        conv,
+        Affine([[1] * 9]),
+    ]
+    net = Network(layers)
+    for layer in layers:
+        assert _filtered._step(layer) is not None, layer
+    F = CPWLMap.identity(Interval(-2, 2))
+    _assert_same(net.apply_map(F), _reference(net, F))
+
+
+def test_a_layer_defined_outside_the_library_keeps_its_own_meaning():
+    class Doubled(Affine):  # a subclass that says something else than its weights
+        def apply_map(self, F):
+            return super().apply_map(F) + super().apply_map(F)
+
+        def _forward(self, x):
+            return [2 * v for v in super()._forward(x)]
+
+    net = Network([Doubled([[1], [2]]), activations.MaxMin(), Affine([[1, -1]])])
     assert _filtered.start(CPWLMap.identity(), net.layers) is None
-    assert net.to_cpwl(domain=(-1, 1)).slopes == (Fraction(-1), Fraction(1))  # max - min of x, 2x = |x|
+    assert net.to_cpwl(domain=(-1, 1)).slopes == (Fraction(-2), Fraction(2))  # max - min of 2x, 4x = 2|x|
+    assert net(1) == (Fraction(2),)
 
 
 # ---------------------------------------------------------------------------- number layers
