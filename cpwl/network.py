@@ -113,12 +113,16 @@ class Network:
             raise ShapeError(f"the network takes {self._input_dim} inputs, the map has {F.dim}")
         return propagate(self.layers, F)
 
-    def to_cpwl(self, domain=None, canonical: bool = True) -> Union[CPWL, CPWLMap]:
+    def to_cpwl(
+        self, domain=None, canonical: bool = True, segments: Optional[int] = None, workers: int = 1
+    ) -> Union[CPWL, CPWLMap]:
         """The exact function of a scalar-input network on ``domain`` (the real line by
         default): a :class:`CPWL` for one output, a :class:`CPWLMap` for several.
 
         With ``canonical=False`` the breakpoints where some neuron changes piece but the
-        output does not bend are kept.
+        output does not bend are kept.  On a bounded domain the work is cut into
+        ``segments`` equal parts (run by ``workers`` processes), and a part that would exceed
+        the memory budget is cut in half (see :mod:`cpwl.segments`).
 
         Examples:
             >>> from cpwl import Affine, Network, activations
@@ -131,14 +135,21 @@ class Network:
                 "use restrict_to_line(start, end)"
             )
         dom = Interval.coerce(domain)
-        F = self.apply_map(CPWLMap.identity(dom))
+        F = self._restrict(CPWLMap.identity(dom), segments, workers)
         F = F.canonical() if canonical else F
         return F[0] if F.dim == 1 else F
 
     def restrict_to_line(
-        self, start: Sequence[RationalLike], end: Sequence[RationalLike], canonical: bool = True
+        self,
+        start: Sequence[RationalLike],
+        end: Sequence[RationalLike],
+        canonical: bool = True,
+        segments: Optional[int] = None,
+        workers: int = 1,
     ) -> CPWLMap:
-        """The exact outputs along ``start + t (end - start)``, ``t`` in ``[0, 1]``.
+        """The exact outputs along ``start + t (end - start)``, ``t`` in ``[0, 1]``: ``[0, 1]``
+        is cut into ``segments`` equal parts (run by ``workers`` processes), and a part that
+        would exceed the memory budget is cut in half (see :mod:`cpwl.segments`).
 
         Examples:
             >>> from cpwl import Affine, Network, activations
@@ -146,8 +157,15 @@ class Network:
             >>> net.restrict_to_line([-1, -1], [1, 1]).breakpoints
             (Fraction(1, 2),)
         """
-        F = self.apply_map(CPWLMap.line(start, end))
+        F = self._restrict(CPWLMap.line(start, end), segments, workers)
         return F.canonical() if canonical else F
+
+    def _restrict(self, F: CPWLMap, segments: Optional[int], workers: int) -> CPWLMap:
+        from cpwl import segments as cut
+
+        if self._input_dim is not None and F.dim != self._input_dim:
+            raise ShapeError(f"the network takes {self._input_dim} inputs, the map has {F.dim}")
+        return cut.restrict(self.layers, F, segments, workers)
 
     def lipschitz_bound(self, norm=2) -> LipschitzBound:
         """A proven Lipschitz bound of the network in ``norm`` (2, 1 or ``"inf"``): the

@@ -1,0 +1,131 @@
+"""Line restriction in segments: the parameter interval is cut into sub-segments, each one
+restricted on its own, and the pieces joined exactly.
+
+This bounds memory (a segment holds only its own pieces) and is the unit of parallel work.
+Cuts come from two places: ``segments=K`` cuts ``[lo, hi]`` into ``K`` equal parts first, and
+a segment whose restriction would exceed the memory budget (:func:`cpwl.memory_limit`) while
+working on more than one piece is cut in half and both halves are restricted again.  The
+joined map is the one the whole segment would give: the same function, with a junction kept
+as a breakpoint where the pieces on its two sides differ (a neuron that changes piece exactly
+at a junction without changing the output there is the one thing not listed).
+
+Examples:
+    >>> from cpwl import Affine, Network, activations, memory_limit
+    >>> net = Network([Affine([[1], [1]], [0, "-1/2"]), activations.relu(), Affine([[1, 1]])])
+    >>> net.to_cpwl(domain=(-1, 1), segments=3).breakpoints
+    (Fraction(0, 1), Fraction(1, 2))
+    >>> with memory_limit(600):            # too small for the whole line: cut in halves
+    ...     net.to_cpwl(domain=(-1, 1)).breakpoints
+    (Fraction(0, 1), Fraction(1, 2))
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Optional
+
+import numpy as np
+from gmpy2 import mpq
+
+from cpwl.errors import InvalidArgument, MemoryLimitError
+from cpwl.interval import Interval
+from cpwl.limits import _BYTES, _LIMIT, breakpoint_limit, check_breakpoints, memory_limit
+
+__all__ = ["restrict"]
+
+#: A segment is cut in half at most this many times in a row.
+MAX_HALVINGS = 30
+
+
+def restrict(layers: Sequence, F, segments: Optional[int] = None, workers: int = 1):
+    """The exact image of ``F`` (a map without breakpoints on a bounded domain, such as a
+    line) through ``layers``, computed segment by segment (see the module docstring); with
+    ``workers > 1`` the first ``segments`` cuts run in that many processes."""
+    count = _count(segments, "segments")
+    workers = _count(workers, "workers")
+    domain = F._domain
+    if count == 1 and workers == 1:
+        return _halving(layers, F, domain._lo, domain._hi, 0)
+    if domain._lo is None or domain._hi is None:
+        raise InvalidArgument(f"segments and workers need a bounded domain, got {domain}")
+    if F._bps:
+        raise InvalidArgument("segments cut a map without breakpoints (a line or the identity)")
+    lo, hi = domain._lo, domain._hi
+    cuts = [lo + (hi - lo) * mpq(k, count) for k in range(count + 1)]
+    jobs = [(layers, F, a, b) for a, b in zip(cuts, cuts[1:])]
+    if workers == 1:
+        parts = [_job(*job) for job in jobs]
+    else:
+        parts = _in_processes(jobs, workers)
+    joined = join(parts)
+    check_breakpoints(len(joined._bps))
+    return joined
+
+
+def _count(value, name: str) -> int:
+    if value is None:
+        return 1
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise InvalidArgument(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def _on(F, a, b):
+    """``F`` (no breakpoints) on ``[a, b]``."""
+    return type(F)._raw([], F._A, F._C, F._D, Interval(a, b))
+
+
+def _job(layers, F, a, b):
+    return _halving(layers, F, a, b, 0)
+
+
+def _halving(layers, F, a, b, depth: int):
+    """Restrict on ``[a, b]``; cut in half while a step over several pieces does not fit."""
+    from cpwl.network import propagate
+
+    try:
+        return propagate(layers, F if (a, b) == (F._domain._lo, F._domain._hi) else _on(F, a, b))
+    except MemoryLimitError as err:
+        if a is None or b is None or F._bps or not err.pieces or err.pieces <= 1 or depth >= MAX_HALVINGS:
+            raise
+    middle = (a + b) / 2
+    return join([_halving(layers, F, a, middle, depth + 1), _halving(layers, F, middle, b, depth + 1)])
+
+
+def join(parts: Sequence):
+    """Maps on consecutive closed intervals (each ending where the next starts, equal there)
+    joined into one map; a junction is a breakpoint where the pieces on its sides differ."""
+    from cpwl.cpwl_map import CPWLMap
+
+    D = math.lcm(*(p._D for p in parts))
+    bps, A, C, last = [], [], [], None
+    for part in parts:
+        a, c = part._A * (D // part._D), part._C * (D // part._D)
+        if last is not None and (last[0] == a[0]).all() and (last[1] == c[0]).all():
+            a, c = a[1:], c[1:]  # the same piece goes on across the junction
+        elif last is not None:
+            bps.append(part._domain._lo)
+        bps.extend(part._bps)
+        A.append(a)
+        C.append(c)
+        last = (part._A[-1] * (D // part._D), part._C[-1] * (D // part._D))
+    domain = Interval(parts[0]._domain._lo, parts[-1]._domain._hi)
+    return CPWLMap._raw(bps, np.concatenate(A), np.concatenate(C), D, domain)
+
+
+def _in_processes(jobs: list, workers: int) -> list:
+    """Run the segment jobs in a pool of fresh processes, with this process's limits."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    limits = (_BYTES.get(), _LIMIT.get())
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        return list(pool.map(_limited_job, [(limits, job) for job in jobs]))
+
+
+def _limited_job(payload):
+    (max_bytes, max_breakpoints), job = payload
+    with memory_limit(max_bytes), breakpoint_limit(max_breakpoints):
+        return _job(*job)

@@ -1,0 +1,110 @@
+"""Line restriction in segments (cpwl.segments): cutting the line, by count or because a step
+does not fit the memory budget, gives the map of the whole line, exactly."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpwl import (
+    Affine,
+    CPWLMap,
+    Interval,
+    InvalidArgument,
+    MemoryLimitError,
+    Network,
+    activations,
+    memory_limit,
+    segments,
+    strategies,
+)
+from cpwl.network import propagate
+
+
+def _as_map(f) -> CPWLMap:
+    return f if isinstance(f, CPWLMap) else CPWLMap.from_components([f])
+
+
+def _same_function_fewer_breakpoints(cut: CPWLMap, whole: CPWLMap, junctions: set) -> None:
+    """Equal as functions; every breakpoint of the cut map is one of the whole map's, and the
+    whole map's others are junctions (where a neuron changed piece but the output did not)."""
+    assert cut == whole and cut.domain == whole.domain
+    assert set(cut.breakpoints) <= set(whole.breakpoints)
+    assert set(whole.breakpoints) - set(cut.breakpoints) <= junctions
+    assert cut.canonical().breakpoints == whole.canonical().breakpoints
+
+
+@settings(deadline=None)
+@given(
+    st.sampled_from(strategies.FAMILIES).flatmap(
+        lambda name: strategies.networks(name, width=st.integers(1, 5), depth=st.integers(1, 3))
+    ),
+    st.integers(1, 6),
+    strategies.rationals(-3, 0, max_denominator=4),
+    strategies.rationals(Fraction(1, 8), 3, max_denominator=4),
+)
+def test_cutting_the_domain_keeps_the_map(net, count, lo, length):
+    hi = lo + length
+    whole = net.apply_map(CPWLMap.identity(Interval(lo, hi)))
+    cut = _as_map(net.to_cpwl(domain=(lo, hi), canonical=False, segments=count))
+    junctions = {lo + (hi - lo) * Fraction(k, count) for k in range(1, count)}
+    _same_function_fewer_breakpoints(cut, whole, junctions)
+    for t in junctions:
+        assert cut(t) == net(t)  # the exact forward pass at every junction
+
+
+def _wide_net() -> Network:
+    # pairs (x + a, -x): pair a crosses once, at -a / 2
+    offsets = [v for k in range(-30, 30) for v in (Fraction(k, 8), 0)]
+    slopes = [[1], [-1]] * 60
+    return Network([Affine(slopes, offsets), activations.MaxMin(), Affine([[1, -1] * 60])])
+
+
+def test_a_budget_too_small_for_the_whole_line_halves_it():
+    net = _wide_net()
+    F = CPWLMap.identity(Interval(-2, 2))
+    whole = net.apply_map(F)
+    with memory_limit(30_000):
+        with pytest.raises(MemoryLimitError) as caught:
+            propagate(net.layers, F)  # one segment: does not fit
+        assert caught.value.pieces > 1
+        halved = _as_map(net.to_cpwl(domain=(-2, 2), canonical=False))
+    # the halving points are dyadic fractions of [-2, 2]
+    _same_function_fewer_breakpoints(halved, whole, {Fraction(k, 2**10) for k in range(-(2**11), 2**11)})
+
+
+def test_a_budget_that_one_piece_cannot_meet_is_still_an_error():
+    with memory_limit(5_000), pytest.raises(MemoryLimitError, match="on 1 pieces"):
+        _wide_net().to_cpwl(domain=(-2, 2))
+
+
+def test_processes_give_the_same_map():
+    net = _wide_net()
+    line = ([-2], [2])
+    assert net.restrict_to_line(*line, segments=4, workers=2) == net.restrict_to_line(*line)
+    assert net.restrict_to_line(*line, segments=4, workers=2).breakpoints == net.restrict_to_line(*line).breakpoints
+
+
+def test_segment_arguments_are_checked():
+    net = _wide_net()
+    for bad in (0, -1, "2", True, 1.5):
+        with pytest.raises(InvalidArgument, match="segments must be a positive int"):
+            net.to_cpwl(domain=(0, 1), segments=bad)
+    with pytest.raises(InvalidArgument, match="workers must be a positive int"):
+        net.restrict_to_line([0], [1], workers=0)
+    with pytest.raises(InvalidArgument, match="bounded domain"):
+        net.to_cpwl(segments=2)
+    with pytest.raises(InvalidArgument, match="without breakpoints"):
+        kinked = Network([Affine([[1]]), activations.abs_()]).apply_map(CPWLMap.identity(Interval(-1, 1)))
+        segments.restrict(net.layers, kinked, 2)
+
+
+def test_join_keeps_a_junction_only_where_the_pieces_differ():
+    f = Network([Affine([[1]]), activations.abs_()])
+    parts = [f.apply_map(CPWLMap.identity(Interval(a, b))) for a, b in ((-1, 0), (0, 1), (1, 2))]
+    joined = segments.join(parts)
+    assert joined.breakpoints == (0,)  # the kink of |x| stays, the straight junction at 1 goes
+    assert joined == f.apply_map(CPWLMap.identity(Interval(-1, 2)))
