@@ -15,11 +15,12 @@ from pathlib import Path
 
 import torch
 
-from bench import certification, exact_peers, line_restriction, scaleout, scaling, torch_activations
+from bench import certification, conv_nets, exact_peers, line_restriction, scaleout, scaling, torch_activations
 
 FULL = {
     "relu": [(16, 2), (64, 3), (256, 4), (512, 6), (1024, 4)],
     "activations": [(64, 3), (256, 4)],
+    "conv": conv_nets.FULL,
     "exact_peers": [(2, 1), (4, 2), (16, 2)],
     "width_sweep": [(32, 3), (64, 3), (128, 3), (256, 3), (512, 3)],
     "depth_sweep": [(64, 2), (64, 4), (64, 6), (64, 8)],
@@ -30,6 +31,7 @@ FULL = {
 QUICK = {
     "relu": [(16, 2)],
     "activations": [(8, 2)],
+    "conv": conv_nets.QUICK,
     "exact_peers": [(2, 1)],
     "width_sweep": [(8, 2), (16, 2)],
     "depth_sweep": [(8, 1), (8, 2)],
@@ -74,6 +76,8 @@ def run(quick: bool, repeats: int, parts: list) -> dict:
             for w, d in cfg["activations"]
             for a in ("abs", "n", "maxmin", "groupsort")
         ]
+    if "conv" in parts:
+        out["conv"] = [conv_nets.row(*c, with_float=c[0] <= 16) for c in cfg["conv"]]
     if "exact_peers" in parts:
         out["exact_peers"] = [exact_peers.row(w, d, cfg["cap_s"]) for w, d in cfg["exact_peers"]]
     if "scaling" in parts:
@@ -131,12 +135,53 @@ def report(results: dict) -> str:
         )
     if "activations" in results:
         rows = [
-            [r["network"], r["activation"], r["breakpoints"], r["exact_s"], r["breakpoints_per_s"]]
+            [
+                r["network"],
+                r["activation"],
+                r["breakpoints"],
+                r["exact_s"],
+                r["float64_s"],
+                r["exact_over_float64"],
+                f"{r['float64']['breakpoints']} / {_fmt(r['float64']['max_position_gap'])}",
+            ]
             for r in results["activations"]
         ]
         parts.append(
-            "### 2. Activations without a peer (exact engine only)\n\n"
-            + _table(["net", "activation", "breakpoints", "exact s", "breakpoints/s"], rows)
+            "### 2. Other activations on [-4, 4]: exact vs the float64 vertex reference\n\n"
+            + _table(
+                ["net", "activation", "exact bps", "exact s", "float64 s", "exact/float64", "float64 bps / max gap"],
+                rows,
+            )
+        )
+    if "conv" in results:
+        rows = [
+            [
+                r["network"],
+                r["activation_layers"],
+                r["breakpoints"],
+                r["exact_s"],
+                r.get("float64_s"),
+                r.get("exact_over_float64"),
+                f"{r['exact_peak_gib']:.2f} (budget {r['budget_gib']:g})",
+                f"{r['float64']['breakpoints']} / {_fmt(r['float64']['max_position_gap'])}" if "float64" in r else None,
+            ]
+            for r in results["conv"]
+        ]
+        parts.append(
+            "### 8. Trained conv nets (SimplifiedConvNet, MaxMin), the segment between two test digits\n\n"
+            + _table(
+                [
+                    "net",
+                    "activation layers",
+                    "exact bps",
+                    "exact s",
+                    "float64 s",
+                    "exact/float64",
+                    "exact peak GiB",
+                    "float64 bps / max gap",
+                ],
+                rows,
+            )
         )
     if "exact_peers" in results:
         rows = [
@@ -235,7 +280,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["relu", "activations", "exact_peers", "scaling", "torch", "certification", "scaleout"],
+        choices=["relu", "activations", "conv", "exact_peers", "scaling", "torch", "certification", "scaleout"],
         help="run only these parts (scaleout, which starts processes and a local Ray instance, runs only when named)",
     )
     parser.add_argument(
@@ -245,7 +290,7 @@ def main(argv=None) -> int:
         help="where to write the numbers (default bench/results/latest.json)",
     )
     args = parser.parse_args(argv)
-    parts = args.only or ["relu", "activations", "exact_peers", "scaling", "torch", "certification"]
+    parts = args.only or ["relu", "activations", "conv", "exact_peers", "scaling", "torch", "certification"]
     start = time.perf_counter()
     results = run(args.quick, 1 if args.quick else args.repeats, parts)
     results["total_s"] = time.perf_counter() - start

@@ -41,13 +41,15 @@ _TINY = 2.0**-1000  # covers underflow
 
 
 class _Step(NamedTuple):
-    """How the engine runs one layer type: ``apply(state, layer)`` and ``growth(layer,
-    width, log_mag, D)`` -> ``(width, log_mag, D, bits)`` after the layer (``log_mag``: log2
-    of a bound on the values, ``D``: the common denominator, ``bits``: a bound on the bit
-    length of every integer met inside the layer)."""
+    """How the engine runs one layer type: ``apply(state, layer)``; ``growth(layer, width,
+    log_mag, D)`` -> ``(width, log_mag, D, bits)`` after the layer (``log_mag``: log2 of a
+    bound on the values, ``D``: the common denominator, ``bits``: a bound on the bit length of
+    every integer met inside the layer); ``permuted(layer)``: whether the step runs on
+    components still held in a pending permutation (see :meth:`Propagation.storage`)."""
 
     apply: Callable
     growth: Callable
+    permuted: Callable = lambda layer: False
 
 
 def _steps() -> list:
@@ -62,10 +64,10 @@ def _steps() -> list:
     return [
         (Affine, _Step(Propagation._affine, _affine_growth)),
         (Conv2d, _Step(_filtered_conv.apply, _filtered_conv.growth)),
-        (Elementwise, _Step(Propagation._activation, _elementwise_growth)),
-        (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth)),
+        (Elementwise, _Step(Propagation._activation, _elementwise_growth, lambda layer: layer._broadcast)),
+        (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth, lambda layer: True)),
         (Householder, _Step(_filtered_groups.apply_householder, _filtered_groups.householder_growth)),
-        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D))),
+        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D), lambda layer: True)),
         (Residual, _Step(Propagation._residual, _residual_growth)),
     ]
 
@@ -130,11 +132,18 @@ class Levels:
 
 
 class Propagation:
-    """The running state of one restriction; ``apply`` each layer, then ``result()``."""
+    """The running state of one restriction; ``apply`` each layer, then ``result()``.
+
+    A gather that only permutes the components is not carried out: it is kept as a pending
+    permutation (component ``j`` is stored in column ``storage[j]``) that later gathers
+    compose with and that steps indifferent to the order (sorting with its groups mapped,
+    one activation for every channel) run under; any other step carries it out first."""
 
     def __init__(self, F, moduli: _modular.Moduli):
         self._bps, self._domain, self._D = list(F._bps), F._domain, F._D
         self._mod = moduli
+        self._perm: Optional[np.ndarray] = None
+        self._held = 0.0  # bytes held by a residual block's other branch
         self._Af, self._Cf = ratio_to_float(F._A, F._D)[0], ratio_to_float(F._C, F._D)[0]
         self._eA = _REL * _row_max(self._Af) + _TINY
         self._eC = _REL * _row_max(self._Cf) + _TINY
@@ -143,12 +152,16 @@ class Propagation:
 
     def apply(self, layer) -> None:
         """Push the state through one layer that has a step (see :func:`start`)."""
-        _step(layer).apply(self, layer)
+        step = _step(layer)
+        if not step.permuted(layer):
+            self._materialize()
+        step.apply(self, layer)
 
     def result(self):
         """The exact :class:`CPWLMap`."""
         from cpwl.cpwl_map import CPWLMap
 
+        self._materialize()
         A = self._mod.reconstruct(self._R[:, 0])
         C = self._mod.reconstruct(self._R[:, 1])
         return CPWLMap._raw(self._bps, A, C, self._D, self._domain)
@@ -156,7 +169,21 @@ class Propagation:
     @property
     def width(self) -> int:
         """The number of components of the current map."""
-        return self._Af.shape[1]
+        return self._Af.shape[1] if self._perm is None else len(self._perm)
+
+    def storage(self, columns: np.ndarray) -> np.ndarray:
+        """The stored columns that hold the given components."""
+        return columns if self._perm is None else self._perm[columns]
+
+    def _materialize(self) -> None:
+        """Carry out the pending permutation."""
+        if self._perm is not None:
+            perm, self._perm = self._perm, None
+            self._Af, self._Cf, self._R = self._Af[:, perm], self._Cf[:, perm], np.take(self._R, perm, axis=-1)
+
+    def bytes(self) -> float:
+        """The bytes the state holds, with those of a residual block's other branch."""
+        return float(sum(a.nbytes for a in (self._Af, self._Cf, self._eA, self._eC, self._R))) + self._held
 
     @property
     def pieces(self) -> int:
@@ -191,6 +218,7 @@ class Propagation:
 
     def fork(self) -> Propagation:
         """An independent copy of the state (for the two branches of a residual block)."""
+        self.check_memory(0.0, self.pieces, f"a copy of {self.pieces} pieces for a residual block", self.bytes())
         other = object.__new__(Propagation)
         other.__dict__.update(self.__dict__)
         other._bps = list(self._bps)
@@ -219,9 +247,11 @@ class Propagation:
         self._bps = merged
         return parents, signs
 
-    def check_memory(self, bytes_per_piece: float, pieces: int, what: str) -> None:
-        """:func:`cpwl.check_memory` for a step on ``pieces`` pieces."""
-        check_memory(bytes_per_piece * pieces, what, pieces=pieces)
+    def check_memory(self, bytes_per_piece: float, pieces: int, what: str, extra: float = 0.0) -> None:
+        """:func:`cpwl.check_memory` for a step that builds ``bytes_per_piece`` on each of
+        ``pieces`` pieces (new state and temporaries) and ``extra`` bytes, while the current
+        state is still held."""
+        check_memory(self.bytes() + bytes_per_piece * pieces + extra, what, pieces=pieces)
 
     # ------------------------------------------------------------------ affine layers
     def _affine(self, layer) -> None:
@@ -255,27 +285,42 @@ class Propagation:
         width = self.width
         if width != layer.in_features:
             raise ShapeError(f"{layer!r} takes {layer.in_features} inputs, the map has {width}")
-        cols = [width if i is None else i for i in layer.index]
-        self.check_memory(
-            8.0 * (self._R[:, :, :1].size + 2 * width) * (len(cols) + width) / width,
-            self.pieces,
-            f"{layer!r} on {self.pieces} pieces",
-        )
-        pad = lambda M: np.concatenate([M, np.zeros(M.shape[:-1] + (1,), dtype=M.dtype)], axis=-1)[..., cols]  # noqa: E731
-        self._Af, self._Cf, self._R = pad(self._Af), pad(self._Cf), pad(self._R)  # zeros are exact: the bounds stay
+        index = [None if i is None else int(self.storage(i)) for i in layer.index]
+        stored = self._Af.shape[1]
+        if None not in index and len(index) == stored and len(set(index)) == stored:
+            self._perm = None if index == list(range(stored)) else np.array(index)
+            return
+        zeros = [j for j, i in enumerate(index) if i is None]
+        cols = np.array([0 if i is None else i for i in index], dtype=np.int64)
+        per_piece = 8.0 * len(cols) * (2 * self._mod.count + 2)
+        self.check_memory(per_piece, self.pieces, f"{layer!r} on {self.pieces} pieces")
+        self._Af, self._Cf, self._R = self._Af[:, cols], self._Cf[:, cols], np.take(self._R, cols, axis=-1)
+        for M in (self._Af, self._Cf, self._R):
+            M[..., zeros] = 0.0  # zeros are exact: the bounds stay
+        self._perm = None
 
     # ------------------------------------------------------------------ residual blocks
     def _residual(self, layer) -> None:
         skip = self.fork()
+        held = self._held
+        self._held += skip.bytes()
         for sub in layer.layers:
             self.apply(sub)
+        self._held = held
+        skip._held = self.bytes()
         if layer.skip is not None:
             skip.apply(layer.skip)
+        skip._materialize()
+        skip._held = 0.0
+        self._materialize()
         self._add(skip)
 
     def _add(self, other: Propagation) -> None:
         """``self + other`` on the union of their breakpoints, over the least common denominator."""
         merged = _pieces.merge_breakpoints(self._domain, self._bps, other._bps)
+        self.check_memory(
+            8.0 * self.width * (4 * self._mod.count + 4), len(merged) + 1, "a residual sum", other.bytes()
+        )
         mine, theirs = _parents(self._bps, merged), _parents(other._bps, merged)
         D = math.lcm(self._D, other._D)
         f1, f2 = self._mod.of_int(D // self._D), self._mod.of_int(D // other._D)
@@ -315,16 +360,22 @@ class Propagation:
                 s_max * eC + (rel + _U) * s_max * _row_max(Cf) + rel * float(np.abs(If).max()) + _U * _row_max(self._Cf)
             ) * _SLACK + _TINY
         self._R = self._R[:, :, parents]
-        if den == 1 and all(v in (0, 1) for v in S.ravel()) and not I.any():
-            self._R *= S[active, cols].astype(np.float64)  # ReLU-like: a 0/1 mask, nothing to reduce
-            return
         primes = self._mod.primes
-        SR, IR = _modular.residues(S, primes), _modular.residues(I, primes)
-        s_res = SR[:, active, cols]
-        self._R[:, 0] = self._mod.reduce(self._R[:, 0] * s_res)
-        self._R[:, 1] = self._mod.reduce(
-            self._R[:, 1] * s_res + IR[:, active, cols] * self._mod.of_int(self._D)[:, None, None]
-        )
+        magnitudes = {abs(int(v)) for v in S.ravel()} - {0}
+        if len(magnitudes) <= 1:  # slopes 0 and +-m (ReLU, abs, N, ...): a signed mask, one scalar per prime
+            m = magnitudes.pop() if magnitudes else 1
+            if m != 1:
+                self._R = self._mod.reduce(self._R * self._mod.of_int(m)[:, None, None, None])
+            self._R *= np.sign(S[active, cols].astype(np.float64))
+        else:
+            s_res = _modular.residues(S, primes)[:, active, cols]
+            self._R = self._mod.reduce(self._R * s_res[:, None])
+        if I.any():
+            IR = _modular.residues(I, primes)[:, active, cols]
+            self._R[:, 1] += IR * self._mod.of_int(self._D)[:, None, None]  # below 2**42 + 2**21
+        np.add(self._R, self._mod.shaped(3), out=self._R, where=self._R < 0)
+        if I.any():
+            self._R[:, 1] = self._mod.reduce(self._R[:, 1])
         self._D *= den
 
     # ------------------------------------------------------------------ signs

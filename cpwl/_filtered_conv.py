@@ -1,10 +1,11 @@
-"""Private: the fast engine's step for :class:`cpwl.Conv2d`, as a convolution on patches.
+"""Private: the fast engine's step for :class:`cpwl.Conv2d`, as a convolution.
 
-The kernel is never expanded to a dense matrix: every output position reads its patch of the
-padded input (:attr:`Conv2d._patches`) and multiplies it with the ``out x taps`` kernel
-matrix, in floats with a proven bound and in residues exactly.  Pieces are processed in
-chunks, so the gathered patches take a bounded amount of working memory on top of the
-state itself.
+The kernel is never expanded to a dense matrix: the rows of the state (one flat ``(C, H, W)``
+feature map per piece) go through torch's float64 ``conv2d`` on the CPU, for the floats (with
+the error bound of a dot product of ``taps`` terms) and for the residues modulo each prime
+(exact: integers below ``2**53``, input channels sliced so that every sum stays below it).
+Pieces are processed in chunks, so the padded copies take a bounded amount of working memory
+on top of the state itself.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from cpwl._filtered import _REL, _SLACK, _TINY, _U, Propagation, _row_max, grown, log2_bound
+from cpwl._modular import _CHUNK
 from cpwl.errors import ShapeError
 
 #: Working memory for the gathered patches of one chunk of pieces.
@@ -22,25 +24,30 @@ def apply(state: Propagation, layer) -> None:
     """Push the state through a convolution."""
     if state.width != layer.in_features:
         raise ShapeError(f"{layer!r} takes {layer.in_features} inputs, the map has {state.width}")
-    patches = layer._patches  # (groups, positions, taps), index in_features: a zero
-    groups, positions, taps = patches.shape
-    out = layer.kernel_shape[0]
+    out = layer.out_features
     n, P = state._mod.count, state.pieces
-    work = 8.0 * positions * taps * (2 * n + 3)
-    chunk = max(1, int(CHUNK_BYTES // work))
-    state.check_memory(8.0 * out * positions * (2 * n + 4) + work * min(chunk, P) / P, P, f"{layer!r} on {P} pieces")
+    padded = _padded_size(layer)
+    work = 8.0 * (2 * padded + 2 * out)  # one prime's padded input and product, per row
+    chunk = max(1, int(CHUNK_BYTES // (2 * work)))
+    state.check_memory(8.0 * out * (2 * n + 4) + work * min(chunk, P) / P, P, f"{layer!r} on {P} pieces")
     form = layer._matrix.float_form
     Wf, bf, exact = form.weight, form.bias, form.exact
     WTR, bR, den = layer._matrix._residues(state._mod)
-    bias = bR * state._mod.of_int(state._D)[:, None]  # below 2**42: added before one reduction
-    Af, Cf = np.empty((P, out * positions)), np.empty((P, out * positions))
-    R = np.empty((n, 2, P, out * positions))
+    kernels = np.ascontiguousarray(WTR.transpose(0, 2, 1)).reshape((n,) + layer.kernel_shape)
+    bias = state._mod.reduce(bR * state._mod.of_int(state._D)[:, None])
+    Af, Cf = np.empty((P, out)), np.empty((P, out))
+    R = np.empty((n, 2, P, out))
     for lo in range(0, P, chunk):
         hi = min(P, lo + chunk)
-        Af[lo:hi] = _floats(state._Af[lo:hi], patches, Wf)
-        Cf[lo:hi] = _floats(state._Cf[lo:hi], patches, Wf) + np.repeat(bf, positions)[None, :]
-        R[:, :, lo:hi] = _residues(state, state._R[:, :, lo:hi], patches, WTR, bias)
+        Af[lo:hi] = _conv(layer, state._Af[lo:hi], Wf.reshape(layer.kernel_shape))
+        Cf[lo:hi] = _conv(layer, state._Cf[lo:hi], Wf.reshape(layer.kernel_shape)) + np.repeat(bf, out // len(bf))
+        for i in range(n):
+            rows = state._R[i, :, lo:hi].reshape(2 * (hi - lo), -1)
+            R[i, :, lo:hi] = _residue_conv(layer, rows, kernels[i], state._mod.primes[i]).reshape(2, hi - lo, out)
+        R[:, 1, lo:hi] += np.repeat(bias, out // len(bf), axis=1)[:, None, :]
+    R[:, 1] = state._mod.reduce(R[:, 1])
     rel = 0.0 if exact else _REL
+    taps = Wf.shape[1]
     gamma = taps * _U / (1 - taps * _U) + rel
     w1 = float(np.abs(Wf).sum(axis=1).max()) * (1 + rel)
     with np.errstate(all="ignore"):
@@ -52,35 +59,74 @@ def apply(state: Propagation, layer) -> None:
     state._D *= den
 
 
-def _pad(M: np.ndarray) -> np.ndarray:
-    return np.concatenate([M, np.zeros(M.shape[:-1] + (1,))], axis=-1)
+def _padded_size(layer) -> int:
+    c, h, w = layer.in_shape
+    top, bottom, left, right = layer.padding
+    return c * (h + top + bottom) * (w + left + right)
 
 
-def _floats(M: np.ndarray, patches: np.ndarray, Wf: np.ndarray) -> np.ndarray:
-    """``(pieces, out * positions)`` float64 convolution of the rows of ``M`` (row-major
-    ``(out, H', W')`` outputs)."""
-    groups = patches.shape[0]
-    out_g = Wf.shape[0] // groups
-    padded = _pad(M)
+def _torch_conv(layer, rows: np.ndarray, kernel: np.ndarray):
+    """The convolution of flat feature maps (one per row), in float64 on the CPU: every
+    output is a plain sum of ``taps`` products (im2col and a matrix product; float64 has no
+    Winograd or FFT path there), so the float error bound of a dot product holds, and sums of
+    integers below ``2**53`` are exact."""
+    import torch
+    from torch.nn import functional
+
+    x = torch.from_numpy(np.ascontiguousarray(rows)).reshape((len(rows),) + layer.in_shape)
+    top, bottom, left, right = layer.padding
+    if any(layer.padding):
+        mode = {"zeros": "constant"}.get(layer.padding_mode, layer.padding_mode)
+        x = functional.pad(x, (left, right, top, bottom), mode=mode)
+    y = functional.conv2d(
+        x, torch.from_numpy(kernel), stride=layer.stride, dilation=layer.dilation, groups=layer.groups
+    )
+    return y.reshape(len(rows), -1).numpy()
+
+
+def _conv(layer, rows: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Float64 convolution of the rows (no bias), row-major ``(out, H', W')`` outputs."""
     with np.errstate(all="ignore"):
-        blocks = [padded[:, patches[g]] @ Wf[g * out_g : (g + 1) * out_g].T for g in range(groups)]
-    return np.concatenate(blocks, axis=2).transpose(0, 2, 1).reshape(len(M), -1)
+        return _torch_conv(layer, rows, kernel)
 
 
-def _residues(state: Propagation, R: np.ndarray, patches: np.ndarray, WTR: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Exact residues of the convolution of ``R`` ``(primes, 2, pieces, inputs)``, the bias
-    (times the denominator) added to the offsets."""
-    n, _, P, _ = R.shape
-    groups, positions, taps = patches.shape
-    out_g = WTR.shape[2] // groups
-    padded = _pad(R)
-    blocks = []
-    for g in range(groups):
-        cols = slice(g * out_g, (g + 1) * out_g)
-        gathered = padded[:, :, :, patches[g]].reshape(n, 2 * P * positions, taps)
-        prod = state._mod.matmul(gathered, np.ascontiguousarray(WTR[:, :, cols]), add=(P * positions, bias[:, cols]))
-        blocks.append(prod.reshape(n, 2, P, positions, out_g))
-    return np.concatenate(blocks, axis=4).transpose(0, 1, 2, 4, 3).reshape(n, 2, P, -1)
+def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float) -> np.ndarray:
+    """Exact residues modulo ``p`` of the convolution of residue rows with a residue kernel:
+    the input channels are taken in slices small enough that every sum of products stays
+    below ``2**53``, each slice's result reduced, the slices added."""
+    out_g, cin_g, kh, kw = kernel.shape
+    per_slice = max(1, _CHUNK // (kh * kw))
+    if cin_g <= per_slice:
+        return _reduce(_torch_conv(layer, rows, kernel), p)
+    total = None
+    c, h, w = layer.in_shape
+    maps = rows.reshape(len(rows), layer.groups, cin_g, h * w)
+    for lo in range(0, cin_g, per_slice):
+        hi = min(cin_g, lo + per_slice)
+        part_layer = _Slice(layer, hi - lo)
+        part = _reduce(
+            _torch_conv(part_layer, maps[:, :, lo:hi].reshape(len(rows), -1), np.ascontiguousarray(kernel[:, lo:hi])), p
+        )
+        total = part if total is None else _reduce(total + part, p)
+    return total
+
+
+class _Slice:
+    """The geometry of a convolution restricted to ``channels`` input channels per group."""
+
+    def __init__(self, layer, channels: int):
+        _, h, w = layer.in_shape
+        self.in_shape = (channels * layer.groups, h, w)
+        self.padding, self.padding_mode = layer.padding, layer.padding_mode
+        self.stride, self.dilation, self.groups = layer.stride, layer.dilation, layer.groups
+
+
+def _reduce(values: np.ndarray, p: float) -> np.ndarray:
+    rem = np.floor(values * (1.0 / p)) * p
+    np.subtract(values, rem, out=rem)
+    np.add(rem, p, out=rem, where=rem < 0)
+    np.subtract(rem, p, out=rem, where=rem >= p)
+    return rem
 
 
 def growth(layer, width, log_mag, D) -> tuple:

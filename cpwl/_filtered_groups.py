@@ -21,8 +21,9 @@ from cpwl._filtered import _REL, _SLACK, _TINY, _U, Levels, Propagation, _row_ma
 
 # ---------------------------------------------------------------------- sorting layers
 def apply_sorting(state: Propagation, layer) -> None:
-    """MaxMin / GroupSort: each group of channels sorted, piece by piece."""
-    G = layer.groups(state.width)
+    """MaxMin / GroupSort: each group of channels sorted, piece by piece (run on the stored
+    columns: the groups are mapped through a pending permutation)."""
+    G = state.storage(layer.groups(state.width))
     size = G.shape[1]
     if size == 1:
         return
@@ -34,7 +35,7 @@ def apply_sorting(state: Propagation, layer) -> None:
     parents, signs = state.refine(
         pairs,
         Levels.zeros(len(index)),
-        8.0 * (state.width * (2 * state._mod.count + 6) + 4 * len(index)),
+        8.0 * (state.width * (4 * state._mod.count + 6) + 4 * len(index)),
         f"{layer!r} of width {state.width}",
     )
     sign = signs[0].reshape(len(parents), G.shape[0], len(a))  # sign of z_a - z_b per pair
@@ -45,7 +46,7 @@ def apply_sorting(state: Propagation, layer) -> None:
     position = size - 1 - rank if layer.descending else rank  # ties: equal forms, either order is the same map
     source = np.empty_like(rank)
     np.put_along_axis(source, position, np.broadcast_to(G, rank.shape), axis=2)
-    cols = np.empty((len(parents), state.width), dtype=np.int64)
+    cols = np.empty((len(parents), state._Af.shape[1]), dtype=np.int64)
     cols[:, G.ravel()] = source.reshape(len(parents), -1)
     rows = parents[:, None]
     state._Af, state._Cf = state._Af[rows, cols], state._Cf[rows, cols]  # a permutation: the bounds stay
@@ -70,7 +71,7 @@ def apply_householder(state: Propagation, layer) -> None:
     parents, signs = state.refine(
         projections,
         Levels.zeros(len(G)),
-        8.0 * (width * (4 * state._mod.count + 8) + 4 * len(G)),
+        8.0 * (width * (6 * state._mod.count + 8) + 4 * len(G)),
         f"{layer!r} of width {width}",
     )
     reflect = signs[0] < 0  # (pieces, groups)

@@ -107,7 +107,15 @@ class Affine(Layer):
     def _residues(self, moduli) -> tuple:
         """Residues of ``W_int`` *transposed* and of ``b_int`` modulo each prime of a
         :class:`cpwl._modular.Moduli` (float64, leading prime axis, contiguous) and the common
-        denominator."""
+        denominator; the last set computed is kept (a network restricted to many lines reads
+        its weights once)."""
+        cached = self.__dict__.get("_residue_cache")
+        if cached is None or cached[0] != moduli.primes_list:
+            cached = (moduli.primes_list, self._compute_residues(moduli))
+            self.__dict__["_residue_cache"] = cached
+        return cached[1]
+
+    def _compute_residues(self, moduli) -> tuple:
         if self._dyadic is not None:
             shift = self._den_exponent()
             return (

@@ -296,3 +296,77 @@ def test_constant_neurons_on_unbounded_ends(biases, name, domain):
     net = Network([Affine(weights, biases), layer, Affine([[1] * len(biases), [k - 1 for k in range(len(biases))]])])
     F = CPWLMap.identity(Interval(*domain))
     _assert_same(net.apply_map(F), _reference(net, F))
+
+
+@st.composite
+def _gather_chains(draw):
+    """Affine, then a chain of gathers (permutations, their inverses, selections with copies
+    and zeros) between sorting layers and activations, some of which run under a pending
+    permutation (sorting, one function for every channel) and some of which do not."""
+    width = 4
+    layers = [
+        Affine(draw(strategies.matrices(width, 1)), draw(st.lists(strategies.rationals(-2, 2), min_size=4, max_size=4)))
+    ]
+    for _ in range(draw(st.integers(1, 4))):
+        perm = draw(st.permutations(range(width)))
+        kind = draw(st.sampled_from(["perm", "perm_back", "select"]))
+        if kind == "select":
+            index = draw(st.lists(st.one_of(st.none(), st.integers(0, width - 1)), min_size=width, max_size=width))
+            layers.append(Gather(index, width))
+        else:
+            layers.append(Gather(perm, width))
+        layers.append(
+            draw(
+                st.sampled_from(
+                    [
+                        activations.MaxMin(),
+                        activations.GroupSort(4),
+                        activations.Elementwise(activations.abs_()),
+                        activations.NLayer([("-1/2", "1/2"), (0, 1), (-1, 0), (0, 0)]),
+                        activations.Householder([1, -1]),
+                    ]
+                )
+            )
+        )
+        if kind == "perm_back":
+            layers.append(Gather([perm.index(j) for j in range(width)], width))
+    layers.append(Affine(draw(strategies.matrices(2, width))))
+    return Network(layers)
+
+
+@given(_gather_chains())
+def test_pending_permutations_give_the_reference_map(net):
+    F = CPWLMap.identity(Interval(-3, 3))
+    _assert_same(net.apply_map(F), _reference(net, F))
+
+
+def test_a_permutation_and_its_inverse_cost_nothing():
+    perm = [1, 3, 0, 2]
+    back = [perm.index(j) for j in range(4)]
+    net = Network([Affine([[1], [-1], [2], ["1/2"]]), Gather(perm, 4), activations.MaxMin(), Gather(back, 4)])
+    F = CPWLMap.identity(Interval(-3, 3))
+    state = _filtered.start(F, net.layers)
+    for layer in net.layers[:3]:
+        state.apply(layer)
+    assert state._perm is not None  # MaxMin ran on the stored columns
+    state.apply(net.layers[3])
+    assert state._perm is None  # composed to the identity: nothing was copied
+    result = state.result()
+    _assert_same(result, _reference(net, F))
+
+
+def test_convolutions_with_more_taps_than_one_exact_sum_holds():
+    """229 input channels x 3x3 taps: more products than a float64 sum of residues holds
+    exactly (2047).  Left of every crossing each input slope is -64 (over its denominator)
+    and each kernel entry -2, so every residue product is odd and near 2**42, and a sum of
+    2061 of them passes 2**53 and is odd: one float64 sum would round it.  The engine sums
+    channel slices."""
+    conv = Conv2d(-2 * np.ones((2, 229, 3, 3)), [1, -1], in_shape=(229, 2, 1), padding=(1, 1), padding_mode="replicate")
+    offsets = np.arange(458, dtype=np.float64) / 64 - 3
+    net = Network(
+        [Affine(-np.ones((458, 1)), offsets), activations.relu(), conv, activations.abs_(), Affine([[1, -1, 2, 1]])]
+    )
+    F = CPWLMap.identity(Interval(-4, 4))
+    fast = net.apply_map(F)
+    _assert_same(fast, _reference(net, F))
+    assert len(fast.breakpoints) > 100
