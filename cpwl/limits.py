@@ -104,9 +104,17 @@ def check_memory(nbytes: float, what: str, pieces: Optional[int] = None) -> None
     splits its segment when a step over several pieces does not fit)."""
     limit = _BYTES.get()
     if limit is not None and nbytes > limit:
-        err = MemoryLimitError(
+        raise _memory_error(
             f"{what} needs about {int(nbytes)} bytes, more than max_bytes={limit}; raise the budget "
-            "(cpwl.memory_limit), restrict the domain or shorten the segment"
+            "(cpwl.memory_limit), restrict the domain or shorten the segment",
+            pieces,
         )
-        err.pieces = pieces
-        raise err
+
+
+def _memory_error(message: str, pieces: Optional[int]) -> MemoryLimitError:
+    # built here, not in a local of the raising frame: a raised exception held by that frame
+    # is a reference cycle, which would keep the failed step's arrays alive until the next
+    # garbage collection (a halved segment would then hold its failed attempt)
+    err = MemoryLimitError(message)
+    err.pieces = pieces
+    return err

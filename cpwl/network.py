@@ -37,9 +37,7 @@ def propagate(layers: Sequence[Layer], F: CPWLMap) -> CPWLMap:
             else:
                 engine.apply(layer)
         except CPWLError as err:
-            named = type(err)(f"layer {i} ({layer!r}): {err}")
-            named.__dict__.update(err.__dict__)
-            raise named from err
+            raise _naming(err, i, layer) from err
         except MemoryError as err:
             raise MemoryLimitError(
                 f"layer {i} ({layer!r}): the machine ran out of memory; set a budget with cpwl.memory_limit"
@@ -207,6 +205,14 @@ class Network:
 
     def __repr__(self) -> str:
         return f"Network([{', '.join(repr(layer) for layer in self.layers)}])"
+
+
+def _naming(err: CPWLError, i: int, layer) -> CPWLError:
+    """``err`` again, its message prefixed with the layer (built outside the raising frame, so
+    that frame holds no reference cycle to the failed step's arrays)."""
+    named = type(err)(f"layer {i} ({layer!r}): {err}")
+    named.__dict__.update(err.__dict__)
+    return named
 
 
 def _as_vector(x) -> list:

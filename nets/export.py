@@ -86,7 +86,15 @@ def exact_point(value, name: str = "point") -> tuple:
     return [as_rational(v) for v in array.reshape(-1)], tuple(array.shape) or (1,)
 
 
-def restrict_to_line(module: nn.Module, start, end, canonical: bool = False, input_shape=None) -> cpwl.CPWLMap:
+def restrict_to_line(
+    module: nn.Module,
+    start,
+    end,
+    canonical: bool = False,
+    input_shape=None,
+    segments: Optional[int] = None,
+    workers: int = 1,
+) -> cpwl.CPWLMap:
     """The exact outputs of a model along ``start + t (end - start)``, ``t`` in ``[0, 1]``.
 
     ``start`` and ``end`` are one input each (no batch dimension), given exactly: tensors,
@@ -94,7 +102,9 @@ def restrict_to_line(module: nn.Module, start, end, canonical: bool = False, inp
     strings such as ``"1/3"``; nothing is rounded.  Their shape is the model's per-sample
     input shape (a flat point is reshaped to ``input_shape`` or to the shape the model
     records).  By default every breakpoint where some neuron changes piece is kept
-    (``canonical=True`` keeps only the outputs' kinks).
+    (``canonical=True`` keeps only the outputs' kinks).  ``segments`` and ``workers`` cut
+    ``[0, 1]`` into equal parts run by that many processes; a part whose working memory
+    would exceed :func:`cpwl.memory_limit` is cut in half (see :mod:`cpwl.segments`).
 
     Examples:
         >>> model = nn.Sequential(nn.Linear(2, 1), nn.ReLU())
@@ -112,5 +122,5 @@ def restrict_to_line(module: nn.Module, start, end, canonical: bool = False, inp
     return (
         translate(module, tuple(recorded) if flat_for_a_map else shape_a)
         .network()
-        .restrict_to_line(a, b, canonical=canonical)
+        .restrict_to_line(a, b, canonical=canonical, segments=segments, workers=workers)
     )

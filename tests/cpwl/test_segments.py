@@ -108,3 +108,30 @@ def test_join_keeps_a_junction_only_where_the_pieces_differ():
     joined = segments.join(parts)
     assert joined.breakpoints == (0,)  # the kink of |x| stays, the straight junction at 1 goes
     assert joined == f.apply_map(CPWLMap.identity(Interval(-1, 2)))
+
+
+def test_a_failed_attempt_frees_its_arrays_at_once(monkeypatch):
+    """A halved segment must not keep the state of its failed attempt: the exception that
+    stops it may not sit in a reference cycle with the engine's frames (only the cyclic
+    garbage collector would free it, long after memory ran short)."""
+    import gc
+    import weakref
+
+    from cpwl import _filtered
+
+    states = []
+    init = _filtered.Propagation.__init__
+
+    def recorded(self, *args):
+        init(self, *args)
+        states.append(weakref.ref(self))
+
+    monkeypatch.setattr(_filtered.Propagation, "__init__", recorded)
+    gc.disable()
+    try:
+        with memory_limit(30_000):
+            _wide_net().to_cpwl(domain=(-2, 2), canonical=False)
+        alive = [s for s in states if s() is not None]
+    finally:
+        gc.enable()
+    assert len(states) >= 3 and not alive
