@@ -226,6 +226,38 @@ class Propagation:
             setattr(other, name, getattr(self, name).copy())
         return other
 
+    def split(self, k: int) -> tuple:
+        """Two states: the pieces before breakpoint ``k - 1`` and the pieces from it on, on
+        the two parts of the domain (``k == 0``: the single piece of a bounded domain, cut at
+        the domain's middle).  This state is left empty."""
+        from cpwl.interval import Interval
+
+        lo, hi = self._domain._lo, self._domain._hi
+        if k == 0:
+            cut, first, second = (lo + hi) / 2, slice(0, 1), slice(0, 1)
+            bps_first, bps_second = [], []
+        else:
+            cut, first, second = self._bps[k - 1], slice(0, k), slice(k, None)
+            bps_first, bps_second = self._bps[: k - 1], self._bps[k:]
+        halves = []
+        # the second half is copied, the first is a view (its first step replaces its arrays):
+        # at most one and a half states are held while splitting
+        for rows, bps, domain, copy in (
+            (first, bps_first, Interval(lo, cut), False),
+            (second, bps_second, Interval(cut, hi), True),
+        ):
+            half = object.__new__(Propagation)
+            half.__dict__.update(self.__dict__)
+            half._bps, half._domain = list(bps), domain
+            for name in ("_Af", "_Cf", "_eA", "_eC"):
+                part = getattr(self, name)[rows]
+                setattr(half, name, part.copy() if copy else part)
+            half._R = self._R[:, :, rows].copy() if copy else self._R[:, :, rows]
+            halves.append(half)
+        for name in ("_Af", "_Cf", "_eA", "_eC", "_R"):
+            setattr(self, name, None)
+        return tuple(halves)
+
     def refine(self, forms: Forms, levels: Levels, bytes_per_piece: float, what: str) -> tuple:
         """Split the pieces where a form crosses one of its levels: the new breakpoints are
         set, and ``(parents, signs)`` returned: for each new piece the old piece holding it,

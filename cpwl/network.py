@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Optional, Union
 
@@ -26,23 +27,33 @@ __all__ = ["Network", "propagate"]
 
 def propagate(layers: Sequence[Layer], F: CPWLMap) -> CPWLMap:
     """The exact image of the map ``F`` through ``layers`` (the one propagation loop: the fast
-    engine when every layer is affine, elementwise or a gather, each layer's ``apply_map``
-    otherwise).  Errors name the layer; running out of memory is a
+    engine for the library's layers, which splits its pieces in two when a step would exceed
+    the memory budget (:func:`cpwl.segments.run`); each layer's ``apply_map`` for a layer
+    defined elsewhere).  Errors name the layer; running out of memory is a
     :class:`cpwl.MemoryLimitError`."""
     engine = _filtered.start(F, layers)
+    if engine is not None:
+        from cpwl.segments import run
+
+        return run(engine, layers)
     for i, layer in enumerate(layers):
-        try:
-            if engine is None:
-                F = layer.apply_map(F)
-            else:
-                engine.apply(layer)
-        except CPWLError as err:
-            raise _naming(err, i, layer) from err
-        except MemoryError as err:
-            raise MemoryLimitError(
-                f"layer {i} ({layer!r}): the machine ran out of memory; set a budget with cpwl.memory_limit"
-            ) from err
-    return F if engine is None else engine.result()
+        with layer_errors(i, layer):
+            F = layer.apply_map(F)
+    return F
+
+
+@contextlib.contextmanager
+def layer_errors(i: int, layer: Layer):
+    """Name layer ``i`` in the library's errors raised inside the block, and turn the
+    machine running out of memory into :class:`cpwl.MemoryLimitError`."""
+    try:
+        yield
+    except CPWLError as err:
+        raise _naming(err, i, layer) from err
+    except MemoryError as err:
+        raise MemoryLimitError(
+            f"layer {i} ({layer!r}): the machine ran out of memory; set a budget with cpwl.memory_limit"
+        ) from err
 
 
 class Network:

@@ -2,12 +2,14 @@
 restricted on its own, and the pieces joined exactly.
 
 This bounds memory (a segment holds only its own pieces) and is the unit of parallel work.
-Cuts come from two places: ``segments=K`` cuts ``[lo, hi]`` into ``K`` equal parts first, and
-a segment whose restriction would exceed the memory budget (:func:`cpwl.memory_limit`) while
-working on more than one piece is cut in half and both halves are restricted again.  The
-joined map is the one the whole segment would give: the same function, with a junction kept
-as a breakpoint where the pieces on its two sides differ (a neuron that changes piece exactly
-at a junction without changing the output there is the one thing not listed).
+Cuts come from two places.  ``segments=K`` cuts ``[lo, hi]`` into ``K`` equal parts up front
+(run by ``workers`` processes); such a junction is kept as a breakpoint where the pieces on
+its two sides differ (a neuron that changes piece exactly at a junction without changing the
+output there is the one thing not listed).  And when a step of the exact engine would exceed
+the memory budget (:func:`cpwl.memory_limit`), :func:`run` splits the engine's state where it
+stands: the first half of its pieces goes on through the remaining layers while the second
+half waits, then the second half; nothing is computed twice, and the map is the one the
+whole segment gives, breakpoint for breakpoint.
 
 Examples:
     >>> from cpwl import Affine, Network, activations, memory_limit
@@ -46,7 +48,7 @@ def restrict(layers: Sequence, F, segments: Optional[int] = None, workers: int =
     workers = _count(workers, "workers")
     domain = F._domain
     if count == 1 and workers == 1:
-        return _halving(layers, F, domain._lo, domain._hi, 0)
+        return _job(layers, F, domain._lo, domain._hi)
     if domain._lo is None or domain._hi is None:
         raise InvalidArgument(f"segments and workers need a bounded domain, got {domain}")
     if F._bps:
@@ -77,32 +79,59 @@ def _on(F, a, b):
 
 
 def _job(layers, F, a, b):
-    return _halving(layers, F, a, b, 0)
-
-
-def _halving(layers, F, a, b, depth: int):
-    """Restrict on ``[a, b]``; cut in half while a step over several pieces does not fit."""
     from cpwl.network import propagate
 
-    try:
-        return propagate(layers, F if (a, b) == (F._domain._lo, F._domain._hi) else _on(F, a, b))
-    except MemoryLimitError as err:
-        if a is None or b is None or F._bps or not err.pieces or err.pieces <= 1 or depth >= MAX_HALVINGS:
-            raise
-    middle = (a + b) / 2
-    return join([_halving(layers, F, a, middle, depth + 1), _halving(layers, F, middle, b, depth + 1)])
+    return propagate(layers, F if (a, b) == (F._domain._lo, F._domain._hi) else _on(F, a, b))
 
 
-def join(parts: Sequence):
+def run(engine, layers: Sequence, first: int = 0, depth: int = 0):
+    """Push the engine's state through ``layers[first:]``; when a step would exceed the memory
+    budget on more than one piece, split the state and run each half on (see the module
+    docstring).  Returns the exact map."""
+    from cpwl.network import layer_errors
+
+    for i in range(first, len(layers)):
+        try:
+            with layer_errors(i, layers[i]):
+                engine.apply(layers[i])
+        except MemoryLimitError as err:
+            halves = _split(engine, err, depth)
+            if halves is None:
+                raise
+            left, right, at_breakpoint = halves
+            del engine
+            left._held += right.bytes()
+            first_part = run(left, layers, i, depth + 1)
+            del left
+            return join([first_part, run(right, layers, i, depth + 1)], keep_junctions=at_breakpoint)
+    return engine.result()
+
+
+def _split(engine, err: MemoryLimitError, depth: int):
+    """``(left, right, at_breakpoint)``: the two halves of the engine's state, split at its
+    middle breakpoint (or, for a single piece, at the middle of a bounded domain); ``None``
+    when splitting cannot help: a step that does not fit on one piece, one piece that a
+    step splits in two only, an unbounded single piece, or too many halvings."""
+    if not err.pieces or err.pieces <= 1 or depth >= MAX_HALVINGS:
+        return None
+    if engine.pieces > 1:
+        return (*engine.split(engine.pieces // 2), True)
+    if engine._domain._lo is None or engine._domain._hi is None or err.pieces <= 2:
+        return None
+    return (*engine.split(0), False)
+
+
+def join(parts: Sequence, keep_junctions: bool = False):
     """Maps on consecutive closed intervals (each ending where the next starts, equal there)
-    joined into one map; a junction is a breakpoint where the pieces on its sides differ."""
+    joined into one map; a junction is a breakpoint where the pieces on its sides differ (or
+    always, with ``keep_junctions``: a split of the engine's state happens at a breakpoint)."""
     from cpwl.cpwl_map import CPWLMap
 
     D = math.lcm(*(p._D for p in parts))
     bps, A, C, last = [], [], [], None
     for part in parts:
         a, c = part._A * (D // part._D), part._C * (D // part._D)
-        if last is not None and (last[0] == a[0]).all() and (last[1] == c[0]).all():
+        if last is not None and not keep_junctions and (last[0] == a[0]).all() and (last[1] == c[0]).all():
             a, c = a[1:], c[1:]  # the same piece goes on across the junction
         elif last is not None:
             bps.append(part._domain._lo)

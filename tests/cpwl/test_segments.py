@@ -16,12 +16,12 @@ from cpwl import (
     InvalidArgument,
     MemoryLimitError,
     Network,
+    _filtered,
     activations,
     memory_limit,
     segments,
     strategies,
 )
-from cpwl.network import propagate
 
 
 def _as_map(f) -> CPWLMap:
@@ -56,6 +56,34 @@ def test_cutting_the_domain_keeps_the_map(net, count, lo, length):
         assert cut(t) == net(t)  # the exact forward pass at every junction
 
 
+@settings(deadline=None)
+@given(
+    st.sampled_from(strategies.FAMILIES).flatmap(
+        lambda name: strategies.networks(name, width=st.integers(4, 8), depth=st.integers(2, 3))
+    ),
+    st.floats(0.55, 0.95),
+)
+def test_any_budget_gives_the_map_or_a_step_that_cannot_be_split(net, fraction):
+    """The budget is a fraction of the largest step the whole line needs, so most examples
+    split (a fixed byte count would almost always fit or almost always fail)."""
+    F = CPWLMap.identity(Interval(-3, 3))
+    needs = []
+    check = _filtered.check_memory
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            _filtered, "check_memory", lambda nbytes, *rest, **kw: needs.append(nbytes) or check(nbytes, *rest, **kw)
+        )
+        whole = net.apply_map(F)
+    try:
+        with memory_limit(int(max(needs) * fraction)):
+            split = net.apply_map(F)
+    except MemoryLimitError as err:
+        assert err.pieces is None or err.pieces <= 2  # a step on one or two pieces does not fit
+        return
+    dyadic = {Fraction(k, 2**12) * 3 for k in range(-(2**12), 2**12)}  # middles of halved single pieces
+    _same_function_fewer_breakpoints(split, whole, dyadic)
+
+
 def _wide_net() -> Network:
     # pairs (x + a, -x): pair a crosses once, at -a / 2
     offsets = [v for k in range(-30, 30) for v in (Fraction(k, 8), 0)]
@@ -63,16 +91,45 @@ def _wide_net() -> Network:
     return Network([Affine(slopes, offsets), activations.MaxMin(), Affine([[1, -1] * 60])])
 
 
-def test_a_budget_too_small_for_the_whole_line_halves_it():
+def _spy_splits(monkeypatch) -> list:
+    calls = []
+    split = _filtered.Propagation.split
+
+    def spied(self, k):
+        halves = split(self, k)
+        calls.append((k, *halves))
+        return halves
+
+    monkeypatch.setattr(_filtered.Propagation, "split", spied)
+    return calls
+
+
+def test_a_step_that_does_not_fit_splits_the_state_where_it_stands(monkeypatch):
+    # x = relu(x) - relu(-x) first: a breakpoint at 0 where nothing bends, then the wide layer
+    net = Network([Affine([[1], [-1]]), activations.relu(), Affine([[1, -1]]), *_wide_net().layers])
+    F = CPWLMap.identity(Interval(-2, 2))
+    whole = net.apply_map(F)
+    calls = _spy_splits(monkeypatch)
+    applied = []
+    apply = _filtered.Propagation.apply
+    monkeypatch.setattr(
+        _filtered.Propagation, "apply", lambda state, layer: applied.append(layer) or apply(state, layer)
+    )
+    with memory_limit(150_000):
+        split = net.apply_map(F)
+    assert split.breakpoints == whole.breakpoints and split == whole  # breakpoint for breakpoint, 0 included
+    assert any(k > 0 for k, *_ in calls)  # split at a breakpoint of the state
+    assert applied.count(net.layers[0]) == 1 and applied.count(net.layers[2]) == 1  # nothing computed twice
+
+
+def test_a_single_piece_is_split_at_the_middle_of_its_domain(monkeypatch):
     net = _wide_net()
     F = CPWLMap.identity(Interval(-2, 2))
     whole = net.apply_map(F)
-    with memory_limit(30_000):
-        with pytest.raises(MemoryLimitError) as caught:
-            propagate(net.layers, F)  # one segment: does not fit
-        assert caught.value.pieces > 1
+    calls = _spy_splits(monkeypatch)
+    with memory_limit(150_000):
         halved = _as_map(net.to_cpwl(domain=(-2, 2), canonical=False))
-    # the halving points are dyadic fractions of [-2, 2]
+    assert calls and calls[0][0] == 0 and calls[0][1]._domain == Interval(-2, 0)
     _same_function_fewer_breakpoints(halved, whole, {Fraction(k, 2**10) for k in range(-(2**11), 2**11)})
 
 
@@ -111,27 +168,33 @@ def test_join_keeps_a_junction_only_where_the_pieces_differ():
 
 
 def test_a_failed_attempt_frees_its_arrays_at_once(monkeypatch):
-    """A halved segment must not keep the state of its failed attempt: the exception that
-    stops it may not sit in a reference cycle with the engine's frames (only the cyclic
-    garbage collector would free it, long after memory ran short)."""
+    """No engine state outlives its work, split or failed: the exception that stops a step
+    may not sit in a reference cycle with the engine's frames (only the cyclic garbage
+    collector would free it, long after memory ran short)."""
     import gc
     import weakref
 
-    from cpwl import _filtered
-
     states = []
-    init = _filtered.Propagation.__init__
+    init, split = _filtered.Propagation.__init__, _filtered.Propagation.split
 
     def recorded(self, *args):
         init(self, *args)
         states.append(weakref.ref(self))
 
+    def recorded_split(self, k):
+        halves = split(self, k)
+        states.extend(weakref.ref(h) for h in halves)
+        return halves
+
     monkeypatch.setattr(_filtered.Propagation, "__init__", recorded)
+    monkeypatch.setattr(_filtered.Propagation, "split", recorded_split)
     gc.disable()
     try:
-        with memory_limit(30_000):
+        with memory_limit(150_000):
+            _wide_net().to_cpwl(domain=(-2, 2), canonical=False)
+        with memory_limit(5_000), pytest.raises(MemoryLimitError):
             _wide_net().to_cpwl(domain=(-2, 2), canonical=False)
         alive = [s for s in states if s() is not None]
     finally:
         gc.enable()
-    assert len(states) >= 3 and not alive
+    assert len(states) >= 5 and not alive
