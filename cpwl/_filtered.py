@@ -143,7 +143,7 @@ class Propagation:
         self._bps, self._domain, self._D = list(F._bps), F._domain, F._D
         self._mod = moduli
         self._perm: Optional[np.ndarray] = None
-        self._held = 0.0  # bytes held by a residual block's other branch
+        self._held = 0.0  # bytes held elsewhere: a residual block's other branch, a split's other half
         self._Af, self._Cf = ratio_to_float(F._A, F._D)[0], ratio_to_float(F._C, F._D)[0]
         self._eA = _REL * _row_max(self._Af) + _TINY
         self._eC = _REL * _row_max(self._Cf) + _TINY
@@ -182,8 +182,13 @@ class Propagation:
             self._Af, self._Cf, self._R = self._Af[:, perm], self._Cf[:, perm], np.take(self._R, perm, axis=-1)
 
     def bytes(self) -> float:
-        """The bytes the state holds, with those of a residual block's other branch."""
-        return float(sum(a.nbytes for a in (self._Af, self._Cf, self._eA, self._eC, self._R))) + self._held
+        """The bytes held while this state works: its own arrays and those held elsewhere (a
+        residual block's other branch, the other half of a split state)."""
+        return self.own_bytes() + self._held
+
+    def own_bytes(self) -> float:
+        """The bytes of the state's own arrays."""
+        return float(sum(a.nbytes for a in (self._Af, self._Cf, self._eA, self._eC, self._R)))
 
     @property
     def pieces(self) -> int:
@@ -218,7 +223,7 @@ class Propagation:
 
     def fork(self) -> Propagation:
         """An independent copy of the state (for the two branches of a residual block)."""
-        self.check_memory(0.0, self.pieces, f"a copy of {self.pieces} pieces for a residual block", self.bytes())
+        self.check_memory(0.0, self.pieces, f"a copy of {self.pieces} pieces for a residual block", self.own_bytes())
         other = object.__new__(Propagation)
         other.__dict__.update(self.__dict__)
         other._bps = list(self._bps)
@@ -335,7 +340,7 @@ class Propagation:
     def _residual(self, layer) -> None:
         skip = self.fork()
         held = self._held
-        self._held += skip.bytes()
+        self._held += skip.own_bytes()
         for sub in layer.layers:
             self.apply(sub)
         self._held = held
@@ -351,7 +356,7 @@ class Propagation:
         """``self + other`` on the union of their breakpoints, over the least common denominator."""
         merged = _pieces.merge_breakpoints(self._domain, self._bps, other._bps)
         self.check_memory(
-            8.0 * self.width * (4 * self._mod.count + 4), len(merged) + 1, "a residual sum", other.bytes()
+            8.0 * self.width * (4 * self._mod.count + 4), len(merged) + 1, "a residual sum", other.own_bytes()
         )
         mine, theirs = _parents(self._bps, merged), _parents(other._bps, merged)
         D = math.lcm(self._D, other._D)

@@ -100,7 +100,7 @@ def run(engine, layers: Sequence, first: int = 0, depth: int = 0):
                 raise
             left, right, at_breakpoint = halves
             del engine
-            left._held += right.bytes()
+            left._held += right.own_bytes()
             first_part = run(left, layers, i, depth + 1)
             del left
             return join([first_part, run(right, layers, i, depth + 1)], keep_junctions=at_breakpoint)

@@ -110,13 +110,22 @@ def test_a_step_that_does_not_fit_splits_the_state_where_it_stands(monkeypatch):
     F = CPWLMap.identity(Interval(-2, 2))
     whole = net.apply_map(F)
     calls = _spy_splits(monkeypatch)
-    applied = []
-    apply = _filtered.Propagation.apply
+    applied, needs = [], []
+    apply, check = _filtered.Propagation.apply, _filtered.check_memory
     monkeypatch.setattr(
         _filtered.Propagation, "apply", lambda state, layer: applied.append(layer) or apply(state, layer)
     )
-    with memory_limit(150_000):
+    monkeypatch.setattr(
+        _filtered, "check_memory", lambda nbytes, *a, **k: needs.append(nbytes) or check(nbytes, *a, **k)
+    )
+    net.apply_map(F)
+    largest_whole = max(needs)
+    needs.clear()
+    applied.clear()
+    with memory_limit(60_000):
         split = net.apply_map(F)
+    # what a half holds counts the other half once: never more than the whole line needed
+    assert max(needs) <= largest_whole
     assert split.breakpoints == whole.breakpoints and split == whole  # breakpoint for breakpoint, 0 included
     assert any(k > 0 for k, *_ in calls)  # split at a breakpoint of the state
     assert applied.count(net.layers[0]) == 1 and applied.count(net.layers[2]) == 1  # nothing computed twice
