@@ -134,6 +134,10 @@ class Levels:
 class Propagation:
     """The running state of one restriction; ``apply`` each layer, then ``result()``.
 
+    Rows and columns are selected with ``np.take``, never with fancy indexing: numpy lays the
+    result of fancy indexing out with the indexed axes first, so the next reshape or matrix
+    product would copy the whole state again.
+
     A gather that only permutes the components is not carried out: it is kept as a pending
     permutation (component ``j`` is stored in column ``storage[j]``) that later gathers
     compose with and that steps indifferent to the order (sorting with its groups mapped,
@@ -179,7 +183,7 @@ class Propagation:
         """Carry out the pending permutation."""
         if self._perm is not None:
             perm, self._perm = self._perm, None
-            self._Af, self._Cf, self._R = self._Af[:, perm], self._Cf[:, perm], np.take(self._R, perm, axis=-1)
+            self._Af, self._Cf, self._R = (np.take(M, perm, axis=-1) for M in (self._Af, self._Cf, self._R))
 
     def bytes(self) -> float:
         """The bytes held while this state works: its own arrays and those held elsewhere (a
@@ -331,7 +335,7 @@ class Propagation:
         cols = np.array([0 if i is None else i for i in index], dtype=np.int64)
         per_piece = 8.0 * len(cols) * (2 * self._mod.count + 2)
         self.check_memory(per_piece, self.pieces, f"{layer!r} on {self.pieces} pieces")
-        self._Af, self._Cf, self._R = self._Af[:, cols], self._Cf[:, cols], np.take(self._R, cols, axis=-1)
+        self._Af, self._Cf, self._R = (np.take(M, cols, axis=-1) for M in (self._Af, self._Cf, self._R))
         for M in (self._Af, self._Cf, self._R):
             M[..., zeros] = 0.0  # zeros are exact: the bounds stay
         self._perm = None
@@ -362,7 +366,9 @@ class Propagation:
         D = math.lcm(self._D, other._D)
         f1, f2 = self._mod.of_int(D // self._D), self._mod.of_int(D // other._D)
         shape = (-1,) + (1,) * (self._R.ndim - 1)
-        self._R = self._mod.reduce(self._R[:, :, mine] * f1.reshape(shape) + other._R[:, :, theirs] * f2.reshape(shape))
+        self._R = self._mod.reduce(
+            np.take(self._R, mine, axis=2) * f1.reshape(shape) + np.take(other._R, theirs, axis=2) * f2.reshape(shape)
+        )
         with np.errstate(all="ignore"):
             self._Af = self._Af[mine] + other._Af[theirs]
             self._Cf = self._Cf[mine] + other._Cf[theirs]
@@ -396,24 +402,26 @@ class Propagation:
             self._eC = (
                 s_max * eC + (rel + _U) * s_max * _row_max(Cf) + rel * float(np.abs(If).max()) + _U * _row_max(self._Cf)
             ) * _SLACK + _TINY
-        self._R = self._R[:, :, parents]
+        R = np.take(self._R, parents, axis=2)
+        self._R = None
         primes = self._mod.primes
         magnitudes = {abs(int(v)) for v in S.ravel()} - {0}
-        if len(magnitudes) <= 1:  # slopes 0 and +-m (ReLU, abs, N, ...): a signed mask, one scalar per prime
+        if len(magnitudes) <= 1:  # slopes 0 and +-m (ReLU, abs, N, ...): a signed mask times one scalar per prime
             m = magnitudes.pop() if magnitudes else 1
-            if m != 1:
-                self._R = self._mod.reduce(self._R * self._mod.of_int(m)[:, None, None, None])
-            self._R *= np.sign(S[active, cols].astype(np.float64))
+            sign = np.sign(S[active, cols].astype(np.float64))
+            if m == 1 and not I.any() and not (sign < 0).any():  # ReLU-like: a 0/1 mask, nothing to reduce
+                R *= sign
+                self._R, self._D = R, self._D * den
+                return
+            s_res = self._mod.of_int(m)[:, None, None] * sign  # in (-p, p): reduce takes negative values too
         else:
             s_res = _modular.residues(S, primes)[:, active, cols]
-            self._R = self._mod.reduce(self._R * s_res[:, None])
+        C = R[:, 1] * s_res
         if I.any():
-            IR = _modular.residues(I, primes)[:, active, cols]
-            self._R[:, 1] += IR * self._mod.of_int(self._D)[:, None, None]  # below 2**42 + 2**21
-        np.add(self._R, self._mod.shaped(3), out=self._R, where=self._R < 0)
-        if I.any():
-            self._R[:, 1] = self._mod.reduce(self._R[:, 1])
-        self._D *= den
+            C += _modular.residues(I, primes)[:, active, cols] * self._mod.of_int(self._D)[:, None, None]
+        R[:, 0] = self._mod.reduce(R[:, 0] * s_res)
+        R[:, 1] = self._mod.reduce(C)
+        self._R, self._D = R, self._D * den
 
     # ------------------------------------------------------------------ signs
     def _end_signs(self, forms: Forms, levels: Levels) -> np.ndarray:

@@ -51,7 +51,9 @@ def apply_sorting(state: Propagation, layer) -> None:
     rows = parents[:, None]
     state._Af, state._Cf = state._Af[rows, cols], state._Cf[rows, cols]  # a permutation: the bounds stay
     state._eA, state._eC = state._eA[parents], state._eC[parents]
-    state._R = state._R[:, :, rows, cols]
+    n, _, P, w = state._R.shape
+    flat = (rows * w + cols).ravel()  # one take from the flattened pieces: contiguous, no copy in between
+    state._R = np.take(state._R.reshape(n * 2, P * w), flat, axis=1).reshape(n, 2, len(parents), w)
 
 
 def sorting_growth(layer, width, log_mag, D) -> tuple:
@@ -103,7 +105,7 @@ def _reflect_floats(state: Propagation, layer, parents, reflect, G) -> None:
 
 def _reflect_residues(state: Propagation, parents, reflect, G, V, factor, common) -> None:
     mod = state._mod
-    R = state._R[:, :, parents]  # (primes, 2, pieces, width)
+    R = np.take(state._R, parents, axis=2)  # (primes, 2, pieces, width)
     VR = _modular.residues(V, mod.primes)  # (primes, groups, g)
     FR = _modular.residues(factor, mod.primes)  # (primes, groups)
     p = mod.shaped(3)

@@ -94,7 +94,7 @@ class Moduli:
         return self.reduce(out)
 
     def reduce(self, values: np.ndarray) -> np.ndarray:
-        """``values mod p`` for a stack of non-negative float64 integers below ``2**53``.
+        """``values mod p`` for a stack of float64 integers in ``(-2**52, 2**53)``.
 
         The quotient ``floor(values / p)``, taken from a float product, is off by at most one;
         ``quotient * p`` and the difference are exact integers below ``2**53``, and one

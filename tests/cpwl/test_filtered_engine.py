@@ -178,7 +178,12 @@ def test_a_layer_defined_outside_the_library_keeps_its_own_meaning():
 
 
 # ---------------------------------------------------------------------------- number layers
-@given(st.lists(st.integers(0, 2**53 - 1), min_size=1, max_size=20), st.integers(1, 6))
+_BIG = st.one_of(
+    st.integers(-(2**52) + 1, 2**53 - 1), st.sampled_from([2**53 - 1, -(2**52) + 1, -1, 0, 2**42, -(2**42)])
+)
+
+
+@given(st.lists(_BIG, min_size=1, max_size=20), st.integers(1, 6))
 def test_reduce_is_exact(values, count):
     mod = Moduli(count)
     got = mod.reduce(np.broadcast_to(np.array(values, dtype=np.float64), (count, len(values))).copy())
