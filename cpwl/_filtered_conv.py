@@ -43,9 +43,10 @@ def apply(state: Propagation, layer) -> None:
         Cf[lo:hi] = _conv(layer, state._Cf[lo:hi], Wf.reshape(layer.kernel_shape)) + np.repeat(bf, out // len(bf))
         for i in range(n):
             rows = state._R[i, :, lo:hi].reshape(2 * (hi - lo), -1)
-            R[i, :, lo:hi] = _residue_conv(layer, rows, kernels[i], state._mod.primes[i]).reshape(2, hi - lo, out)
-        R[:, 1, lo:hi] += np.repeat(bias, out // len(bf), axis=1)[:, None, :]
-    R[:, 1] = state._mod.reduce(R[:, 1])
+            offsets = np.zeros((2, hi - lo, out))
+            offsets[1] = np.repeat(bias[i], out // len(bf))  # the bias, times the denominator, on the C rows
+            product = _residue_conv(layer, rows, kernels[i], state._mod.primes[i], offsets.reshape(2 * (hi - lo), out))
+            R[i, :, lo:hi] = product.reshape(2, hi - lo, out)
     rel = 0.0 if exact else _REL
     taps = Wf.shape[1]
     gamma = taps * _U / (1 - taps * _U) + rel
@@ -75,11 +76,14 @@ def _torch_conv(layer, rows: np.ndarray, kernel: np.ndarray):
 
     x = torch.from_numpy(np.ascontiguousarray(rows)).reshape((len(rows),) + layer.in_shape)
     top, bottom, left, right = layer.padding
-    if any(layer.padding):
+    padding = 0
+    if layer.padding_mode == "zeros" and top == bottom and left == right:
+        padding = (top, left)  # conv2d pads with zeros itself, without a padded copy
+    elif any(layer.padding):
         mode = {"zeros": "constant"}.get(layer.padding_mode, layer.padding_mode)
         x = functional.pad(x, (left, right, top, bottom), mode=mode)
     y = functional.conv2d(
-        x, torch.from_numpy(kernel), stride=layer.stride, dilation=layer.dilation, groups=layer.groups
+        x, torch.from_numpy(kernel), stride=layer.stride, padding=padding, dilation=layer.dilation, groups=layer.groups
     )
     return y.reshape(len(rows), -1).numpy()
 
@@ -90,15 +94,18 @@ def _conv(layer, rows: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         return _torch_conv(layer, rows, kernel)
 
 
-def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float) -> np.ndarray:
-    """Exact residues modulo ``p`` of the convolution of residue rows with a residue kernel:
-    the input channels are taken in slices small enough that every sum of products stays
-    below ``2**53``, each slice's result reduced, the slices added."""
+def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float, offsets: np.ndarray) -> np.ndarray:
+    """Exact residues modulo ``p`` of the convolution of residue rows with a residue kernel,
+    plus ``offsets`` (residues): the input channels are taken in slices small enough that
+    every sum of products stays below ``2**53``, each slice's result reduced, the slices
+    added."""
     out_g, cin_g, kh, kw = kernel.shape
-    per_slice = max(1, _CHUNK // (kh * kw))
+    per_slice = max(1, (_CHUNK - 1) // (kh * kw))  # the offsets count as one more term
     if cin_g <= per_slice:
-        return _reduce(_torch_conv(layer, rows, kernel), p)
-    total = None
+        product = _torch_conv(layer, rows, kernel)
+        product += offsets
+        return _reduce(product, p)
+    total = offsets
     c, h, w = layer.in_shape
     maps = rows.reshape(len(rows), layer.groups, cin_g, h * w)
     for lo in range(0, cin_g, per_slice):
@@ -107,7 +114,7 @@ def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float) -> np.n
         part = _reduce(
             _torch_conv(part_layer, maps[:, :, lo:hi].reshape(len(rows), -1), np.ascontiguousarray(kernel[:, lo:hi])), p
         )
-        total = part if total is None else _reduce(total + part, p)
+        total = _reduce(total + part, p)
     return total
 
 
