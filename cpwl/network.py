@@ -28,14 +28,14 @@ __all__ = ["Network", "propagate"]
 def propagate(layers: Sequence[Layer], F: CPWLMap) -> CPWLMap:
     """The exact image of the map ``F`` through ``layers`` (the one propagation loop: the fast
     engine for the library's layers, which splits its pieces in two when a step would exceed
-    the memory budget (:func:`cpwl.segments.run`); each layer's ``apply_map`` for a layer
+    the memory budget (see :mod:`cpwl.segments`); each layer's ``apply_map`` for a layer
     defined elsewhere).  Errors name the layer; running out of memory is a
     :class:`cpwl.MemoryLimitError`."""
     engine = _filtered.start(F, layers)
     if engine is not None:
-        from cpwl.segments import run
+        from cpwl.segments import _run
 
-        return run(engine, layers)
+        return _run(engine, layers)
     for i, layer in enumerate(layers):
         with layer_errors(i, layer):
             F = layer.apply_map(F)

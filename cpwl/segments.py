@@ -6,7 +6,7 @@ Cuts come from two places.  ``segments=K`` cuts ``[lo, hi]`` into ``K`` equal pa
 (run by ``workers`` processes); such a junction is kept as a breakpoint where the pieces on
 its two sides differ (a neuron that changes piece exactly at a junction without changing the
 output there is the one thing not listed).  And when a step of the exact engine would exceed
-the memory budget (:func:`cpwl.memory_limit`), :func:`run` splits the engine's state where it
+the memory budget (:func:`cpwl.memory_limit`), the engine's state is split where it
 stands: the first half of its pieces goes on through the remaining layers while the second
 half waits, then the second half; nothing is computed twice, and the map is the one the
 whole segment gives, breakpoint for breakpoint.
@@ -16,7 +16,7 @@ Examples:
     >>> net = Network([Affine([[1], [1]], [0, "-1/2"]), activations.relu(), Affine([[1, 1]])])
     >>> net.to_cpwl(domain=(-1, 1), segments=3).breakpoints
     (Fraction(0, 1), Fraction(1, 2))
-    >>> with memory_limit(600):            # too small for the whole line: cut in halves
+    >>> with memory_limit(800):            # too small for the whole line: cut in halves
     ...     net.to_cpwl(domain=(-1, 1)).breakpoints
     (Fraction(0, 1), Fraction(1, 2))
 """
@@ -34,7 +34,7 @@ from cpwl.errors import InvalidArgument, MemoryLimitError
 from cpwl.interval import Interval
 from cpwl.limits import _BYTES, _LIMIT, breakpoint_limit, check_breakpoints, memory_limit
 
-__all__ = ["restrict"]
+__all__ = ["join", "restrict"]
 
 #: A segment is cut in half at most this many times in a row.
 MAX_HALVINGS = 30
@@ -84,7 +84,7 @@ def _job(layers, F, a, b):
     return propagate(layers, F if (a, b) == (F._domain._lo, F._domain._hi) else _on(F, a, b))
 
 
-def run(engine, layers: Sequence, first: int = 0, depth: int = 0):
+def _run(engine, layers: Sequence, first: int = 0, depth: int = 0):
     """Push the engine's state through ``layers[first:]``; when a step would exceed the memory
     budget on more than one piece, split the state and run each half on (see the module
     docstring).  Returns the exact map."""
@@ -101,9 +101,9 @@ def run(engine, layers: Sequence, first: int = 0, depth: int = 0):
             left, right, at_breakpoint = halves
             del engine
             left._held += right.own_bytes()
-            first_part = run(left, layers, i, depth + 1)
+            first_part = _run(left, layers, i, depth + 1)
             del left
-            return join([first_part, run(right, layers, i, depth + 1)], keep_junctions=at_breakpoint)
+            return join([first_part, _run(right, layers, i, depth + 1)], keep_junctions=at_breakpoint)
     return engine.result()
 
 
@@ -124,7 +124,15 @@ def _split(engine, err: MemoryLimitError, depth: int):
 def join(parts: Sequence, keep_junctions: bool = False):
     """Maps on consecutive closed intervals (each ending where the next starts, equal there)
     joined into one map; a junction is a breakpoint where the pieces on its sides differ (or
-    always, with ``keep_junctions``: a split of the engine's state happens at a breakpoint)."""
+    always, with ``keep_junctions``: a split of the engine's state happens at a breakpoint).
+
+    Examples:
+        >>> from cpwl import CPWLMap, Interval, Network, Affine, activations
+        >>> f = Network([Affine([[1]]), activations.abs_()])
+        >>> parts = [f.apply_map(CPWLMap.identity(Interval(a, b))) for a, b in ((-1, 1), (1, 2))]
+        >>> join(parts).breakpoints       # the kink at 0 stays; nothing bends at 1
+        (Fraction(0, 1),)
+    """
     from cpwl.cpwl_map import CPWLMap
 
     D = math.lcm(*(p._D for p in parts))
