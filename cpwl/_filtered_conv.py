@@ -26,9 +26,12 @@ def apply(state: Propagation, layer) -> None:
         raise ShapeError(f"{layer!r} takes {layer.in_features} inputs, the map has {state.width}")
     out = layer.out_features
     n, P = state._mod.count, state.pieces
-    padded = _padded_size(layer)
-    work = 8.0 * (2 * padded + 2 * out)  # one prime's padded input and product, per row
-    chunk = max(1, int(CHUNK_BYTES // (2 * work)))
+    # one prime's work, per piece (two rows): the padded input, torch's im2col buffer (every
+    # tap of every output position), the product, the offsets and the reduction's temporary
+    _, cin_g, kh, kw = layer.kernel_shape
+    columns = cin_g * layer.groups * kh * kw * (out // layer.kernel_shape[0])
+    work = 2 * 8.0 * (_padded_size(layer) + columns + 3 * out)
+    chunk = max(1, int(CHUNK_BYTES // work))
     state.check_memory(8.0 * out * (2 * n + 4) + work * min(chunk, P) / P, P, f"{layer!r} on {P} pieces")
     form = layer._matrix.float_form
     Wf, bf, exact = form.weight, form.bias, form.exact
