@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from cpwl._filtered import _REL, _SLACK, _TINY, _U, Propagation, _row_max, grown, log2_bound
-from cpwl._modular import _CHUNK
+from cpwl._modular import _CHUNK, reduce_by
 from cpwl.errors import ShapeError
 
 #: Working memory for the gathered patches of one chunk of pieces.
@@ -107,17 +107,17 @@ def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float, offsets
     if cin_g <= per_slice:
         product = _torch_conv(layer, rows, kernel)
         product += offsets
-        return _reduce(product, p)
+        return reduce_by(product, p)
     total = offsets
     c, h, w = layer.in_shape
     maps = rows.reshape(len(rows), layer.groups, cin_g, h * w)
     for lo in range(0, cin_g, per_slice):
         hi = min(cin_g, lo + per_slice)
         part_layer = _Slice(layer, hi - lo)
-        part = _reduce(
+        part = reduce_by(
             _torch_conv(part_layer, maps[:, :, lo:hi].reshape(len(rows), -1), np.ascontiguousarray(kernel[:, lo:hi])), p
         )
-        total = _reduce(total + part, p)
+        total = reduce_by(total + part, p)
     return total
 
 
@@ -129,14 +129,6 @@ class _Slice:
         self.in_shape = (channels * layer.groups, h, w)
         self.padding, self.padding_mode = layer.padding, layer.padding_mode
         self.stride, self.dilation, self.groups = layer.stride, layer.dilation, layer.groups
-
-
-def _reduce(values: np.ndarray, p: float) -> np.ndarray:
-    rem = np.floor(values * (1.0 / p)) * p
-    np.subtract(values, rem, out=rem)
-    np.add(rem, p, out=rem, where=rem < 0)
-    np.subtract(rem, p, out=rem, where=rem >= p)
-    return rem
 
 
 def growth(layer, width, log_mag, D) -> tuple:

@@ -94,20 +94,9 @@ class Moduli:
         return self.reduce(out)
 
     def reduce(self, values: np.ndarray) -> np.ndarray:
-        """``values mod p`` for a stack of float64 integers in ``(-2**52, 2**53)``.
-
-        The quotient ``floor(values / p)``, taken from a float product, is off by at most one;
-        ``quotient * p`` and the difference are exact integers below ``2**53``, and one
-        correction step each way makes the remainder exact (``np.fmod`` is several times slower).
-        """
-        p = self.shaped(values.ndim - 1)
-        rem = values * (1.0 / p)
-        np.floor(rem, out=rem)
-        rem *= p
-        np.subtract(values, rem, out=rem)
-        np.add(rem, p, out=rem, where=rem < 0)
-        np.subtract(rem, p, out=rem, where=rem >= p)
-        return rem
+        """``values mod p`` for a stack of float64 integers in ``(-2**52, 2**53)``, one prime
+        per leading index (see :func:`reduce_by`)."""
+        return reduce_by(values, self.shaped(values.ndim - 1))
 
     def reconstruct(self, residues: np.ndarray) -> np.ndarray:
         """The integers (object array, shape ``residues.shape[1:]``) in ``(-M/2, M/2]`` with the
@@ -121,6 +110,23 @@ class Moduli:
         half = self.modulus // 2
         total = np.where(total > half, total - self.modulus, total)
         return total.reshape(shape)
+
+
+def reduce_by(values: np.ndarray, p) -> np.ndarray:
+    """``values mod p`` for float64 integers in ``(-2**52, 2**53)`` and a prime ``p`` (or an
+    array of primes broadcasting against ``values``).
+
+    The quotient ``floor(values / p)``, taken from a float product, is off by at most one;
+    ``quotient * p`` and the difference are exact integers below ``2**53``, and one
+    correction step each way makes the remainder exact (``np.fmod`` is several times slower).
+    """
+    rem = values * (1.0 / p)
+    np.floor(rem, out=rem)
+    rem *= p
+    np.subtract(values, rem, out=rem)
+    np.add(rem, p, out=rem, where=rem < 0)
+    np.subtract(rem, p, out=rem, where=rem >= p)
+    return rem
 
 
 def residues(values: np.ndarray, primes: np.ndarray) -> np.ndarray:
