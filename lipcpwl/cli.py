@@ -9,11 +9,15 @@ commands that use them, so ``--help`` and usage errors return at once.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import os
 import pathlib
 import re
+import signal
 import sys
+import threading
 
 from lipcpwl import __version__
 
@@ -561,10 +565,33 @@ def main(argv=None) -> int:
         from cpwl import CPWLError
 
         try:
-            return args.run(args)
+            with _ctrl_c_ends_the_command():
+                return args.run(args)
         except (UsageError, CPWLError, FileNotFoundError, IsADirectoryError, PermissionError) as err:
             print(f"lipcpwl {args.command}: error: {_one_line(err)}", file=sys.stderr)
             return USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return INTERRUPTED
+
+
+@contextlib.contextmanager
+def _ctrl_c_ends_the_command():
+    """While a command runs (in the main thread), Ctrl-C ends the process at once with
+    ``interrupted`` and exit code 130: a ``KeyboardInterrupt`` can be held up inside a
+    library (hypothesis, while it shrinks an example the theorem checks found) for as long
+    as that library's phase lasts."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        sys.stdout.flush()
+        print("interrupted", file=sys.stderr, flush=True)
+        os._exit(INTERRUPTED)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from hypothesis import HealthCheck, find, given, settings
+from hypothesis import HealthCheck, Phase, find, given, settings
 from hypothesis.errors import NoSuchExample
 
 from cpwl.errors import InvalidArgument
@@ -162,8 +162,11 @@ class Checker:
             return not predicate(example)
 
         self.outcome.checks += 1
+        # one violating example is the answer: no shrinking (it is slow, and Ctrl-C during
+        # hypothesis's shrink phase was not honoured until the phase ended)
+        quick = settings(self._settings(scale * 5), phases=[Phase.explicit, Phase.reuse, Phase.generate])
         try:
-            find(strategy, violated, settings=self._settings(scale * 5))
+            find(strategy, violated, settings=quick)
         except NoSuchExample:
             self.outcome.failures.append(f"{label}: no violating example was found")
         self.outcome.examples += count[0]
