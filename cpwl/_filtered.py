@@ -81,11 +81,9 @@ def _step(layer) -> Optional[_Step]:
     ``apply_map``)."""
     if not _STEPS:
         _STEPS.extend(_steps())
-    from cpwl.residual import Residual
-
     for kind, step in _STEPS:
         if isinstance(layer, kind) and type(layer).apply_map is kind.apply_map:  # a subclass with its own meaning: no
-            if isinstance(layer, Residual) and not all(
+            if step.growth is _residual_growth and not all(
                 _step(sub) for sub in (*layer.layers, *([layer.skip] if layer.skip is not None else []))
             ):
                 return None

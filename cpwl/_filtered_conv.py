@@ -44,10 +44,10 @@ def apply(state: Propagation, layer) -> None:
         hi = min(P, lo + chunk)
         Af[lo:hi] = _conv(layer, state._Af[lo:hi], Wf.reshape(layer.kernel_shape))
         Cf[lo:hi] = _conv(layer, state._Cf[lo:hi], Wf.reshape(layer.kernel_shape)) + np.repeat(bf, out // len(bf))
+        offsets = np.zeros((2, hi - lo, out))  # the bias, times the denominator, on the C rows
         for i in range(n):
             rows = state._R[i, :, lo:hi].reshape(2 * (hi - lo), -1)
-            offsets = np.zeros((2, hi - lo, out))
-            offsets[1] = np.repeat(bias[i], out // len(bf))  # the bias, times the denominator, on the C rows
+            offsets[1] = np.repeat(bias[i], out // len(bf))
             product = _residue_conv(layer, rows, kernels[i], state._mod.primes[i], offsets.reshape(2 * (hi - lo), out))
             R[i, :, lo:hi] = product.reshape(2, hi - lo, out)
     rel = 0.0 if exact else _REL
