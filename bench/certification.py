@@ -1,28 +1,46 @@
 """Part 6: proven certified robust accuracy against the naive float rule, same model, same
-data: a 1-Lipschitz MLP (AOL layers) trained briefly on scikit-learn's digits."""
+data: a 1-Lipschitz MLP (AOL layers, N-activations) and a ``SimplifiedConvNet`` (MaxMin),
+each trained briefly on scikit-learn's digits, certified on the held-out digits.
+
+Contenders, interleaved round by round (each round runs every contender once, in turn):
+
+* ``naive``: the model's own forward pass and the float rule ``margin > sqrt(2) L eps``;
+* ``proven``: a prepared :class:`nets.certify.Certifier`, the proven rule alone
+  (``naive=False``): the float32 screen and, for the samples it leaves undecided, the float64
+  pass and the exact rule;
+* ``proven_and_naive``: the same report with the naive rule beside it (what ``lipcpwl
+  certify`` prints);
+* ``float64_path``: the proven rule with the screen switched off (the path before the screen);
+* ``one_call``: :func:`nets.certify.certified_robust_accuracy` with the proven bound given,
+  which translates and prepares the model on every call.
+"""
 
 from __future__ import annotations
 
 import math
+import statistics
+import time
+from fractions import Fraction
 
 import torch
 
-from bench._timing import median_time
-from nets import LipschitzMLP
-from nets.certify import certified_robust_accuracy, lipschitz_certificate
+from nets import LipschitzMLP, SimplifiedConvNet
+from nets.certify import Certifier, certified_robust_accuracy, lipschitz_certificate
+from nets.certify._decide import screen_decisions, threshold_bracket
 from nets.experiments.digits import load
 from nets.train import certified_robust_accuracy_float, fit, offset_cross_entropy
 
-RADII = (0.1, 0.25, 0.5)
+EPS = 0.25
+CONTENDERS = ("naive", "proven", "proven_and_naive", "float64_path", "one_call")
 
 
-def compare(epochs: int = 10, activation: str = "n", repeats: int = 3) -> dict:
-    """Train once; time the proven Lipschitz certificate once, then both rules at every radius
-    on the held-out digits (the proven rule given the proven bound)."""
-    x_train, y_train, x_test, y_test = (t.flatten(1) if t.dtype.is_floating_point else t for t in load())
+def _trained(kind: str, epochs: int, x_train, y_train):
     torch.manual_seed(0)
-    model = LipschitzMLP([64, 128, 128, 10], activation=activation, layer="aol")
-    loss = lambda s, y: offset_cross_entropy(s, y, offset=2 * math.sqrt(2) * 0.25, temperature=0.25)  # noqa: E731
+    if kind == "mlp":
+        model = LipschitzMLP([64, 128, 128, 10], activation="n", layer="aol")
+    else:
+        model = SimplifiedConvNet(1, 10, base_width=16, blocks=3, layers_per_block=2, activation="maxmin")
+    loss = lambda s, y: offset_cross_entropy(s, y, offset=2 * math.sqrt(2) * EPS, temperature=0.25)  # noqa: E731
     fit(
         model,
         x_train,
@@ -35,35 +53,76 @@ def compare(epochs: int = 10, activation: str = "n", repeats: int = 3) -> dict:
         seed=0,
         progress=False,
     )
-    model.eval()
-    certificate_s, certificate = median_time(lambda: lipschitz_certificate(model), repeats)
-    rows = []
-    for eps in RADII:
-        proven_s, report = median_time(
-            lambda: certified_robust_accuracy(model, x_test, y_test, eps, lipschitz=certificate.bound), repeats
-        )
+    return model.eval()
 
-        def naive():
-            with torch.no_grad():
-                return certified_robust_accuracy_float(model(x_test), y_test, eps)
 
-        naive_s, naive_acc = median_time(naive, repeats)
-        rows.append(
-            {
-                "eps": eps,
-                "proven": report.certified,
-                "naive": naive_acc,
-                "disagreements": len(report.disagreements),
-                "proven_s": proven_s,
-                "naive_s": naive_s,
-                "proven_over_naive": proven_s / naive_s,
-            }
-        )
+def _interleaved(calls: dict, rounds: int) -> dict:
+    """Median seconds per contender, each round calling every contender once in turn."""
+    times = {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def row(kind: str, epochs: int = 10, rounds: int = 15) -> dict:
+    """Train one model; certify the held-out digits at ``EPS`` with every contender."""
+    x_train, y_train, x_test, y_test = load()
+    if kind == "mlp":
+        x_train, x_test, shape = x_train.flatten(1), x_test.flatten(1), (64,)
+    else:
+        shape = (1, 8, 8)
+    model = _trained(kind, epochs, x_train, y_train)
+    start = time.perf_counter()
+    certificate = lipschitz_certificate(model, shape)
+    certificate_s = time.perf_counter() - start
+    L = certificate.bound
+    start = time.perf_counter()
+    certifier = Certifier(model, shape, lipschitz=L)
+    prepare_s = time.perf_counter() - start
+    plain = Certifier(model, shape, lipschitz=L)
+    plain._screen = None
+
+    def naive():
+        with torch.no_grad():
+            return certified_robust_accuracy_float(model(x_test), y_test, EPS, float(L))
+
+    calls = {
+        "naive": naive,
+        "proven": lambda: certifier.report(x_test, y_test, EPS, naive=False),
+        "proven_and_naive": lambda: certifier.report(x_test, y_test, EPS),
+        "float64_path": lambda: plain.report(x_test, y_test, EPS, naive=False),
+        "one_call": lambda: certified_robust_accuracy(model, x_test, y_test, EPS, lipschitz=L, naive=False),
+    }
+    seconds = _interleaved(calls, rounds)
+    report, before = certifier.report(x_test, y_test, EPS), plain.report(x_test, y_test, EPS)
+    y, E = certifier._screen(certifier.bounded.checked_inputs(x_test))
+    _, decided = screen_decisions(y, E, y_test, threshold_bracket(Fraction(L), Fraction(EPS), None))
     return {
-        "model": f"LipschitzMLP 64-128-128-10 ({activation}, AOL), {epochs} epochs",
+        "model": (
+            "LipschitzMLP 64-128-128-10 (N, AOL)"
+            if kind == "mlp"
+            else "SimplifiedConvNet 1x8x8, base 16, 3 blocks (MaxMin, AOL)"
+        ),
         "samples": len(y_test),
-        "lipschitz_bound": float(certificate.bound),
+        "eps": EPS,
+        "lipschitz_bound": float(L),
         "layers_proven": f"{sum(c.ok for c in certificate.layers)}/{len(certificate.layers)}",
         "certificate_s": certificate_s,
-        "rows": rows,
+        "prepare_s": prepare_s,
+        "proven": report.certified,
+        "naive_accuracy": report.naive,
+        "disagreements": len(report.disagreements),
+        "same_verdicts_as_float64_path": report.certified_mask == before.certified_mask,
+        "screen_decided": float(decided.float().mean()),
+        "largest_E": float(E.max()),
+        **{f"{name}_s": seconds[name] for name in CONTENDERS},
+        **{f"{name}_over_naive": seconds[name] / seconds["naive"] for name in CONTENDERS if name != "naive"},
     }
+
+
+def compare(epochs: int = 10, rounds: int = 15) -> dict:
+    """Both models' rows."""
+    return {"eps": EPS, "rows": [row(kind, epochs, rounds) for kind in ("mlp", "conv")]}

@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from cpwl._floats import subnormal
+
 _U = 2.0**-53
 
 
@@ -77,7 +79,7 @@ def schur_row_max(
     gamma = _gamma(terms + (0 if products_exact else 1))
     inexact = 0.0 if kernel_exact else 2.0**-50  # |K~ K~' - K K'| <= 2 * 2**-52 (1 + tiny) |K~ K~'|
     nonzero = np.abs(K[K != 0])
-    underflow = terms * 2.0**-1073 if nonzero.size and nonzero.min() < 2.0**-511 else 0.0
+    underflow = terms * subnormal(-1073) if nonzero.size and nonzero.min() < 2.0**-511 else 0.0
     weights = np.ones(cin_g * groups) if q is None else q
     worst = 0.0
     for g in range(groups):
@@ -182,7 +184,9 @@ def spectral_norm_upper(
     for g in range(groups):
         Kg = K[g * out_g : (g + 1) * out_g]
         hat = np.einsum("oiuv,xu,yv->xyoi", Kg.astype(np.complex128), Fh, Fw).reshape(-1, out_g, cin_g)
-        entry_err = rel * np.abs(Kg).sum(axis=(2, 3)) + kh * kw * 2.0**-1070  # |K^ - K^~| per entry, every frequency
+        entry_err = rel * np.abs(Kg).sum(axis=(2, 3)) + kh * kw * subnormal(
+            -1070
+        )  # |K^ - K^~| per entry, every frequency
         delta = float(np.sqrt((entry_err**2).sum())) * (1 + 2.0**-40)
         sigma = float(np.sqrt(_sigma_squared_upper(hat).max())) * (1 + 2.0**-40)
         worst = max(worst, sigma + delta)

@@ -8,12 +8,70 @@ absolute term, see :data:`UNDERFLOW`).
 
 from __future__ import annotations
 
+import struct
+from contextlib import contextmanager
+
 import numpy as np
 from gmpy2 import mpq
 
+
+def subnormal(exponent: int) -> float:
+    """``2**exponent`` for ``-1074 <= exponent < -1022``, built from its bits.  A literal such
+    as ``2.0**-1074`` is folded by the compiler when the module is compiled, and a process that
+    flushes subnormals to zero at that moment (``torch.set_flush_denormal(True)``) would fold
+    it to ``0.0`` for good (in the cached bytecode too).
+
+    Examples:
+        >>> subnormal(-1074) == 5e-324, subnormal(-1023) * 2 == 2.0**-1022
+        (True, True)
+    """
+    if not -1074 <= exponent < -1022:
+        raise ValueError(f"2**{exponent} is not a subnormal float64")
+    return struct.unpack("<d", struct.pack("<Q", 1 << (exponent + 1074)))[0]
+
+
 #: Largest absolute error of a float64 image of a rational in the subnormal range (the
 #: relative bound ``2**-52`` holds above ``2**-1022``).
-UNDERFLOW = 2.0**-1074
+UNDERFLOW = subnormal(-1074)
+
+
+def flushes_subnormals() -> bool:
+    """Whether this thread's CPU arithmetic flushes subnormals to zero right now (found by
+    computing one; numpy and torch share the setting of ``torch.set_flush_denormal``).
+
+    Examples:
+        >>> flushes_subnormals()
+        False
+    """
+    return bool(np.float64(subnormal(-1070)) * np.float64(0.5) == 0)
+
+
+@contextmanager
+def subnormals_kept():
+    """Within the block, CPU float arithmetic keeps subnormals (every absolute underflow term
+    of a rounding bound assumes it); on exit the thread's setting is what it was.
+
+    Examples:
+        >>> import torch
+        >>> _ = torch.set_flush_denormal(True)
+        >>> with subnormals_kept():
+        ...     flushes_subnormals()
+        False
+        >>> flushes_subnormals()
+        True
+        >>> _ = torch.set_flush_denormal(False)
+    """
+    flushing = flushes_subnormals()
+    if not flushing:
+        yield
+        return
+    import torch
+
+    torch.set_flush_denormal(False)
+    try:
+        yield
+    finally:
+        torch.set_flush_denormal(True)
 
 
 def _small(ints: np.ndarray) -> bool:

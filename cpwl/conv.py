@@ -10,6 +10,7 @@ from typing import Optional, Union
 import numpy as np
 
 from cpwl import _conv_bound, _intarrays
+from cpwl._floats import subnormals_kept
 from cpwl.affine import Affine, FloatForm, is_float_array
 from cpwl.enclosure import sqrt_upper
 from cpwl.errors import InvalidArgument, ShapeError
@@ -328,6 +329,10 @@ class Conv2d(Layer):
         q = None if weights is None else np.asarray(weights, dtype=np.float64)
         if q is not None and (q.shape != (c,) or not (np.isfinite(q).all() and (q > 0).all())):
             raise InvalidArgument(f"weights must be {c} positive finite numbers, one per input channel")
+        with subnormals_kept():
+            return self._l2_bound(q)
+
+    def _l2_bound(self, q) -> LipschitzBound:
         form = self.float_form
         K = _conv_bound.dilate(form.weight, self.dilation)
         products_exact = form.exact and _fits_26_bits(form.weight)

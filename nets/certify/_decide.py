@@ -20,8 +20,10 @@ from typing import Optional
 
 import torch
 
+from cpwl._floats import subnormal
+
 _REL = 2.0**-49  # covers the roundings of the decision's own float operations, generously
-_TINY = 2.0**-1060  # absolute slack for subnormal results
+_TINY = subnormal(-1060)  # absolute slack for subnormal results
 
 
 def threshold_bracket(lipschitz: Fraction, eps: Fraction, factor: Optional[int]) -> Optional[tuple]:
@@ -43,10 +45,9 @@ def threshold_bracket(lipschitz: Fraction, eps: Fraction, factor: Optional[int])
     return (lo, hi) if ok else None
 
 
-def float_decisions(y: torch.Tensor, err: torch.Tensor, labels: torch.Tensor, bracket: tuple) -> tuple:
-    """``(certified, decided)`` boolean tensors over the batch: where ``decided``, ``certified``
-    is the exact rule's answer."""
-    lo, hi = bracket
+def _margins(y: torch.Tensor, err: torch.Tensor, labels: torch.Tensor) -> tuple:
+    """``(M, delta, finite)``: the float64 margin ``(y_l - e_l) - max_{i != l} (y_i + e_i)``, a
+    bound on its rounding, and where both are finite."""
     y, err = y.double(), err.double()
     index = labels.to(y.device)[:, None]
     a = (y.gather(1, index) - err.gather(1, index))[:, 0]
@@ -54,7 +55,41 @@ def float_decisions(y: torch.Tensor, err: torch.Tensor, labels: torch.Tensor, br
     b = others.max(dim=1).values
     M = a - b
     delta = 2.0**-50 * (a.abs() + b.abs() + M.abs()) + _TINY
+    return M, delta, torch.isfinite(M) & torch.isfinite(delta)
+
+
+def _above(M, delta, finite, hi: float) -> torch.Tensor:
+    return (M - delta - _REL * (M.abs() + delta + hi) - _TINY > hi) & finite
+
+
+def _below(M, delta, finite, lo: float) -> torch.Tensor:
+    return (M + delta + _REL * (M.abs() + delta + lo) + _TINY < lo) & finite
+
+
+def float_decisions(y: torch.Tensor, err: torch.Tensor, labels: torch.Tensor, bracket: tuple) -> tuple:
+    """``(certified, decided)`` boolean tensors over the batch: where ``decided``, ``certified``
+    is the exact rule's answer."""
+    lo, hi = bracket
+    M, delta, finite = _margins(y, err, labels)
+    certified = _above(M, delta, finite, hi)
+    rejected = _below(M, delta, finite, lo)
+    return certified.cpu(), (certified | rejected).cpu()
+
+
+def screen_decisions(y: torch.Tensor, E: torch.Tensor, labels: torch.Tensor, bracket: tuple) -> tuple:
+    """``(certified, decided)`` from scores ``y`` within ``E`` (one bound per sample, every
+    output) of the exact ones: certified where the margin's lower end ``M - 2E`` clears the
+    threshold, rejected where its upper end ``M + 2E`` stays below it (then no sound lower
+    bound of the margin can clear it, so the exact rule on any bounds rejects too)."""
+    lo, hi = bracket
+    y = y.double()
+    index = labels.to(y.device)[:, None]
+    a = y.gather(1, index)[:, 0]
+    b = y.scatter(1, index, -math.inf).max(dim=1).values
+    M = a - b
+    twice = 2 * E.double()  # exact; the roundings of M -/+ twice are the decision's own (_REL)
+    delta = 2.0**-50 * (a.abs() + b.abs() + M.abs() + twice) + _TINY
     finite = torch.isfinite(M) & torch.isfinite(delta)
-    certified = (M - delta - _REL * (M.abs() + delta + hi) - _TINY > hi) & finite
-    rejected = (M + delta + _REL * (M.abs() + delta + lo) + _TINY < lo) & finite
+    certified = _above(M - twice, delta, finite, hi)
+    rejected = _below(M + twice, delta, finite, lo)
     return certified.cpu(), (certified | rejected).cpu()

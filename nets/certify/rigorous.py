@@ -26,6 +26,7 @@ Examples:
 
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import numpy as np
@@ -35,13 +36,15 @@ from torch import nn
 
 from cpwl import Affine, Conv2d, Gather, Residual
 from cpwl import activations as exact
+from cpwl._floats import UNDERFLOW
 from cpwl.errors import InvalidArgument, NumberError, ShapeError, UnsupportedModuleError
+from nets.certify.precision import ieee_arithmetic
 from nets.semantics import translate
 
 __all__ = ["bounded_forward", "bounded_layers"]
 
 _U = 2.0**-53
-_ETA = 2.0**-1074  # at least the underflow error of one product
+_ETA = UNDERFLOW  # 2**-1074, at least the underflow error of one product
 _REL = 2.0**-52  # relative error of a float image of an exact rational (cpwl.FloatForm)
 _SLACK = 1 + 2.0**-40  # covers the rounding of the bound computations themselves
 
@@ -73,18 +76,23 @@ def _affine_cache(layer: Affine, device):
     return _tensor(form.weight, device), _tensor(form.bias, device), form.exact
 
 
-def _conv_pad(layer: Conv2d, t):
+def convolve(layer: Conv2d, t: torch.Tensor, kernel: torch.Tensor, bias=None) -> torch.Tensor:
+    """The layer's convolution of a flat batch ``t`` with ``kernel`` (its own or ``|K|``),
+    flat: symmetric zero padding inside ``conv2d``, any other padding by ``F.pad`` first (a
+    copy, exact)."""
     top, bottom, left, right = layer.padding
-    mode = "constant" if layer.padding_mode == "zeros" else layer.padding_mode
-    return F.pad(t, (left, right, top, bottom), mode=mode) if any(layer.padding) else t
+    x = t.reshape(-1, *layer.in_shape)
+    if layer.padding_mode == "zeros" and top == bottom and left == right:
+        padding = (top, left)
+    else:
+        mode = "constant" if layer.padding_mode == "zeros" else layer.padding_mode
+        x, padding = (F.pad(x, (left, right, top, bottom), mode=mode) if any(layer.padding) else x), 0
+    return F.conv2d(x, kernel, bias, layer.stride, padding, layer.dilation, layer.groups).flatten(1)
 
 
 def _conv(layer: Conv2d, y, e, cache):
     K, b, exact_form = cache
-    shape = (-1, *layer.in_shape)
-    conv = lambda t, k, bias=None: F.conv2d(
-        _conv_pad(layer, t.reshape(shape)), k, bias, layer.stride, 0, layer.dilation, layer.groups
-    ).flatten(1)  # noqa: E731
+    conv = lambda t, k, bias=None: convolve(layer, t, k, bias)  # noqa: E731
     n = K.shape[1] * K.shape[2] * K.shape[3]
     out = conv(y, K, b)
     rel = 0.0 if exact_form else _REL
@@ -234,11 +242,19 @@ def _run(prepared: list, y, e):
     return y, e
 
 
+def _checked_inputs(x: torch.Tensor) -> torch.Tensor:
+    """``x`` detached, refused unless every entry has an exact float64 image."""
+    x = x.detach()
+    if x.dtype.is_floating_point:
+        if not torch.isfinite(x).all():
+            raise NumberError("the inputs hold NaN or infinity")
+    elif x.dtype != torch.bool and x.numel() and int(x.abs().max()) > 2**53:
+        raise NumberError("integer inputs beyond 2**53 have no exact float64 image")
+    return x
+
+
 def _exact_inputs(x: torch.Tensor) -> torch.Tensor:
-    y = x.detach().to(torch.float64)
-    if not torch.isfinite(y).all():
-        raise NumberError("the inputs hold NaN or infinity")
-    return y
+    return _checked_inputs(x).to(torch.float64)
 
 
 def bounded_layers(layers, x: torch.Tensor, err: Optional[torch.Tensor] = None) -> tuple:
@@ -248,7 +264,8 @@ def bounded_layers(layers, x: torch.Tensor, err: Optional[torch.Tensor] = None) 
         raise ShapeError(f"bounded_layers takes a batch of flat inputs [batch, features], got shape {tuple(x.shape)}")
     y = _exact_inputs(x)
     prepared = _prepare(layers, y.shape[1], y.device)
-    return _run(prepared, y, torch.zeros_like(y) if err is None else err)
+    with ieee_arithmetic():
+        return _run(prepared, y, torch.zeros_like(y) if err is None else err)
 
 
 def fingerprint(module: nn.Module) -> tuple:
@@ -279,12 +296,21 @@ class BoundedModel:
         self.translation = translate(module, input_shape, exact=False)
         self.device = torch.device("cpu") if device is None else torch.device(device)
         self._fingerprint = fingerprint(module)
-        self._steps = []
-        for step in self.translation.steps:
-            if step.float_step is not None:
-                self._steps.append((step, None))
-            elif step.layers:
-                self._steps.append((step, _prepare(step.layers, int(np.prod(step.in_shape)), self.device)))
+        self._prepared = None  # the float64 constants, made at the first evaluation
+
+    def _steps(self) -> list:
+        if self._prepared is None:
+            self._prepared = [
+                (
+                    step,
+                    None
+                    if step.float_step is not None
+                    else _prepare(step.layers, math.prod(step.in_shape), self.device),
+                )
+                for step in self.translation.steps
+                if step.float_step is not None or step.layers
+            ]
+        return self._prepared
 
     @property
     def input_shape(self) -> tuple:
@@ -297,6 +323,11 @@ class BoundedModel:
             raise InvalidArgument("the model's parameters or buffers changed since it was prepared; prepare it again")
 
     def __call__(self, x: torch.Tensor) -> tuple:
+        return self.evaluate(self.checked_inputs(x))
+
+    def checked_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The batch ``x`` on the model's device, checked: its shape, finite real entries with
+        exact float64 images, and the weights unchanged since preparation."""
         if not isinstance(x, torch.Tensor) or x.dim() < 2:
             raise ShapeError(
                 "a bounded model takes a batch tensor [batch, *input_shape], got "
@@ -309,14 +340,19 @@ class BoundedModel:
                 f"the model was prepared for samples of shape {self.input_shape}, got {tuple(x.shape[1:])}"
             )
         self.check_unchanged()
+        return _checked_inputs(x.to(self.device))
+
+    def evaluate(self, x: torch.Tensor) -> tuple:
+        """``(y, err)`` for inputs that passed :meth:`checked_inputs` (taken exactly)."""
         n = len(x)
-        y = _exact_inputs(x.to(self.device))
+        y = x.to(torch.float64)
         err = torch.zeros_like(y)
-        for step, prepared in self._steps:
-            if prepared is None:
-                y, err = step.float_step(y.reshape(n, *step.in_shape), err.reshape(n, *step.in_shape))
-            else:
-                y, err = _run(prepared, y.reshape(n, -1), err.reshape(n, -1))
+        with ieee_arithmetic():
+            for step, prepared in self._steps():
+                if prepared is None:
+                    y, err = step.float_step(y.reshape(n, *step.in_shape), err.reshape(n, *step.in_shape))
+                else:
+                    y, err = _run(prepared, y.reshape(n, -1), err.reshape(n, -1))
         out = self.translation.out_shape
         return y.reshape(n, *out), err.reshape(n, *out)
 

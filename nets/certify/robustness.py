@@ -22,9 +22,10 @@ from torch import nn
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import norm_name
 from cpwl.rationals import as_fraction
-from nets.certify._decide import float_decisions, threshold_bracket
+from nets.certify._decide import float_decisions, screen_decisions, threshold_bracket
 from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.rigorous import BoundedModel
+from nets.certify.screen import Screen, Unscreenable
 from nets.semantics import evaluation_mode
 
 __all__ = ["Certifier", "RobustnessReport", "certified_robust_accuracy", "margin_certifies", "proven_margin"]
@@ -33,15 +34,15 @@ __all__ = ["Certifier", "RobustnessReport", "certified_robust_accuracy", "margin
 @dataclass(frozen=True)
 class RobustnessReport:
     """Certified robust accuracy, proven (``certified``) and by the naive float rule
-    (``naive``), the Lipschitz bound used (in ``norm``, the norm of the radius ``eps``), and
-    the samples where the two rules disagree."""
+    (``naive``; ``None`` when the report was made without it), the Lipschitz bound used (in
+    ``norm``, the norm of the radius ``eps``), and the samples where the two rules disagree."""
 
     eps: Fraction
     lipschitz: Fraction
     certified: float
-    naive: float
+    naive: Optional[float]
     certified_mask: tuple
-    naive_mask: tuple
+    naive_mask: Optional[tuple]
     norm: object = 2
 
     @classmethod
@@ -52,13 +53,18 @@ class RobustnessReport:
             >>> RobustnessReport.from_masks(Fraction(1, 10), Fraction(1), (True, False), (True, True), 2).certified
             0.5
         """
-        certified_mask, naive_mask = tuple(certified_mask), tuple(naive_mask)
+        certified_mask = tuple(certified_mask)
         n = max(1, len(certified_mask))
+        if naive_mask is None:
+            return cls(eps, lipschitz, sum(certified_mask) / n, None, certified_mask, None, norm)
+        naive_mask = tuple(naive_mask)
         return cls(eps, lipschitz, sum(certified_mask) / n, sum(naive_mask) / n, certified_mask, naive_mask, norm)
 
     @property
     def disagreements(self) -> list:
         """Indices where the naive rule certifies and the proof does not (or the reverse)."""
+        if self.naive_mask is None:
+            raise InvalidArgument("this report was made without the naive rule (naive=False)")
         return [i for i, (a, b) in enumerate(zip(self.certified_mask, self.naive_mask)) if a != b]
 
 
@@ -137,21 +143,32 @@ class Certifier:
     def __init__(self, module: nn.Module, input_shape=None, norm=2, lipschitz: Optional[Fraction] = None, device=None):
         self.module, self.norm = module, norm_name(norm)
         self.bounded = BoundedModel(module, input_shape, device)
+        try:
+            self._screen = Screen(self.bounded.translation, self.bounded.device)
+        except Unscreenable:
+            self._screen = None
         shape = self.bounded.input_shape
         self.lipschitz = (
             lipschitz_certificate(module, shape, self.norm).bound if lipschitz is None else as_fraction(lipschitz)
         )
 
-    def report(self, inputs: torch.Tensor, labels: torch.Tensor, eps) -> RobustnessReport:
-        """The proven and the naive certified accuracy of ``inputs`` with ``labels`` at radius
-        ``eps`` (see :func:`certified_robust_accuracy`)."""
-        return self.reports(inputs, labels, [eps])[0]
+    def report(self, inputs: torch.Tensor, labels: torch.Tensor, eps, naive: bool = True) -> RobustnessReport:
+        """The proven and (unless ``naive=False``) the naive certified accuracy of ``inputs``
+        with ``labels`` at radius ``eps`` (see :func:`certified_robust_accuracy`)."""
+        return self.reports(inputs, labels, [eps], naive=naive)[0]
 
     def reports(
-        self, inputs: torch.Tensor, labels: torch.Tensor, radii, batch_size: Optional[int] = None, progress=False
+        self,
+        inputs: torch.Tensor,
+        labels: torch.Tensor,
+        radii,
+        batch_size: Optional[int] = None,
+        progress=False,
+        naive: bool = True,
     ) -> list:
-        """One :meth:`report` per radius in ``radii``, from a single rigorous and a single
-        native forward pass per batch (the margins do not depend on the radius).  With
+        """One :meth:`report` per radius in ``radii``, from a single rigorous and (unless
+        ``naive=False``, which leaves the naive rule out of the reports) a single native
+        forward pass per batch (the margins do not depend on the radius).  With
         ``batch_size``, the samples go through in batches of that size (bounded memory), with
         progress shown when ``progress`` is true or names it.
 
@@ -163,9 +180,11 @@ class Certifier:
             [Fraction(1, 10), Fraction(1, 2)]
             >>> certifier.reports(x, y, [0.5], batch_size=3)[0] == certifier.reports(x, y, [0.5])[0]
             True
+            >>> certifier.report(x, y, 0.5, naive=False).naive is None
+            True
         """
         if batch_size is None or len(inputs) <= batch_size:
-            return self._reports(inputs, labels, radii)
+            return self._reports(inputs, labels, radii, naive)
         if not isinstance(batch_size, int) or batch_size < 1:
             raise InvalidArgument(f"batch_size must be a positive int, got {batch_size!r}")
         from nets.progress import progress as show
@@ -173,7 +192,7 @@ class Certifier:
         starts = range(0, len(inputs), batch_size)
         label = progress if isinstance(progress, str) else f"certifying {len(inputs)} samples: batches"
         parts = [
-            self._reports(inputs[k : k + batch_size], labels[k : k + batch_size], radii)
+            self._reports(inputs[k : k + batch_size], labels[k : k + batch_size], radii, naive)
             for k in show(starts, label, enabled=bool(progress))
         ]
         return [
@@ -181,13 +200,40 @@ class Certifier:
                 batches[0].eps,
                 batches[0].lipschitz,
                 sum((r.certified_mask for r in batches), ()),
-                sum((r.naive_mask for r in batches), ()),
+                sum((r.naive_mask for r in batches), ()) if naive else None,
                 batches[0].norm,
             )
             for batches in zip(*parts)
         ]
 
-    def _reports(self, inputs: torch.Tensor, labels: torch.Tensor, radii) -> list:
+    def _proven(self, x: torch.Tensor, labels: torch.Tensor, radii: list, classes: int) -> list:
+        """The proven rule's verdicts on the checked inputs ``x``, one list per radius: the
+        float32 screen decides what it can (:mod:`nets.certify.screen`), the float64 pass and
+        the exact rule the rest."""
+        n = len(labels)
+        verdicts = [[False] * n for _ in radii]
+        undecided = [range(n) for _ in radii]
+        if self._screen is not None and classes > 1 and n:
+            y, E = self._screen(x)
+            for k, eps in enumerate(radii):
+                bracket = threshold_bracket(self.lipschitz, eps, None if self.norm == 2 else _MARGIN_FACTOR[self.norm])
+                if bracket is not None:
+                    certified, decided = screen_decisions(y, E, labels, bracket)
+                    verdicts[k] = certified.tolist()
+                    undecided[k] = (~decided).nonzero()[:, 0].tolist()
+        rest = sorted(set().union(*undecided))
+        if rest:
+            y, err = self.bounded.evaluate(x[rest])
+            row = {i: j for j, i in enumerate(rest)}
+            for k, eps in enumerate(radii):
+                if undecided[k]:
+                    rows = [row[i] for i in undecided[k]]
+                    exact = _proven_rule(y[rows], err[rows], labels[list(undecided[k])], self.lipschitz, eps, self.norm)
+                    for i, verdict in zip(undecided[k], exact):
+                        verdicts[k][i] = verdict
+        return verdicts
+
+    def _reports(self, inputs: torch.Tensor, labels: torch.Tensor, radii, naive: bool) -> list:
         radii = [as_fraction(eps) for eps in radii]
         for eps in radii:
             if eps < 0:
@@ -202,16 +248,27 @@ class Certifier:
                 f"labels must be a 1-D integer tensor with one label per input ({len(inputs)}), got "
                 f"{getattr(labels, 'shape', labels)}"
             )
-        y, err = self.bounded(inputs)
-        if y.dim() != 2:
+        x = self.bounded.checked_inputs(inputs)
+        out_shape = self.bounded.translation.out_shape
+        if len(out_shape) != 1:
             raise ShapeError(
-                f"the model's outputs must be class scores [batch, classes], got per-sample shape {tuple(y.shape[1:])}"
+                f"the model's outputs must be class scores [batch, classes], got per-sample shape {tuple(out_shape)}"
             )
-        classes = y.shape[1]
+        classes = out_shape[0]
         if len(labels) and not (0 <= int(labels.min()) and int(labels.max()) < classes):
             raise InvalidArgument(
                 f"labels must lie in [0, {classes}), got values from {int(labels.min())} to {int(labels.max())}"
             )
+        proven = self._proven(x, labels, radii, classes)
+        naive_masks = self._naive(inputs, labels, radii) if naive else [None] * len(radii)
+        return [
+            RobustnessReport.from_masks(eps, self.lipschitz, p, m, self.norm)
+            for eps, p, m in zip(radii, proven, naive_masks)
+        ]
+
+    def _naive(self, inputs: torch.Tensor, labels: torch.Tensor, radii: list) -> list:
+        """The naive rule's verdicts, one list per radius: the model in its own precision,
+        float margins against ``c L eps`` in floats."""
         module = self.module
         parameter = next(module.parameters(), None)
         with evaluation_mode(module):
@@ -221,16 +278,7 @@ class Certifier:
         others.scatter_(1, labels[:, None].to(native.device), float("-inf"))
         native_margin = true - others.max(dim=1).values
         factor = math.sqrt(2) if self.norm == 2 else _MARGIN_FACTOR[self.norm]
-        return [
-            RobustnessReport.from_masks(
-                eps,
-                self.lipschitz,
-                _proven_rule(y, err, labels, self.lipschitz, eps, self.norm),
-                (native_margin > factor * float(self.lipschitz) * float(eps)).tolist(),
-                self.norm,
-            )
-            for eps in radii
-        ]
+        return [(native_margin > factor * float(self.lipschitz) * float(eps)).tolist() for eps in radii]
 
 
 def certified_robust_accuracy(
@@ -240,15 +288,19 @@ def certified_robust_accuracy(
     eps,
     lipschitz: Optional[Fraction] = None,
     norm=2,
+    naive: bool = True,
 ) -> RobustnessReport:
     """A sample is certified against every perturbation of ``norm`` at most ``eps`` (l2 by
     default; 1 or ``"inf"``) iff the exact function's margin ``M`` provably satisfies
     ``M > c L eps``, strictly, with ``c = sqrt(2)`` in l2, ``2`` in l-infinity and ``1`` in l1
     (``f_y - f_j`` changes by at most ``|d_y| + |d_j|`` for an output change ``d``), and ``L``
-    the proven bound in that norm of :func:`lipschitz_certificate` unless given.  The lower
-    bound of ``M`` from :func:`nets.certify.bounded_forward` is compared exactly (in l2:
-    ``M_lo > 0`` and ``M_lo^2 > 2 L^2 eps^2``), so exact ties are never certified.  The naive
-    rule evaluates the model in its own precision and compares floats.  ``eps`` is a
+    the proven bound in that norm of :func:`lipschitz_certificate` unless given.  A float32
+    pass with one proven error bound per sample decides every sample whose margin clears (or
+    misses) the threshold by more than its rounding (:mod:`nets.certify.screen`); for the
+    rest, the lower bound of ``M`` from :func:`nets.certify.bounded_forward` is compared
+    exactly (in l2: ``M_lo > 0`` and ``M_lo^2 > 2 L^2 eps^2``), so exact ties are never
+    certified.  The naive rule (left out with ``naive=False``) evaluates the model in its own
+    precision and compares floats.  ``eps`` is a
     non-negative radius, taken exactly (``"1/10"`` or ``0.1``, which is the float).  For many
     radii or batches of one model, build a :class:`Certifier` once.
 
@@ -265,4 +317,5 @@ def certified_robust_accuracy(
             "inputs must be a batch tensor [batch, *input_shape], got "
             f"{getattr(inputs, 'shape', type(inputs).__name__)}"
         )
-    return Certifier(module, tuple(inputs.shape[1:]), norm, lipschitz, inputs.device).report(inputs, labels, eps)
+    certifier = Certifier(module, tuple(inputs.shape[1:]), norm, lipschitz, inputs.device)
+    return certifier.report(inputs, labels, eps, naive=naive)

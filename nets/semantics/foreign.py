@@ -40,6 +40,7 @@ from torch import nn
 
 from cpwl import CPWL, Affine, Gather, LipschitzBound
 from cpwl import activations as exact
+from cpwl._floats import UNDERFLOW, subnormal
 from cpwl.enclosure import sqrt_upper
 from cpwl.errors import ShapeError, UnsupportedModuleError
 from nets.semantics import blocks
@@ -157,9 +158,9 @@ def _l2_pool_step(module: nn.Module, shape: tuple) -> tuple:
     def step(y, err):
         norms = torch.sqrt(F.avg_pool2d(y * y, kernel) * n)
         propagated = torch.sqrt(F.avg_pool2d(err * err, kernel) * n) * slack
-        rounding = ((n + 4) * 2.0**-53 * norms + (n * 2.0**-1073) ** 0.5) * slack
+        rounding = ((n + 4) * 2.0**-53 * norms + (n * subnormal(-1073)) ** 0.5) * slack
         out = norms * k
-        return out, ((propagated + rounding) * abs(k) + 2.0**-53 * out.abs()) * slack + 2.0**-1074
+        return out, ((propagated + rounding) * abs(k) + 2.0**-53 * out.abs()) * slack + UNDERFLOW
 
     return step, out_shape
 

@@ -27,6 +27,7 @@ from torch import nn
 
 import cpwl
 from cpwl import LipschitzBound
+from cpwl._floats import subnormals_kept
 from cpwl.errors import CPWLError, InvalidArgument, ShapeError, UnsupportedModuleError
 from cpwl.layer import composed_bound, norm_name
 from nets.semantics.registry import check_no_hooks, lookup
@@ -154,7 +155,7 @@ def translate(module: nn.Module, input_shape=None, *, bounds: bool = False, exac
     check_no_hooks(module)
     shape = input_shape_of(module, input_shape)
     steps = []
-    with evaluation_mode(module):
+    with evaluation_mode(module), subnormals_kept():  # the float bounds' underflow terms assume it
         _walk(module, "", shape, steps, norm_name(norm) if bounds else None, exact)
     return Translation(tuple(steps), shape)
 

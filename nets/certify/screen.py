@@ -1,0 +1,379 @@
+"""Private: the float32 screen in front of the proven certification rule.
+
+One float32 pass over a model's exact layers gives the scores ``y`` and, per sample, a
+proven bound ``E`` with ``|y_i - f_i(x)| <= E`` for every output ``i`` (``f`` the exact function
+of the stored weights, ``x`` the input taken exactly).  ``E`` bounds the l2 norm of the error
+vector, carried from layer to layer as one number per sample:
+
+* a layer with a proven l2 bound ``L`` turns an input error ``E`` into at most ``L E``;
+* its own float32 rounding adds at most ``c1 ||y||_2 + c0``: ``c1`` from the dot-product model
+  ``gamma_n`` times a bound ``A`` on the operator norm of ``|W|`` (and the weights' rounding to
+  float32, a relative ``2**-23``), ``c0`` from the bias and from absolute terms that cover
+  underflow *and* flushing of subnormals to zero (GPUs and CPUs may do either).
+
+The constants are computed once per layer in float64, inflated to cover their own rounding.
+So the whole pass costs one float32 forward and a norm per layer.  A sample whose margin
+clears the threshold by ``2 E`` (or misses it by as much) is decided here, and the decision
+is the exact rule's; the few others go through the float64 pass with elementwise bounds
+(:mod:`nets.certify.rigorous`) and the exact rule.  A model with a layer this pass does not
+cover (Householder layers, modules evaluated by a rigorous float step of their own) or with
+weights beyond float32's range has no screen, and every sample takes the float64 path.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from cpwl import Affine, Conv2d, Gather, Residual
+from cpwl import activations as exact
+from nets.certify.precision import ieee_arithmetic
+from nets.certify.rigorous import _gamma, _tensor, convolve
+
+__all__ = ["Screen", "Unscreenable", "screened_layers"]
+
+_U = 2.0**-24  # float32 unit roundoff
+_RHO = 2.0**-23  # |W32 - W| <= _RHO |W64| + _ALPHA: float32 rounding of the float64 image of W
+_ALPHA = 2.0**-125  # covers a float32 weight's subnormal rounding or its flushing to zero
+_ETA = 2.0**-125  # absolute error of one float32 operation near underflow, flushed or not
+_DAZ = 2.0**-126  # the largest float32 that a flushing unit may read as zero
+_SLACK = 1 + 2.0**-40  # covers the rounding of the float64 bound computations themselves
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+class Unscreenable(Exception):
+    """A model (or layer) this pass does not cover; the caller uses the float64 pass."""
+
+
+def _gamma32(n: int) -> float:
+    if n * _U >= 0.5:
+        raise Unscreenable(f"a dot product of {n} terms is too long for a float32 bound")
+    return n * _U / (1 - n * _U) * _SLACK
+
+
+def _up(x: float, terms: int = 8) -> float:
+    """``x`` (a float64 result of at most ``terms`` roundings) raised to cover them."""
+    return x * (1 + _gamma(terms + 2))
+
+
+def _f32(array: np.ndarray, device) -> torch.Tensor:
+    if np.abs(array).max(initial=0.0) > _F32_MAX:
+        raise Unscreenable("weights beyond float32's range")
+    return _tensor(array, device).float()
+
+
+def _norms(y: torch.Tensor) -> torch.Tensor:
+    """Float64 upper bounds of every row's l2 norm, computed in float32: the sum of ``n``
+    squares within ``gamma_n`` (any order) plus ``2**-125`` per square or sum near underflow,
+    the square root within ``2**-24``; an overflow gives ``inf``."""
+    n = y.shape[1]
+    squares = (y * y).sum(dim=1).double()
+    return ((squares + n * _ETA) * (1 + _gamma32(n + 2))).sqrt() * (1 + 2 * _U)
+
+
+def _l2(vector: np.ndarray) -> float:
+    v = np.abs(np.asarray(vector, dtype=np.float64)).ravel()
+    return _up(math.sqrt(float((v * v).sum())), v.size + 2)
+
+
+def _dense_norms(W: np.ndarray) -> tuple:
+    """``(L, A)``: proven upper bounds on ``||W||_2`` for the exact weights that ``W`` (their
+    float64 image, each entry within a relative ``2**-52`` or ``2**-1074``) stands for, and on
+    ``|| |W| ||_2``.  ``L`` is the smaller of the Frobenius norm and the square root of the
+    largest row sum of ``|W^T W|`` (computed with its rounding bounded by ``gamma_m`` times
+    the column norms' products)."""
+    m, n = W.shape
+    absW = np.abs(W)
+    frobenius = _l2(W)
+    rows, cols = _up(float(absW.sum(axis=1).max(initial=0.0)), n), _up(float(absW.sum(axis=0).max(initial=0.0)), m)
+    A = min(frobenius, _up(math.sqrt(rows * cols)))
+    columns = np.sqrt((W * W).sum(axis=0)) * (1 + _gamma(m + 2))
+    gram = np.abs(W.T @ W).sum(axis=1) + _gamma(m) * columns * columns.sum()
+    L = min(frobenius, _up(math.sqrt(float(gram.max(initial=0.0))), n + m + 8))
+    # the exact weights: within 2**-52 |W| + 2**-1074 of their float64 image
+    L = _up(L + 2.0**-51 * A + 2.0**-1000 * math.sqrt(m * n))
+    return L, A
+
+
+def _rounding(n: int, width: int, m: int, A: float, S: float, bias64: float, bias32: float) -> tuple:
+    """``(c1, c0)`` of a float32 layer ``W32 y + b32`` standing for exact ``W y + b``: ``n``
+    terms per output, ``width`` inputs, ``m`` outputs, ``A`` bounds ``|| |W64| ||_2``, ``S`` the
+    operator norm of the layer's 0/1 pattern, ``bias64``/``bias32`` the bias's l2 norms."""
+    g = _gamma32(n + 1)
+    weight = (1 + _RHO) * A + _ALPHA * S  # bounds || |W32| ||_2
+    c1 = g * weight + _RHO * A + _ALPHA * S  # dot-product rounding and W32 - W, times ||y||
+    c0 = (
+        g * bias32
+        + (n + 1) * _ETA * math.sqrt(m)  # each product and sum near underflow
+        + _RHO * bias64
+        + _ALPHA * math.sqrt(m)  # b32 - b
+        + weight * math.sqrt(width) * _DAZ  # inputs read as zero
+    )
+    return _up(c1), _up(c0)
+
+
+def _affine_prepare(layer: Affine, width: int, device):
+    form = layer.float_form
+    m, n = form.weight.shape
+    L, A = _dense_norms(form.weight)
+    c1, c0 = _rounding(n, n, m, A, math.sqrt(m * n), _l2(form.bias), _l2(form.bias.astype(np.float32)))
+    return _f32(form.weight, device), _f32(form.bias, device), L, c1, c0
+
+
+def _affine(layer, y, E, N, cache):
+    W, b, L, c1, c0 = cache
+    return F.linear(y, W, b), (L * E + c1 * _known(N, y) + c0) * _SLACK, None
+
+
+def _conv_prepare(layer: Conv2d, width: int, device):
+    form = layer.float_form
+    K = form.weight
+    out_c, in_g, kh, kw = K.shape
+    groups = layer.groups
+    top, bottom, left, right = layer.padding
+    copies = (1 + top + bottom) * (1 + left + right)  # how often the padded input can hold one pixel
+    absK = np.abs(K)
+    rows = _up(float(absK.sum(axis=(1, 2, 3)).max()), in_g * kh * kw)
+    per_input = absK.reshape(groups, out_c // groups, in_g, kh, kw).sum(axis=(1, 3, 4))
+    cols = _up(copies * float(per_input.max()), out_c * kh * kw)
+    A = _up(math.sqrt(rows * cols))
+    S = math.sqrt(in_g * kh * kw * copies * (out_c // groups) * kh * kw)
+    positions = int(np.prod(layer.out_shape[1:]))
+    bias = math.sqrt(positions)
+    c1, c0 = _rounding(
+        in_g * kh * kw,
+        width,
+        out_c * positions,
+        A,
+        S,
+        _up(bias * _l2(form.bias)),
+        _up(bias * _l2(form.bias.astype(np.float32))),
+    )
+    L = _up(float(layer.lipschitz_bound(2).value))
+    return _f32(K, device), _f32(form.bias, device), L, c1, c0
+
+
+def _conv(layer, y, E, N, cache):
+    K, b, L, c1, c0 = cache
+    return convolve(layer, y, K, b), (L * E + c1 * _known(N, y) + c0) * _SLACK, None
+
+
+def _elementwise_prepare(layer: exact.Elementwise, width: int, device):
+    t = layer.float_tables(width)
+    if np.abs(t.slopes).max() > _F32_MAX or np.abs(t.intercepts).max() > _F32_MAX:
+        raise Unscreenable("activation tables beyond float32's range")
+    finite = np.isfinite(t.levels) & (np.abs(t.levels) <= _F32_MAX)  # a level beyond: compares alike
+    levels32 = np.where(finite, t.levels, np.where(t.levels > 0, np.inf, -np.inf)).astype(np.float32)
+    level_err = np.where(finite, _RHO * np.abs(np.where(finite, t.levels, 0)) + _ALPHA + _DAZ, 0).sum(axis=0)
+    mis_piece = 2 * t.lipschitz * level_err  # a level on the wrong side: pieces differ by 2 L |t - t32|
+    steepest = np.abs(t.slopes.astype(np.float32).astype(np.float64)).max(axis=0)
+    slope_err = _RHO * np.abs(t.slopes).max(axis=0) + _ALPHA
+    intercept_err = _RHO * np.abs(t.intercepts).max(axis=0) + _ALPHA
+    constant = mis_piece + intercept_err + 2 * _ETA + steepest * _DAZ + _DAZ
+    return (
+        torch.as_tensor(levels32, device=device),
+        _f32(t.slopes, device),
+        _f32(t.intercepts, device),
+        _up(float(t.lipschitz.max(initial=0.0))),
+        _up(float((slope_err + _U * steepest).max(initial=0.0))),
+        _l2(constant),
+    )
+
+
+def _elementwise(layer, y, E, N, cache):
+    levels, slopes, intercepts, lipschitz, c1, c0 = cache
+    out = torch.addcmul(intercepts[0], slopes[0], y)  # c + s y: two roundings, or one if fused
+    for k in range(len(levels)):  # levels ascend: past level k, piece k + 1 (inf: never)
+        out = torch.where(y > levels[k], torch.addcmul(intercepts[k + 1], slopes[k + 1], y), out)
+    N_out = _norms(out)
+    own = c1 * _known(N, y) + c0 + _U * (1 + 2 * _U) * N_out
+    return out, (lipschitz * E + own) * _SLACK, N_out
+
+
+def _as_view(groups: np.ndarray, width: int):
+    """``(blocks, size, stride)`` when sorting ``groups`` is sorting axis 1 of the batch viewed
+    as ``(batch, blocks, size, stride)`` (members ``stride`` apart, groups tiling the width),
+    else ``None``."""
+    count, size = groups.shape
+    stride = int(groups[0, 1] - groups[0, 0]) if size > 1 else 1
+    if stride < 1 or width % (size * stride) or count * size != width:
+        return None
+    if not np.array_equal(groups, groups[:, :1] + stride * np.arange(size)[None, :]):
+        return None
+    starts = np.sort(groups[:, 0])
+    blocks = width // (size * stride)
+    expected = (np.arange(blocks)[:, None] * size * stride + np.arange(stride)[None, :]).ravel()
+    return (blocks, size, stride) if np.array_equal(starts, expected) else None
+
+
+def _sort_prepare(layer: exact.SortingLayer, width: int, device, groups=None):
+    groups = layer.groups(width) if groups is None else groups
+    view = _as_view(groups, width)
+    swapped = math.sqrt(width) * _DAZ  # flushed subnormals compare as equal
+    return view, (torch.as_tensor(groups, device=device) if view is None else None), swapped
+
+
+def _sort(layer, y, E, N, cache):
+    view, groups, swapped = cache
+    if view is None:
+        out = y.clone()
+        out[:, groups] = torch.sort(y[:, groups], dim=2, descending=layer.descending).values
+    elif view[1] == 2:  # a pair: its max and min
+        v = y.view(len(y), view[0], 2, view[2])
+        low, high = torch.minimum(v[:, :, 0], v[:, :, 1]), torch.maximum(v[:, :, 0], v[:, :, 1])
+        out = torch.stack((high, low) if layer.descending else (low, high), dim=2).view(len(y), -1)
+    else:
+        out = torch.sort(y.view(len(y), *view), dim=2, descending=layer.descending).values.view(len(y), -1)
+    return out, (E + swapped) * _SLACK, N  # sorting is 1-Lipschitz in l2 and keeps the norm
+
+
+def _permutation(layer) -> np.ndarray | None:
+    if not isinstance(layer, Gather) or None in layer.index or layer.copies != 1:
+        return None
+    index = np.asarray(layer.index)
+    return index if len(index) == layer.in_features else None
+
+
+def _composed_gathers(layers) -> list:
+    """``layers`` with each run of consecutive gathers composed into one (a single copy)."""
+    out = []
+    for layer in layers:
+        if isinstance(layer, Gather) and type(layer) is Gather and out and type(out[-1]) is Gather:
+            before = out[-1].index
+            out[-1] = Gather([None if i is None else before[i] for i in layer.index], out[-1].in_features)
+        else:
+            out.append(layer)
+    return out
+
+
+def _fused_sort(layers: list, k: int, width: int):
+    """``(layer, groups)`` when ``layers[k:k + 3]`` is a permutation, a sort and the inverse
+    permutation: the sort of the groups where they stand (nothing moves), else ``None``."""
+    if k + 2 >= len(layers) or not isinstance(layers[k + 1], exact.SortingLayer):
+        return None
+    first, last = _permutation(layers[k]), _permutation(layers[k + 2])
+    if first is None or last is None or not np.array_equal(first[last], np.arange(width)):
+        return None
+    return layers[k + 1], first[layers[k + 1].groups(width)]
+
+
+def _gather_prepare(layer: Gather, width: int, device):
+    index = torch.tensor([layer.in_features if i is None else i for i in layer.index], device=device)
+    return index, math.sqrt(layer.copies) * _SLACK
+
+
+def _gather(layer, y, E, N, cache):
+    index, factor = cache
+    return torch.cat([y, y.new_zeros(len(y), 1)], dim=1)[:, index], E * factor, None
+
+
+def _residual_prepare(layer: Residual, width: int, device):
+    inner = prepare(layer.inner.layers, width, device)
+    skip = None if layer.skip is None else prepare([layer.skip], width, device)
+    return inner, skip, math.sqrt(layer.check_width(width)) * 2 * _DAZ
+
+
+def _residual(layer, y, E, N, cache):
+    inner, skip, flushed = cache
+    z, Ez, _ = run(inner, y, E, N)
+    s, Es, _ = (y, E, N) if skip is None else run(skip, y, E, N)
+    out = z + s
+    N_out = _norms(out)
+    return out, (Ez + Es + _U * (1 + 2 * _U) * N_out + flushed) * _SLACK, N_out
+
+
+#: One screen step per exact layer type: ``(prepare(layer, width, device), step(layer, y, E, N, prepared))``
+#: with ``N`` the row norms of ``y`` when a step before computed them (else ``None``); a step
+#: returns its output, its error bound and its output's row norms (or ``None``).
+_STEPS = {
+    Affine: (_affine_prepare, _affine),
+    Conv2d: (_conv_prepare, _conv),
+    Gather: (_gather_prepare, _gather),
+    exact.Elementwise: (_elementwise_prepare, _elementwise),
+    exact.SortingLayer: (_sort_prepare, _sort),
+    Residual: (_residual_prepare, _residual),
+}
+
+
+def prepare(layers, width: int, device) -> list:
+    """Every layer's screen step and constants; :class:`Unscreenable` if one has none.  A
+    permutation, a sort and the inverse permutation become one sort in place."""
+    layers, prepared, k = _composed_gathers(layers), [], 0
+    while k < len(layers):
+        fused = _fused_sort(layers, k, width)
+        if fused is not None:
+            prepared.append((fused[0], _sort, _sort_prepare(fused[0], width, device, fused[1])))
+            k += 3
+            continue
+        layer = layers[k]
+        entry = next((_STEPS[cls] for cls in type(layer).__mro__ if cls in _STEPS), None)
+        if entry is None:
+            raise Unscreenable(f"{type(layer).__name__} has no float32 screen")
+        prepared.append((layer, entry[1], entry[0](layer, width, device)))
+        width = layer.check_width(width)
+        k += 1
+    return prepared
+
+
+def run(prepared: list, y: torch.Tensor, E: torch.Tensor, N=None) -> tuple:
+    """``(y, E, N)`` after the prepared layers; ``N`` bounds ``y``'s row norms when known."""
+    for layer, step, cache in prepared:
+        y, E, N = step(layer, y, E, N, cache)
+    return y, E, N
+
+
+def _known(N, y: torch.Tensor) -> torch.Tensor:
+    return _norms(y) if N is None else N
+
+
+def _entry_error(flat: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """A bound on the l2 distance of each row of ``flat`` from its float32 image ``y``."""
+    n = len(flat)
+    if flat.dtype in (torch.float32, torch.float16, torch.bfloat16):
+        return torch.zeros(n, dtype=torch.float64, device=y.device)  # taken exactly
+    gap = (flat.double() - y.double()).abs().amax(dim=1) if flat.shape[1] else y.new_zeros(n).double()
+    E = gap * math.sqrt(flat.shape[1]) * _SLACK  # within sqrt(width) times the largest gap
+    return torch.where(torch.isfinite(y).all(dim=1), E, math.inf)
+
+
+def screened_layers(layers, x: torch.Tensor) -> tuple:
+    """``(y, E)`` for exact layers on a batch of flat inputs ``x`` (finite, each entry taken
+    exactly): float32 outputs and per-sample bounds, ``|y_i - f_i(x)| <= E`` for every output.
+
+    Examples:
+        >>> from cpwl import Affine
+        >>> y, E = screened_layers([Affine([[1, 2]], [0])], torch.tensor([[1.0, 1.0]]))
+        >>> y.tolist(), bool(E[0] < 1e-5)
+        ([[3.0]], True)
+    """
+    with ieee_arithmetic():
+        prepared = prepare(layers, x.shape[1], x.device)
+        y = x.float()
+        y, E, _ = run(prepared, y, _entry_error(x, y))
+    return y, E
+
+
+class Screen:
+    """A translated model (:class:`nets.certify.rigorous.BoundedModel`'s translation) prepared
+    for the float32 pass; calling it on a batch gives ``(y, E)``: float32 scores and float64
+    per-sample bounds with ``|y_i - f_i(x)| <= E`` for every output (``E`` may be ``inf``)."""
+
+    def __init__(self, translation, device):
+        if any(step.float_step is not None for step in translation.steps):
+            raise Unscreenable("a module is evaluated by a rigorous float step of its own")
+        self.in_shape, self.out_shape = translation.in_shape, translation.out_shape
+        with ieee_arithmetic():
+            self._prepared = prepare(translation.layers, int(np.prod(self.in_shape)), device)
+
+    def __call__(self, x: torch.Tensor) -> tuple:
+        """The pass on a checked batch ``x`` (``[batch, *in_shape]``, finite, on the device)."""
+        n = len(x)
+        flat = x.reshape(n, -1)
+        y = flat.float()
+        E = _entry_error(flat, y)
+        with ieee_arithmetic():
+            y, E, _ = run(self._prepared, y, E)
+        return y.reshape(n, *self.out_shape), E
