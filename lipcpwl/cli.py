@@ -195,9 +195,9 @@ def _export_line(args, model, graph_format):
 
 def _cmd_export(args) -> int:
     _existing(args.model)
-    from nets import onnx_import, pt2_import
+    from nets._graph import importer_for
 
-    graph_format = {".onnx": onnx_import, ".pt2": pt2_import}.get(pathlib.Path(args.model).suffix)
+    graph_format = importer_for(args.model)
     if graph_format is not None:  # a graph file (ONNX or torch.export), not a nets model
         graph_format.load(args.model)  # fail early, with a clear message, on an unreadable file
         model = args.model
@@ -265,8 +265,19 @@ def _data(spec: str, model):
 def _cmd_certify(args) -> int:
     _existing(args.model)
     executor = _executor(args)
+    from nets._graph import importer_for
     from nets.certify import lipschitz_certificate
 
+    graph_format = importer_for(args.model)
+    if graph_format is not None:  # an ONNX or torch.export file: exact line certificates only
+        graph_format.load(args.model)  # fail early, with a clear message, on an unreadable file
+        if args.lines is None:
+            raise UsageError(
+                f"{args.model}: certified accuracy (--data) needs a proven Lipschitz bound of the whole model, "
+                "which graph files (ONNX, .pt2) do not have yet; certify along segments with --lines PAIRS.npz, "
+                "or certify the model file written by nets.model_file.save"
+            )
+        return _certify_lines(args, None, executor)
     model = _load_model(args.model)
     if args.lines is not None:
         return _certify_lines(args, model, executor)
@@ -492,7 +503,11 @@ def _parser() -> argparse.ArgumentParser:
     export.set_defaults(run=_cmd_export)
 
     certify = command("certify", "proven Lipschitz certificate and certified robust accuracy of a saved model")
-    certify.add_argument("model", help="the model file written by nets.model_file.save")
+    certify.add_argument(
+        "model",
+        help="the model file written by nets.model_file.save, or an .onnx / .pt2 file (with --lines: graph files "
+        "have no proven Lipschitz bound yet)",
+    )
     certify.add_argument(
         "--data",
         default="digits",

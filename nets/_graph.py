@@ -14,7 +14,28 @@ from cpwl import activations as exact
 from cpwl.errors import DomainError, InvalidArgument, MemoryLimitError, ShapeError, UnsupportedOperatorError
 from cpwl.limits import check_memory
 
-__all__ = ["Sym", "UnsupportedOperatorError"]
+__all__ = ["Sym", "UnsupportedOperatorError", "GRAPH_SUFFIXES", "importer_for"]
+
+#: File suffixes of the graph formats, and the importer module that reads each.
+GRAPH_SUFFIXES = {".onnx": "nets.onnx_import", ".pt2": "nets.pt2_import"}
+
+
+def importer_for(path):
+    """The importer module (:mod:`nets.onnx_import` or :mod:`nets.pt2_import`) of a graph file,
+    chosen by its suffix, or ``None`` for any other path.
+
+    Examples:
+        >>> importer_for("model.onnx").__name__, importer_for("model.pt")
+        ('nets.onnx_import', None)
+    """
+    import importlib
+    import pathlib
+
+    if not isinstance(path, (str, pathlib.Path)):
+        return None
+    name = GRAPH_SUFFIXES.get(pathlib.Path(path).suffix)
+    return None if name is None else importlib.import_module(name)
+
 
 #: Probe entries are ``position + 1 + PROBE_OFFSET``: a value an index operation did not copy
 #: (a non-zero padding constant, say) cannot be mistaken for a position.

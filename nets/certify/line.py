@@ -20,6 +20,8 @@ from typing import Optional
 from torch import nn
 
 from cpwl import sqrt_upper
+from cpwl.errors import InvalidArgument
+from nets._graph import importer_for
 from nets.export import exact_point, restrict_to_line
 
 __all__ = ["LineCertificate", "line_certificate"]
@@ -62,13 +64,34 @@ def _first_nonpositive(g) -> Optional[Fraction]:
     return None
 
 
-def line_certificate(module: nn.Module, start, end) -> LineCertificate:
+def line_certificate(model, start, end) -> LineCertificate:
     """Exact distance, along a segment, to the nearest change of the predicted label, from
     the exact piecewise-linear outputs of the deployed model (no float decision involved).
-    ``start`` and ``end`` are taken exactly, as by :func:`nets.export.restrict_to_line`."""
+    ``model`` is a torch module or the path of an ONNX (``.onnx``) or torch.export (``.pt2``)
+    file; ``start`` and ``end`` are taken exactly, as by :func:`nets.export.restrict_to_line`
+    (a graph file's points are one input's values, without a batch dimension)."""
+    if isinstance(model, nn.Module):
+        F_line = restrict_to_line(model, start, end)
+    elif importer_for(model) is not None:
+        F_line = importer_for(model).restrict_to_line(model, start, end)
+    else:
+        raise InvalidArgument(
+            f"line_certificate takes a torch module or an .onnx/.pt2 path, got {type(model).__name__} {model!r}"
+        )
+    return certificate_of(F_line, start, end)
+
+
+def certificate_of(F_line, start, end) -> LineCertificate:
+    """The :class:`LineCertificate` of the exact outputs ``F_line`` of a model along
+    ``start + t (end - start)``, ``t`` in ``[0, 1]`` (whatever computed them).
+
+    Examples:
+        >>> from cpwl import CPWLMap
+        >>> certificate_of(CPWLMap.line([0, 1], [1, 0]), [0, 1], [1, 0]).t     # (t, 1 - t) cross at 1/2
+        Fraction(1, 2)
+    """
     a, _ = exact_point(start, "start")
     b, _ = exact_point(end, "end")
-    F_line = restrict_to_line(module, start, end)
     length_squared = Fraction(sum((y - x) ** 2 for x, y in zip(a, b)))
     comps = F_line.components
     per_piece = zip(*(f.slopes for f in comps))

@@ -6,7 +6,8 @@ process, in a local pool of processes (``workers=N``) or as tasks on a Ray clust
 Every executor gives the same answer, bit for bit: the shards are the same whatever runs
 them, each shard runs its float passes with one torch thread, the Lipschitz bound is proven
 once (here) and sent with every shard, and line certificates are exact.  The model travels as
-the bytes of its :mod:`nets.model_file` file, so no shared file system is needed.  A shard
+the bytes of its :mod:`nets.model_file` file (or of its ONNX or ``.pt2`` file, for line
+certificates), so no shared file system is needed.  A shard
 whose worker dies is run again (a local pool is restarted; Ray retries the task), so nothing
 is lost or counted twice.
 
@@ -38,7 +39,8 @@ from torch import nn
 from cpwl.errors import InvalidArgument
 from cpwl.layer import norm_name
 from cpwl.rationals import as_fraction
-from nets.certify.line import line_certificate
+from nets._graph import importer_for
+from nets.certify.line import certificate_of, line_certificate
 from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.robustness import Certifier, RobustnessReport
 from nets.progress import progress as show_progress
@@ -65,6 +67,12 @@ def certified_accuracy(
     """One :class:`RobustnessReport` per radius for ``inputs`` with ``labels``, computed in
     shards of ``shard_size`` samples (see the module text for ``workers`` and ``ray``).
     ``model`` is a :mod:`nets` model or the path of its model file."""
+    if importer_for(model) is not None:
+        raise InvalidArgument(
+            f"{model}: certified accuracy needs a proven Lipschitz bound of the whole model, which graph files "
+            "(ONNX, .pt2) do not have yet; certify it along segments (line certificates), or certify the "
+            "model saved with nets.model_file.save"
+        )
     data, module = _model_bytes(model)
     if lipschitz is None:
         lipschitz = lipschitz_certificate(module, tuple(inputs.shape[1:]), norm).bound
@@ -96,8 +104,10 @@ def line_certificates(
     progress: Union[bool, str] = False,
 ) -> list:
     """The exact :class:`nets.certify.LineCertificate` of every ``(start, end)`` pair, in
-    order, computed in shards of ``shard_size`` pairs."""
-    data, _ = _model_bytes(model)
+    order, computed in shards of ``shard_size`` pairs.  ``model`` is a :mod:`nets` model, the
+    path of its model file, or the path of an ONNX (``.onnx``) or torch.export (``.pt2``)
+    file."""
+    data = _graph_bytes(model) if importer_for(model) is not None else _model_bytes(model)[0]
     pairs = [(start, end) for start, end in pairs]  # any exact form line_certificate takes
     size = _positive(shard_size, "shard_size")
     shards = [(data, pairs[k : k + size]) for k in range(0, len(pairs), size)]
@@ -115,10 +125,14 @@ def _accuracy_shard(data: bytes, x, y, radii, norm, lipschitz) -> list:
     return [(r.certified_mask, r.naive_mask) for r in reports]
 
 
-def _lines_shard(data: bytes, pairs: list) -> list:
+def _lines_shard(data, pairs: list) -> list:
     from nets.model_file import load
 
     with _one_thread():
+        if isinstance(data, tuple):  # a graph file: (its suffix, its bytes)
+            suffix, raw = data
+            importer = importer_for(f"model{suffix}")
+            return [certificate_of(importer.restrict_to_line(raw, start, end), start, end) for start, end in pairs]
         module = load(data)
         return [line_certificate(module, start, end) for start, end in pairs]
 
@@ -204,6 +218,16 @@ def _model_bytes(model) -> tuple:
         with open(model, "rb") as handle:
             data = handle.read()
     return data, load(data)
+
+
+def _graph_bytes(path) -> tuple:
+    """``(suffix, bytes)`` of a graph file, checked readable by its importer."""
+    import pathlib
+
+    importer = importer_for(path)
+    data = pathlib.Path(path).read_bytes() if pathlib.Path(path).is_file() else None
+    importer.load(path if data is None else data)  # a clear ModelFileError for a missing or unreadable file
+    return pathlib.Path(path).suffix, data
 
 
 def _positive(value, name: str) -> int:

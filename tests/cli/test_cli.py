@@ -251,3 +251,31 @@ def test_certify_lines_and_workers(models, tmp_path):
     _assert_user_error(_run("certify", str(models["planar"]), "--lines", str(tmp_path / "none.npz")), "no pairs file")
     np.savez(tmp_path / "bad.npz", start=rng.random((6, 3)), end=rng.random((6, 3)))
     _assert_user_error(_run("certify", str(models["planar"]), "--lines", str(tmp_path / "bad.npz")), "inputs of shape")
+
+
+def test_certify_lines_of_onnx_and_pt2_files(tmp_path):
+    """A graph file certifies along segments exactly as the torch model it came from; certified
+    accuracy (which needs a proven Lipschitz bound of the graph) is refused, saying why."""
+    import warnings
+
+    from nets.certify import line_certificate
+
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)).eval()
+    onnx_path, pt2_path = tmp_path / "m.onnx", tmp_path / "m.pt2"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 2),), str(onnx_path), dynamo=False)
+    torch.export.save(torch.export.export(model, (torch.zeros(1, 2),)), str(pt2_path))
+    rng = np.random.default_rng(1)
+    starts, ends = rng.standard_normal((5, 2)), 3 * rng.standard_normal((5, 2))
+    np.savez(tmp_path / "pairs.npz", start=starts, end=ends)
+    expected = [line_certificate(model, a, b) for a, b in zip(starts, ends)]
+    assert sum(c.t is not None for c in expected) >= 2  # label changes to find
+    for path in (onnx_path, pt2_path):
+        result = _run("certify", str(path), "--lines", str(tmp_path / "pairs.npz"), "--json", "--quiet")
+        assert result.returncode == 0, result.stderr
+        rows = json.loads(result.stdout)["lines"]
+        assert [r["t"] for r in rows] == [None if c.t is None else str(c.t) for c in expected]
+        assert [r["label"] for r in rows] == [c.label for c in expected]
+        _assert_user_error(_run("certify", str(path), "--data", "digits"), "needs a proven Lipschitz bound")

@@ -120,3 +120,25 @@ def test_arguments_are_checked(job):
         certified_accuracy(model, x, y, RADII, workers=2, ray="local")
     with pytest.raises(InvalidArgument, match="shard_size"):
         certified_accuracy(model, x, y, RADII, shard_size=0)
+
+
+def test_graph_files_certify_along_lines_and_refuse_accuracy(tmp_path):
+    """An ONNX file's line certificates, in shards, equal the torch model's; certified accuracy
+    of a graph file is refused (it has no proven Lipschitz bound)."""
+    import warnings
+
+    from cpwl.errors import InvalidArgument
+
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)).eval()
+    path = tmp_path / "m.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3),), str(path), dynamo=False)
+    pairs = [(torch.randn(3), 4 * torch.randn(3)) for _ in range(8)]
+    expected = [line_certificate(model, a, b) for a, b in pairs]
+    assert any(c.t is not None for c in expected)  # label changes to find
+    assert line_certificates(str(path), pairs, shard_size=2) == expected
+    assert [line_certificate(str(path), a, b) for a, b in pairs] == expected
+    with pytest.raises(InvalidArgument, match="Lipschitz bound"):
+        certified_accuracy(str(path), torch.randn(4, 3), torch.zeros(4, dtype=torch.long), [0.1])
