@@ -15,7 +15,19 @@ from pathlib import Path
 
 import torch
 
-from bench import certification, conv_nets, exact_peers, line_restriction, scaleout, scaling, torch_activations
+from bench import (
+    certification,
+    conv_nets,
+    exact_peers,
+    line_certificates,
+    line_restriction,
+    scaleout,
+    scaling,
+    torch_activations,
+)
+
+#: The parts of the default run, in order (``scaleout`` runs only when named).
+PARTS = ("relu", "activations", "conv", "exact_peers", "scaling", "torch", "certification", "lines")
 
 FULL = {
     "relu": [(16, 2), (64, 3), (256, 4), (512, 6), (1024, 4)],
@@ -27,6 +39,7 @@ FULL = {
     "torch_shape": (256, 64, 32, 32),
     "epochs": 10,
     "cap_s": 30,
+    "lines": {"width": 1024, "depth": 4, "per_kind": 2, "rounds": 3},
 }
 QUICK = {
     "relu": [(16, 2)],
@@ -38,6 +51,7 @@ QUICK = {
     "torch_shape": (4, 8, 4, 4),
     "epochs": 1,
     "cap_s": 5,
+    "lines": {"width": 64, "depth": 2, "per_kind": 1, "rounds": 1},
 }
 
 
@@ -91,6 +105,8 @@ def run(quick: bool, repeats: int, parts: list) -> dict:
             out["torch"].append(torch_activations.compare(cfg["torch_shape"], repeats=50, device="cuda"))
     if "certification" in parts:
         out["certification"] = certification.compare(epochs=cfg["epochs"], rounds=3 if quick else 15)
+    if "lines" in parts:
+        out["lines"] = line_certificates.compare(**cfg["lines"])
     if "scaleout" in parts:
         out["scaleout"] = scaleout.compare(pairs=40 if quick else 2000, shard_size=10 if quick else 50)
     return out
@@ -277,6 +293,44 @@ def report(results: dict) -> str:
                 rows,
             )
         )
+    if "lines" in results:
+        c = results["lines"]
+        rows = [
+            [
+                r["segment"],
+                r["whole_breakpoints"],
+                "-" if r["t"] is None else _fmt(r["t"], 6),
+                r["exact_fraction_of_segment"],
+                r["regioncam_s"],
+                r["first_change_s"],
+                r["whole_exact_s"],
+                r["first_change_over_regioncam"],
+                r["whole_exact_over_regioncam"],
+                r["same_answer"],
+            ]
+            for r in c["rows"]
+        ]
+        parts.append(
+            f"### 9. First label change along a segment, {c['network']}\n\n"
+            f"`LineCertifier` prepared once in {_fmt(c['prepare_s'])} s (proven Lipschitz bound "
+            f"{_fmt(c['lipschitz_bound'], 6)}); interleaved rounds against regioncam's restriction of the same "
+            "segment and the exact restriction of the whole segment.\n\n"
+            + _table(
+                [
+                    "segment",
+                    "breakpoints",
+                    "first change t",
+                    "restricted exactly",
+                    "regioncam s",
+                    "first_change s",
+                    "whole exact s",
+                    "first_change / regioncam",
+                    "whole exact / regioncam",
+                    "same answer",
+                ],
+                rows,
+            )
+        )
     if "scaleout" in results:
         c = results["scaleout"]
         rows = [
@@ -303,7 +357,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=["relu", "activations", "conv", "exact_peers", "scaling", "torch", "certification", "scaleout"],
+        choices=[*PARTS, "scaleout"],
         help="run only these parts (scaleout, which starts processes and a local Ray instance, runs only when named)",
     )
     parser.add_argument(
@@ -313,7 +367,7 @@ def main(argv=None) -> int:
         help="where to write the numbers (default bench/results/latest.json)",
     )
     args = parser.parse_args(argv)
-    parts = args.only or ["relu", "activations", "conv", "exact_peers", "scaling", "torch", "certification"]
+    parts = args.only or list(PARTS)
     start = time.perf_counter()
     results = run(args.quick, 1 if args.quick else args.repeats, parts)
     results["total_s"] = time.perf_counter() - start

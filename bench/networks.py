@@ -11,14 +11,14 @@ from cpwl import Affine, Network, activations
 INITS = ("spectral", "he")
 
 
-def mlp_weights(width: int, depth: int, init: str, seed: int = 0) -> list:
-    """``[(W, b), ...]`` float32 for a ``1 -> width^depth -> 1`` MLP.  ``"spectral"``: Gaussian
+def mlp_weights(width: int, depth: int, init: str, seed: int = 0, inputs: int = 1, outputs: int = 1) -> list:
+    """``[(W, b), ...]`` float32 for an ``inputs -> width^depth -> outputs`` MLP.  ``"spectral"``: Gaussian
     weights scaled to spectral norm just below 1 (a 1-Lipschitz net); ``"he"``: He-normal
     weights (std ``sqrt(2 / fan_in)``, an unconstrained net).  Biases: ``0.1 * N(0, 1)``."""
     if init not in INITS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     rng = np.random.default_rng(seed)
-    dims = [1] + [width] * depth + [1]
+    dims = [inputs] + [width] * depth + [outputs]
     layers = []
     for n_in, n_out in zip(dims, dims[1:]):
         W = rng.standard_normal((n_out, n_in))

@@ -18,6 +18,7 @@ Examples:
     True
 """
 
+from nets.certify.first_change import FirstChange, LineCertifier
 from nets.certify.line import LineCertificate, line_certificate
 from nets.certify.lipschitz import LayerCertificate, LipschitzCertificate, lipschitz_certificate
 from nets.certify.monotonicity import LineSlopes, monotone_along, monotonicity_certificate
@@ -33,8 +34,10 @@ from nets.certify.robustness import (
 __all__ = [
     "BoundedModel",
     "Certifier",
+    "FirstChange",
     "LayerCertificate",
     "LineCertificate",
+    "LineCertifier",
     "LineSlopes",
     "LipschitzCertificate",
     "RobustnessReport",

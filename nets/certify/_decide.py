@@ -10,6 +10,10 @@ exactly once.  A sample is decided in float when ``M - delta`` clears the upper 
 ``T``'s bracket or ``M + delta`` stays below its lower end, with every rounding of those two
 comparisons covered by a relative ``2**-49``; the rest (ties, near-ties, non-finite values)
 go through the exact rule.  The answers are the exact rule's, sample for sample.
+
+:func:`screen_decisions` does the same for the float32 screen (:mod:`nets.certify.screen`),
+whose bound ``E`` is one number per sample for every output: the margin lies within ``2E``
+of the float one, so its lower end decides certification and its upper end rejection.
 """
 
 from __future__ import annotations

@@ -64,6 +64,23 @@ def _first_nonpositive(g) -> Optional[Fraction]:
     return None
 
 
+def first_loss(F, label: int) -> Optional[Fraction]:
+    """The first parameter of the exact map ``F``'s domain where output ``label`` stops being
+    the strict argmax (a tie counts), or ``None``: the first zero of the differences
+    ``F_label - F_i``, all formed at once by one exact affine map.
+
+    Examples:
+        >>> from cpwl import CPWLMap
+        >>> first_loss(CPWLMap.line([0, 1], [1, 0]), 1)      # (t, 1 - t): tied at 1/2
+        Fraction(1, 2)
+    """
+    if F.dim == 1:
+        return None
+    W = [[(1 if j == label else 0) - (1 if j == i else 0) for j in range(F.dim)] for i in range(F.dim) if i != label]
+    changes = [t for g in F.affine(W).components if (t := _first_nonpositive(g)) is not None]
+    return min(changes, default=None)
+
+
 def line_certificate(model, start, end) -> LineCertificate:
     """Exact distance, along a segment, to the nearest change of the predicted label, from
     the exact piecewise-linear outputs of the deployed model (no float decision involved).
@@ -103,7 +120,4 @@ def certificate_of(F_line, start, end) -> LineCertificate:
     if scores.count(top) > 1:
         return LineCertificate(None, Fraction(0), length_squared, lipschitz_squared)
     label = scores.index(top)
-    changes = [
-        t for i in range(len(comps)) if i != label if (t := _first_nonpositive(comps[label] - comps[i])) is not None
-    ]
-    return LineCertificate(label, min(changes, default=None), length_squared, lipschitz_squared)
+    return LineCertificate(label, first_loss(F_line, label), length_squared, lipschitz_squared)

@@ -21,13 +21,14 @@ from cpwl import activations as act
 from cpwl.errors import NumberError
 from nets.certify import Certifier
 from nets.certify._decide import screen_decisions, threshold_bracket
-from nets.certify.screen import Screen, Unscreenable, screened_layers
+from nets.certify.screen import FLOAT32, FLOAT64, Screen, Unscreenable, screened_layers
 from nets.experiments.digits import load
 
 #: Weight and input scales: ordinary, float32 underflow of products (2**-126 .. 2**-149),
-#: below float32 altogether, and large.
-WEIGHT_SCALES = st.sampled_from([1.0, 2.0**-40, 2.0**-70, 2.0**-100, 2.0**24])
-INPUT_SCALES = st.sampled_from([1.0, 2.0**-50, 2.0**-90, 2.0**-160, 2.0**30])
+#: below float32 altogether, large, and float64 underflow of products (near 2**-1070).
+WEIGHT_SCALES = st.sampled_from([1.0, 2.0**-40, 2.0**-70, 2.0**-100, 2.0**24, 2.0**-530])
+INPUT_SCALES = st.sampled_from([1.0, 2.0**-50, 2.0**-90, 2.0**-160, 2.0**30, 2.0**-540])
+PRECISIONS = st.sampled_from([FLOAT32, FLOAT64])
 
 
 def _weights(rng, shape, scale: float, thirds: bool) -> np.ndarray:
@@ -109,11 +110,12 @@ def _squared_error(net: Network, row: list, scores: list) -> Fraction:
     return sum((Fraction(s) - f) ** 2 for s, f in zip(scores, _exact(net, row)))
 
 
-@given(screened_networks())
-def test_the_screen_bound_holds_against_the_exact_outputs(case):
-    """``E`` bounds the l2 norm of the whole error vector (so every output's error)."""
+@given(screened_networks(), PRECISIONS)
+def test_the_screen_bound_holds_against_the_exact_outputs(case, precision):
+    """``E`` bounds the l2 norm of the whole error vector (so every output's error), in
+    float32 and in float64."""
     net, x = case
-    y, E = screened_layers(net.layers, x)
+    y, E = screened_layers(net.layers, x, precision)
     checked = 0
     for row, scores, bound in zip(x.tolist(), y.double().tolist(), E.tolist()):
         if not (math.isfinite(bound) and all(map(math.isfinite, scores))):
@@ -136,9 +138,9 @@ def test_the_bound_is_tight_enough_to_matter_and_not_zero():
     assert max(gaps) > 0  # float32 really rounded, so the bound is not vacuous
 
 
-def _worst(net: Network, x: torch.Tensor) -> tuple:
+def _worst(net: Network, x: torch.Tensor, precision=FLOAT32) -> tuple:
     """``(squared l2 error, E**2)`` of a one-sample batch, with the bound checked."""
-    y, E = screened_layers(net.layers, x)
+    y, E = screened_layers(net.layers, x, precision)
     error = _squared_error(net, x[0].tolist(), y[0].double().tolist())
     assert error <= Fraction(E.item()) ** 2
     return error, Fraction(E.item()) ** 2
@@ -151,6 +153,14 @@ def test_underflowing_products_are_covered():
     x = torch.tensor([[2.0**-71 * (1 + 2.0**-22)]], dtype=torch.float32)
     error, _ = _worst(Network([Affine(W)]), x)
     assert error > Fraction(2.0**-151) ** 2  # a rounding of 2**-150 or so against an output near 2**-141
+
+
+def test_underflowing_float64_products_are_covered():
+    """The same at float64's scale: a product near 2**-1070 rounds to the subnormal grid."""
+    W = np.array([[2.0**-535 * (1 + 2.0**-9)]])
+    x = torch.tensor([[2.0**-536 * (1 + 2.0**-40)]], dtype=torch.float64)
+    error, _ = _worst(Network([Affine(W)]), x, FLOAT64)
+    assert error > Fraction(2.0**-1076) ** 2
 
 
 def test_float64_inputs_rounded_to_float32_are_covered():
@@ -265,3 +275,16 @@ def test_integer_inputs_without_an_exact_float64_image_are_refused():
     model = nn.Sequential(nn.Linear(2, 2))
     with pytest.raises(NumberError, match="2\\*\\*53"):
         Certifier(model, (2,), lipschitz=1).report(torch.tensor([[2**60, 1]]), torch.tensor([0]), 0.1)
+
+
+def test_the_screen_lipschitz_bound_covers_every_layer_and_is_tight_on_orthogonal_ones():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 6), nets.MaxMin(), nn.Linear(6, 6), nn.ReLU(), nn.Linear(6, 3))
+    with torch.no_grad():
+        for layer in (model[0], model[2]):
+            layer.weight.copy_(torch.linalg.qr(torch.randn(6, 6))[0])  # orthogonal: norm 1
+        model[4].weight.copy_(torch.linalg.qr(torch.randn(6, 3))[0].T)  # orthonormal rows: norm 1
+    certifier = Certifier(model, (6,), lipschitz=1)
+    bound = certifier._screen.lipschitz_bound()
+    norms = [float(torch.linalg.matrix_norm(m.weight.detach().double(), 2)) for m in (model[0], model[2], model[4])]
+    assert norms[0] * norms[1] * norms[2] <= bound <= 1 + 1e-4

@@ -1,0 +1,94 @@
+"""``LineCertifier.first_change`` gives ``line_certificate``'s label and first change, exactly,
+on random models and segments (changes at screen points, ties at the start, duplicated
+outputs, far segments), while restricting the model exactly only to part of the segment."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+import nets
+from cpwl.errors import InvalidArgument
+from nets.certify import line_certificate
+from nets.certify.first_change import LineCertifier
+
+
+def _model(seed: int, activation: str) -> nn.Module:
+    torch.manual_seed(seed)
+    act = {"relu": nn.ReLU(), "maxmin": nets.MaxMin(), "n": nets.NActivation(8)}[activation]
+    return nn.Sequential(nn.Linear(3, 8), act, nn.Linear(8, 4)).eval()
+
+
+@given(st.integers(0, 10**6), st.sampled_from(["relu", "maxmin", "n"]), st.sampled_from([1, 4, 16]))
+def test_the_first_change_is_line_certificate_s(seed, activation, length):
+    model = _model(seed, activation)
+    certifier = LineCertifier(model, (3,))
+    g = torch.Generator().manual_seed(seed)
+    start = torch.randn(3, generator=g)
+    end = start + length * torch.randn(3, generator=g)
+    got, expected = certifier.first_change(start, end), line_certificate(model, start, end)
+    assert (got.label, got.t, got.length_squared) == (expected.label, expected.t, expected.length_squared)
+
+
+def test_changes_are_found_and_little_is_restricted_exactly():
+    """Over many long segments most labels change, every answer matches, and the exact engine
+    sees a small part of each segment."""
+    model = _model(7, "relu")
+    certifier = LineCertifier(model, (3,))
+    g = torch.Generator().manual_seed(7)
+    found, restricted = 0, []
+    for _ in range(12):
+        start = torch.randn(3, generator=g)
+        end = start + 8 * torch.randn(3, generator=g)
+        got, expected = certifier.first_change(start, end), line_certificate(model, start, end)
+        assert (got.label, got.t) == (expected.label, expected.t)
+        found += got.t is not None
+        restricted.append(sum(hi - lo for lo, hi in got.exact_window))
+    assert found >= 6
+    assert sorted(restricted)[len(restricted) // 2] < Fraction(1, 4)
+
+
+@pytest.mark.parametrize("points", [3, 64])
+def test_a_change_exactly_on_a_screen_point(points):
+    """Scores ``-x`` and ``x`` along ``[-1, 1]`` tie at ``t = 1/2``: with 3 points the screen
+    samples the tie itself, with 64 it straddles it."""
+    model = nn.Sequential(nn.Linear(1, 2))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[-1.0], [1.0]]))
+        model[0].bias.zero_()
+    got = LineCertifier(model, (1,), lipschitz=2, points=points).first_change([-1.0], [1.0])
+    assert (got.label, got.t) == (0, Fraction(1, 2))
+
+
+def test_a_tie_at_the_start_and_duplicated_outputs():
+    model = nn.Sequential(nn.Linear(2, 3))
+    with torch.no_grad():
+        model[0].weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))
+        model[0].bias.zero_()
+    certifier = LineCertifier(model, (2,))
+    for start, end in (([1.0, 0.0], [1.0, 2.0]), ([2.0, 0.0], [0.0, 2.0]), ([0.0, 1.0], [0.0, 1.0])):
+        got, expected = certifier.first_change(start, end), line_certificate(model, start, end)
+        assert (got.label, got.t) == (expected.label, expected.t)
+
+
+def test_a_conv_net():
+    torch.manual_seed(2)
+    model = nets.SimplifiedConvNet(1, 4, base_width=4, blocks=1, layers_per_block=1).eval()
+    certifier = LineCertifier(model, (1, 4, 4))
+    start, end = torch.rand(1, 4, 4), 4 * torch.rand(1, 4, 4) - 2
+    got, expected = certifier.first_change(start, end), line_certificate(model, start, end)
+    assert (got.label, got.t) == (expected.label, expected.t)
+
+
+def test_changed_weights_are_refused():
+    model = _model(0, "relu")
+    certifier = LineCertifier(model, (3,))
+    with torch.no_grad():
+        model[0].weight.mul_(2)
+    with pytest.raises(InvalidArgument, match="changed"):
+        certifier.first_change([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
