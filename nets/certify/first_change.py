@@ -26,11 +26,12 @@ restricted exactly, as :func:`line_certificate` does.  The answers are always
 Examples:
     >>> import torch
     >>> from torch import nn
-    >>> model = nn.Sequential(nn.Linear(1, 2))
+    >>> scores = nn.Linear(2, 2)
     >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.tensor([[-1.0], [1.0]])), model[0].bias.zero_()
-    >>> LineCertifier(model, (1,), lipschitz=2).first_change([-1.0], [1.0]).t   # the scores cross at x = 0
-    Fraction(1, 2)
+    ...     _ = scores.weight.copy_(torch.eye(2)), scores.bias.zero_()
+    >>> change = LineCertifier(scores, (2,)).first_change([1.0, 0.0], [0.0, 3.0])  # (1 - t, 3t)
+    >>> change.label, change.t
+    (0, Fraction(1, 4))
 """
 
 from __future__ import annotations
