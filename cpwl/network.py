@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Optional, Union
 import numpy as np
 
 from cpwl import _filtered
+from cpwl._floats import subnormals_kept
 from cpwl.activations.elementwise import Elementwise
 from cpwl.affine import Affine
 from cpwl.cpwl_map import CPWLMap
@@ -30,16 +31,18 @@ def propagate(layers: Sequence[Layer], F: CPWLMap) -> CPWLMap:
     engine for the library's layers, which splits its pieces in two when a step would exceed
     the memory budget (see :mod:`cpwl.segments`); each layer's ``apply_map`` for a layer
     defined elsewhere).  Errors name the layer; running out of memory is a
-    :class:`cpwl.MemoryLimitError`."""
-    engine = _filtered.start(F, layers)
-    if engine is not None:
-        from cpwl.segments import _run
+    :class:`cpwl.MemoryLimitError`.  CPU arithmetic keeps subnormals meanwhile (the float
+    filter's underflow terms assume it, see :func:`cpwl._floats.subnormals_kept`)."""
+    with subnormals_kept():
+        engine = _filtered.start(F, layers)
+        if engine is not None:
+            from cpwl.segments import _run
 
-        return _run(engine, layers)
-    for i, layer in enumerate(layers):
-        with layer_errors(i, layer):
-            F = layer.apply_map(F)
-    return F
+            return _run(engine, layers)
+        for i, layer in enumerate(layers):
+            with layer_errors(i, layer):
+                F = layer.apply_map(F)
+        return F
 
 
 @contextlib.contextmanager

@@ -30,7 +30,6 @@ from typing import Optional
 import numpy as np
 from gmpy2 import mpq
 
-from cpwl._floats import subnormals_kept
 from cpwl.errors import InvalidArgument, MemoryLimitError
 from cpwl.interval import Interval
 from cpwl.limits import _BYTES, _LIMIT, breakpoint_limit, check_breakpoints, memory_limit
@@ -44,13 +43,7 @@ MAX_HALVINGS = 30
 def restrict(layers: Sequence, F, segments: Optional[int] = None, workers: int = 1):
     """The exact image of ``F`` (a map without breakpoints on a bounded domain, such as a
     line) through ``layers``, computed segment by segment (see the module docstring); with
-    ``workers > 1`` the first ``segments`` cuts run in that many processes.  CPU arithmetic
-    keeps subnormals meanwhile (the float filter's underflow terms assume it)."""
-    with subnormals_kept():
-        return _restrict(layers, F, segments, workers)
-
-
-def _restrict(layers: Sequence, F, segments: Optional[int], workers: int):
+    ``workers > 1`` the first ``segments`` cuts run in that many processes."""
     count = _count(segments, "segments")
     workers = _count(workers, "workers")
     domain = F._domain

@@ -224,10 +224,8 @@ def _graph_bytes(path) -> tuple:
     """``(suffix, bytes)`` of a graph file, checked readable by its importer."""
     import pathlib
 
-    importer = importer_for(path)
-    data = pathlib.Path(path).read_bytes() if pathlib.Path(path).is_file() else None
-    importer.load(path if data is None else data)  # a clear ModelFileError for a missing or unreadable file
-    return pathlib.Path(path).suffix, data
+    importer_for(path).load(path)  # a clear ModelFileError for a missing or unreadable file
+    return pathlib.Path(path).suffix, pathlib.Path(path).read_bytes()
 
 
 def _positive(value, name: str) -> int:
