@@ -269,22 +269,27 @@ def _cmd_certify(args) -> int:
     from nets.certify import lipschitz_certificate
 
     graph_format = importer_for(args.model)
-    if graph_format is not None:  # an ONNX or torch.export file: exact line certificates only
+    if graph_format is not None:  # an ONNX or torch.export file
         graph_format.load(args.model)  # fail early, with a clear message, on an unreadable file
-        if args.lines is None:
-            raise UsageError(
-                f"{args.model}: certified accuracy (--data) needs a proven Lipschitz bound of the whole model, "
-                "which graph files (ONNX, .pt2) do not have yet; certify along segments with --lines PAIRS.npz, "
-                "or certify the model file written by nets.model_file.save"
-            )
-        return _certify_lines(args, None, executor)
-    model = _load_model(args.model)
-    if args.lines is not None:
-        return _certify_lines(args, model, executor)
+        if args.lines is not None:  # any graph the line restriction reads, chain or not
+            return _certify_lines(args, None, executor)
+        from nets.graph_model import GraphModel
+
+        model = GraphModel(args.model)
+    else:
+        model = _load_model(args.model)
+        if args.lines is not None:
+            return _certify_lines(args, model, executor)
     x, y = _data(args.data, model)
     cert = lipschitz_certificate(model, tuple(x.shape[1:]), norm=args.norm)
     reports = _scaleout().certified_accuracy(
-        args.model, x, y, args.eps, norm=args.norm, lipschitz=cert.bound, **executor
+        model if graph_format is not None else args.model,
+        x,
+        y,
+        args.eps,
+        norm=args.norm,
+        lipschitz=cert.bound,
+        **executor,
     )
     rows = [
         {"eps": r_eps, "certified": r.certified, "naive": r.naive, "disagreements": r.disagreements}
@@ -431,6 +436,7 @@ _EXAMPLES = {
     "  lipcpwl export convnet.pt --shape 1,8,8 --line 0,0,...,0 1,1,...,1",
     "certify": "examples:\n  lipcpwl certify digits.pt --data digits --eps 0.1 0.25\n"
     "  lipcpwl certify digits.pt --lines pairs.npz --workers 4\n"
+    "  lipcpwl certify digits.onnx --data digits --eps 0.25\n"
     "  lipcpwl certify model.pt --data test.npz --norm inf --eps 0.01 --json",
     "plot": "example:\n  lipcpwl export scalar.pt --domain -3 3 -o f.json && lipcpwl plot f.json -o f.png",
 }
@@ -505,8 +511,8 @@ def _parser() -> argparse.ArgumentParser:
     certify = command("certify", "proven Lipschitz certificate and certified robust accuracy of a saved model")
     certify.add_argument(
         "model",
-        help="the model file written by nets.model_file.save, or an .onnx / .pt2 file (with --lines: graph files "
-        "have no proven Lipschitz bound yet)",
+        help="the model file written by nets.model_file.save, or an .onnx / .pt2 file (with --data, a graph must be "
+        "a chain of layers with residual additions: see nets.graph_model)",
     )
     certify.add_argument(
         "--data",

@@ -42,8 +42,24 @@ def importer_for(path):
 PROBE_OFFSET = 2.0**31 + 0.25
 
 
+def stack(maps: list):
+    """The components of several input-dependent values side by side: exact maps
+    (:meth:`cpwl.CPWLMap.stack`) or chains of layers (:func:`nets._graph_trace.stack`).
+
+    Examples:
+        >>> stack([CPWLMap.line([0], [1]), CPWLMap.line([2], [2])]).dim
+        2
+    """
+    from nets import _graph_trace
+
+    if all(isinstance(m, _graph_trace.Trace) for m in maps):
+        return _graph_trace.stack(maps)
+    return CPWLMap.stack(maps)
+
+
 class Sym:
-    """A value that depends on the input: an exact map and its per-sample shape (row-major
+    """A value that depends on the input: an exact map (or, when a whole graph is traced, a
+    chain of layers, :class:`nets._graph_trace.Trace`) and its per-sample shape (row-major
     order of the map's components)."""
 
     def __init__(self, F: CPWLMap, shape: tuple):
@@ -70,7 +86,7 @@ def affine(F: CPWLMap, W, b=None, scale: Fraction = Fraction(1), bias_scale: Fra
     else:
         rows = [[scale * Fraction(v) for v in row] for row in W.tolist()]
         layer = Affine(rows, None if bias is None else [bias_scale * Fraction(v) for v in bias.tolist()])
-    return layer.apply_map(F)
+    return F.apply(layer)
 
 
 def constant_over(c, shape: tuple) -> np.ndarray:
@@ -107,7 +123,7 @@ def pairwise(a: Sym, b, take_max: bool) -> Sym:
     if a.shape != b.shape:
         raise UnsupportedOperatorError(f"max/min of input-dependent values of shapes {a.shape} and {b.shape}")
     n = a.F.dim
-    both = CPWLMap.stack([a.F, b.F]).gather([i + k * n for i in range(n) for k in (0, 1)])
+    both = stack([a.F, b.F]).gather([i + k * n for i in range(n) for k in (0, 1)])
     sorted_pairs = both.apply(exact.MaxMin("adjacent", "max_first"))
     return Sym(sorted_pairs.gather([2 * i + (0 if take_max else 1) for i in range(n)]), a.shape)
 
@@ -179,7 +195,7 @@ def extreme(a: Sym, axes, keepdims: bool, take_max: bool, count: int = 1) -> Sym
     if not 1 <= count <= size or (count > 1 and len(axes) != 1):
         raise UnsupportedOperatorError(f"the top {count} of groups of {size} entries along axes {axes}")
     groups = np.arange(a.F.dim).reshape(a.shape).transpose(rest + axes).reshape(-1, size)
-    ordered = Gather(groups.ravel().tolist(), a.F.dim).apply_map(a.F).apply(exact.GroupSort(size, descending=take_max))
+    ordered = a.F.apply(Gather(groups.ravel().tolist(), a.F.dim)).apply(exact.GroupSort(size, descending=take_max))
     picked = np.arange(ordered.dim).reshape(len(groups), size)[:, :count]  # laid out as (rest..., count)
     if count > 1:
         picked = np.moveaxis(picked.reshape(*(a.shape[ax] for ax in rest), count), -1, axes[0])
@@ -190,7 +206,7 @@ def extreme(a: Sym, axes, keepdims: bool, take_max: bool, count: int = 1) -> Sym
             if keepdims
             else tuple(a.shape[ax] for ax in rest)
         )
-    return Sym(Gather(picked.ravel().tolist(), ordered.dim).apply_map(ordered), shape)
+    return Sym(ordered.apply(Gather(picked.ravel().tolist(), ordered.dim)), shape)
 
 
 def clip(a: Sym, lo=None, hi=None) -> Sym:
@@ -219,7 +235,7 @@ def probe(size: int):
 
 def gather(a: Sym, index: list, shape: tuple) -> Sym:
     """The entries ``index`` of ``a`` (``None``: zero) as a value of per-sample ``shape``."""
-    return Sym(Gather(index, a.F.dim).apply_map(a.F), shape)
+    return Sym(a.F.apply(Gather(index, a.F.dim)), shape)
 
 
 def line_input(start, end) -> tuple:

@@ -4,7 +4,8 @@ The graph is evaluated on exact maps: every value is either a constant tensor (f
 exactly) or a :class:`cpwl.CPWLMap` of the input along the line, with its per-sample shape.
 Supported operators, each with every attribute the ONNX specification gives it either
 implemented or refused: Gemm (alpha, beta applied exactly), MatMul, Add, Sub, Mul, Div, Neg,
-Relu, Abs, LeakyRelu, Clip, Max, Min, Constant, 2-D Conv (pads, auto_pad
+Relu, Abs, LeakyRelu, Clip, Max, Min, Constant, Shape (a constant: the batch of one and
+the per-sample shape), 2-D Conv (pads, auto_pad
 NOTSET/VALID/SAME_UPPER/SAME_LOWER, strides, dilations, group), the comparisons Less,
 Greater, LessOrEqual, GreaterOrEqual feeding Where (a continuous piecewise selection, exactly;
 a jump is refused), ReduceMax, ReduceMin and TopK's values (exact sorts).  Operations that only
@@ -57,8 +58,10 @@ from nets._graph import (
     pairwise,
     probe,
     single_output,
+    stack,
     where,
 )
+from nets._graph_trace import ChainError
 
 __all__ = ["UnsupportedOperatorError", "input_shape", "load", "restrict_to_line", "to_cpwl"]
 
@@ -88,6 +91,7 @@ _ATTRIBUTES = {
     "ReduceMax": {"axes", "keepdims", "noop_with_empty_axes"},
     "ReduceMin": {"axes", "keepdims", "noop_with_empty_axes"},
     "TopK": {"axis", "largest", "sorted"},
+    "Shape": {"start", "end"},
 }
 #: Operations that only move, copy, drop or zero-pad entries, evaluated by onnx's reference
 #: evaluator on a probe of positions; for each, the inputs that carry data (the others are
@@ -298,7 +302,7 @@ def _conv(node, x: Sym, ins: list, attrs: dict) -> Sym:
         dilation=tuple(dilations),
         groups=int(attrs.get("group", 1)),
     )
-    return Sym(layer.apply_map(x.F), layer.out_shape)
+    return Sym(x.F.apply(layer), layer.out_shape)
 
 
 class _Unavailable:
@@ -320,7 +324,7 @@ def _index_op(node, ins: list) -> list:
         raise UnsupportedOperatorError(
             f"{node.op_type} node '{node.name}': its shapes, indices and sizes must be constants"
         )
-    F = CPWLMap.stack([v.F for v in syms]) if len(syms) > 1 else syms[0].F
+    F = stack([v.F for v in syms]) if len(syms) > 1 else syms[0].F
     feeds, start = {}, 0
     for name, v, i in zip(node.input, ins, range(len(ins))):
         if isinstance(v, Sym):
@@ -365,6 +369,8 @@ def _step(node, values: dict, sizes: dict) -> list:
         return _index_op(node, ins)
     attrs = _attrs(node)
     x = next((v for v in ins if isinstance(v, Sym)), None)
+    if op == "Shape" and isinstance(ins[0], Sym):  # a constant: the batch of one and the per-sample shape
+        return [np.array((1, *ins[0].shape), dtype=np.int64)[attrs.get("start", 0) : attrs.get("end")]]
     if op in _COMPARISONS:
         a, b = ins
         return [compare(a, b, _COMPARISONS[op], (a if isinstance(a, Sym) else b).shape)]
@@ -539,8 +545,8 @@ def _evaluate(model, F: CPWLMap, shape: tuple):
             )
         try:
             outputs = _step(node, values, sizes)
-        except NumberError as err:  # NaN or infinity in a weight: say which node holds it
-            raise NumberError(f"node '{node.name}' ({node.op_type}): {err}") from err
+        except (NumberError, ChainError) as err:  # say which node holds the NaN, or merges branches
+            raise type(err)(f"node '{node.name}' ({node.op_type}): {err}") from err
         for name, value in zip(node.output, outputs):
             values[name] = value
     return single_output([values[o.name] for o in graph.output])

@@ -59,8 +59,10 @@ from nets._graph import (
     pairwise,
     probe,
     single_output,
+    stack,
     where,
 )
+from nets._graph_trace import ChainError
 
 __all__ = ["input_shape", "load", "restrict_to_line", "to_cpwl"]
 
@@ -174,7 +176,7 @@ def _bind(node, args, kwargs) -> dict:
 
 def _index_op(node, args, kwargs, syms: list):
     """Apply a pure index operation to probes of the input maps and gather."""
-    F = CPWLMap.stack([s.F for s in syms]) if len(syms) > 1 else syms[0].F
+    F = stack([s.F for s in syms]) if len(syms) > 1 else syms[0].F
     offsets, start = {}, 0
     for s in syms:
         offsets[id(s)] = start
@@ -277,7 +279,7 @@ def _conv(node, a: dict) -> Sym:
         dilation=tuple(dilation),
         groups=int(a["groups"]),
     )
-    return Sym(layer.apply_map(x.F), layer.out_shape)
+    return Sym(x.F.apply(layer), layer.out_shape)
 
 
 def _call(node, args, kwargs):
@@ -453,8 +455,8 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
             values[node.name] = (
                 operator.getitem(*args) if node.target is operator.getitem else _call(node, args, kwargs)
             )
-        except NumberError as err:  # NaN or infinity in a weight: say which node holds it
-            raise NumberError(f"node '{node.name}' ({node.target}): {err}") from err
+        except (NumberError, ChainError) as err:  # say which node holds the NaN, or merges branches
+            raise type(err)(f"node '{node.name}' ({node.target}): {err}") from err
     return single_output(result)
 
 

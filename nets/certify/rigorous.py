@@ -54,7 +54,8 @@ def _gamma(n: int) -> float:
 
 
 def _tensor(array: np.ndarray, device) -> torch.Tensor:
-    return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.float64, device=device)
+    array = np.ascontiguousarray(array)
+    return torch.as_tensor(array if array.flags.writeable else array.copy(), dtype=torch.float64, device=device)
 
 
 def _affine(layer: Affine, y, e, cache):

@@ -6,8 +6,8 @@ process, in a local pool of processes (``workers=N``) or as tasks on a Ray clust
 Every executor gives the same answer, bit for bit: the shards are the same whatever runs
 them, each shard runs its float passes with one torch thread, the Lipschitz bound is proven
 once (here) and sent with every shard, and line certificates are exact.  The model travels as
-the bytes of its :mod:`nets.model_file` file (or of its ONNX or ``.pt2`` file, for line
-certificates), so no shared file system is needed.  A shard
+the bytes of its :mod:`nets.model_file` file (or of its ONNX or ``.pt2`` file), so no
+shared file system is needed.  A shard
 whose worker dies is run again (a local pool is restarted; Ray retries the task), so nothing
 is lost or counted twice.
 
@@ -66,13 +66,8 @@ def certified_accuracy(
 ) -> list:
     """One :class:`RobustnessReport` per radius for ``inputs`` with ``labels``, computed in
     shards of ``shard_size`` samples (see the module text for ``workers`` and ``ray``).
-    ``model`` is a :mod:`nets` model or the path of its model file."""
-    if importer_for(model) is not None:
-        raise InvalidArgument(
-            f"{model}: certified accuracy needs a proven Lipschitz bound of the whole model, which graph files "
-            "(ONNX, .pt2) do not have yet; certify it along segments (line certificates), or certify the "
-            "model saved with nets.model_file.save"
-        )
+    ``model`` is a :mod:`nets` model, the path of its model file, a
+    :class:`nets.graph_model.GraphModel`, or the path of an ONNX or ``.pt2`` file."""
     data, module = _model_bytes(model)
     if lipschitz is None:
         lipschitz = lipschitz_certificate(module, tuple(inputs.shape[1:]), norm).bound
@@ -107,7 +102,7 @@ def line_certificates(
     order, computed in shards of ``shard_size`` pairs.  ``model`` is a :mod:`nets` model, the
     path of its model file, or the path of an ONNX (``.onnx``) or torch.export (``.pt2``)
     file."""
-    data = _graph_bytes(model) if importer_for(model) is not None else _model_bytes(model)[0]
+    data = _graph_bytes(model) if importer_for(model) is not None else _model_bytes(model)[0]  # any graph
     pairs = [(start, end) for start, end in pairs]  # any exact form line_certificate takes
     size = _positive(shard_size, "shard_size")
     shards = [(data, pairs[k : k + size]) for k in range(0, len(pairs), size)]
@@ -116,25 +111,32 @@ def line_certificates(
 
 
 # ---------------------------------------------------------------------- the shards
-def _accuracy_shard(data: bytes, x, y, radii, norm, lipschitz) -> list:
-    from nets.model_file import load
-
+def _accuracy_shard(data, x, y, radii, norm, lipschitz) -> list:
     with _one_thread():
-        module = load(data)
+        module = _module(data)
         reports = Certifier(module, tuple(x.shape[1:]), norm=norm, lipschitz=lipschitz).reports(x, y, radii)
     return [(r.certified_mask, r.naive_mask) for r in reports]
 
 
 def _lines_shard(data, pairs: list) -> list:
-    from nets.model_file import load
-
     with _one_thread():
         if isinstance(data, tuple):  # a graph file: (its suffix, its bytes)
             suffix, raw = data
             importer = importer_for(f"model{suffix}")
             return [certificate_of(importer.restrict_to_line(raw, start, end), start, end) for start, end in pairs]
-        module = load(data)
+        module = _module(data)
         return [line_certificate(module, start, end) for start, end in pairs]
+
+
+def _module(data) -> nn.Module:
+    """The model a shard's bytes hold: a graph file's ``(suffix, bytes)`` or a model file's bytes."""
+    if isinstance(data, tuple):
+        from nets.graph_model import GraphModel
+
+        return GraphModel(data[1], data[0])
+    from nets.model_file import load
+
+    return load(data)
 
 
 @contextmanager
@@ -207,9 +209,16 @@ def _on_ray(task, shards: list, address: str) -> Iterator:
 
 # ---------------------------------------------------------------------- helpers
 def _model_bytes(model) -> tuple:
-    """The model file's bytes (what the shards load) and the model itself."""
+    """What the shards load (a model file's bytes, or a graph file's ``(suffix, bytes)``) and
+    the model itself."""
+    from nets.graph_model import GraphModel
     from nets.model_file import load, save
 
+    if isinstance(model, GraphModel):
+        return model.source, model
+    if importer_for(model) is not None:
+        graph = GraphModel(model)
+        return graph.source, graph
     if isinstance(model, nn.Module):
         buffer = io.BytesIO()
         save(model, buffer)

@@ -253,12 +253,13 @@ def test_certify_lines_and_workers(models, tmp_path):
     _assert_user_error(_run("certify", str(models["planar"]), "--lines", str(tmp_path / "bad.npz")), "inputs of shape")
 
 
-def test_certify_lines_of_onnx_and_pt2_files(tmp_path):
-    """A graph file certifies along segments exactly as the torch model it came from; certified
-    accuracy (which needs a proven Lipschitz bound of the graph) is refused, saying why."""
+def test_certify_onnx_and_pt2_files(tmp_path):
+    """A graph file certifies along segments exactly as the torch model it came from, and its
+    certified accuracy (a proven bound of the graph's chain of layers) is the model's; a graph
+    that is not a chain is refused, naming the node."""
     import warnings
 
-    from nets.certify import line_certificate
+    from nets.certify import certified_robust_accuracy, line_certificate
 
     torch.manual_seed(3)
     model = torch.nn.Sequential(torch.nn.Linear(2, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)).eval()
@@ -278,4 +279,32 @@ def test_certify_lines_of_onnx_and_pt2_files(tmp_path):
         rows = json.loads(result.stdout)["lines"]
         assert [r["t"] for r in rows] == [None if c.t is None else str(c.t) for c in expected]
         assert [r["label"] for r in rows] == [c.label for c in expected]
-        _assert_user_error(_run("certify", str(path), "--data", "digits"), "needs a proven Lipschitz bound")
+    x = rng.standard_normal((30, 2)).astype(np.float32)
+    y = rng.integers(0, 3, 30)
+    np.savez(tmp_path / "data.npz", x=x, y=y)
+    want = certified_robust_accuracy(model, torch.from_numpy(x), torch.from_numpy(y), "1/10")
+    assert 0 < want.certified
+    for path in (onnx_path, pt2_path):
+        result = _run("certify", str(path), "--data", str(tmp_path / "data.npz"), "--eps", "0.1", "--json", "--quiet")
+        assert result.returncode == 0, result.stderr
+        document = json.loads(result.stdout)
+        assert document["lipschitz_bound"] == str(want.lipschitz)
+        assert document["robustness"][0]["certified"] == want.certified
+        _assert_user_error(_run("certify", str(path), "--data", "digits"), "features per sample")
+    branches = tmp_path / "branches.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_TwoBranches().eval(), (torch.zeros(1, 2),), str(branches), dynamo=False)
+    _assert_user_error(_run("certify", str(branches), "--data", str(tmp_path / "data.npz")), "node '")
+    assert _run("certify", str(branches), "--lines", str(tmp_path / "pairs.npz"), "--quiet").returncode == 0
+
+
+class _TwoBranches(torch.nn.Module):
+    """Concatenates two branches: a graph, but not a chain of layers."""
+
+    def __init__(self):
+        super().__init__()
+        self.a, self.b = torch.nn.Linear(2, 2), torch.nn.Linear(2, 1)
+
+    def forward(self, x):
+        return torch.cat([torch.relu(self.a(x)), self.b(x)], dim=1)

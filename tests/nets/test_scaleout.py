@@ -122,12 +122,12 @@ def test_arguments_are_checked(job):
         certified_accuracy(model, x, y, RADII, shard_size=0)
 
 
-def test_graph_files_certify_along_lines_and_refuse_accuracy(tmp_path):
-    """An ONNX file's line certificates, in shards, equal the torch model's; certified accuracy
-    of a graph file is refused (it has no proven Lipschitz bound)."""
+def test_graph_files_certify_along_lines_and_in_accuracy(tmp_path):
+    """An ONNX file's line certificates and certified accuracy, in shards (a local pool
+    included), equal the torch model's."""
     import warnings
 
-    from cpwl.errors import InvalidArgument
+    from nets.certify import certified_robust_accuracy
 
     torch.manual_seed(4)
     model = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3)).eval()
@@ -140,5 +140,7 @@ def test_graph_files_certify_along_lines_and_refuse_accuracy(tmp_path):
     assert any(c.t is not None for c in expected)  # label changes to find
     assert line_certificates(str(path), pairs, shard_size=2) == expected
     assert [line_certificate(str(path), a, b) for a, b in pairs] == expected
-    with pytest.raises(InvalidArgument, match="Lipschitz bound"):
-        certified_accuracy(str(path), torch.randn(4, 3), torch.zeros(4, dtype=torch.long), [0.1])
+    x, y = torch.randn(12, 3), torch.randint(0, 3, (12,))
+    want = certified_robust_accuracy(model, x, y, "1/10")
+    got = certified_accuracy(str(path), x, y, ["1/10"], shard_size=5, workers=2)[0]
+    assert got.certified_mask == want.certified_mask and got.lipschitz == want.lipschitz

@@ -485,6 +485,38 @@ FAMILIES = {
     "orthogonium activations and centering": orthogonium_more,
 }
 
+#: Families whose torch.export graphs are chains of layers (nets.graph_model): the graph family
+#: below draws one, exports it and reads the file back.
+_GRAPHED = [
+    "nn.Linear",
+    "nn.Conv2d 'same'",
+    "AOLConv2d",
+    "ZeroChannelConcatenation",
+    "ConcatenationPooling2D",
+    "nn.LeakyReLU",
+    "nets.AbsIdentity",
+    "nets.NActivation",
+    "nets.MaxMin",
+    "nets.SLLLinear",
+    "monotonicnetworks GroupSort",
+]
+
+
+def graph_file(draw):
+    """A module of another family exported with torch.export and read back as a
+    :class:`nets.graph_model.GraphModel` (its forward pass is the exported program's)."""
+    import io
+
+    from nets.graph_model import GraphModel
+
+    module, shape = FAMILIES[draw(st.sampled_from(_GRAPHED))](draw)
+    buffer = io.BytesIO()
+    torch.export.save(torch.export.export(module.eval(), (torch.zeros(1, *shape, dtype=torch.float64),)), buffer)
+    return GraphModel(buffer.getvalue(), ".pt2"), shape
+
+
+FAMILIES["torch.export graph"] = graph_file
+
 LINEAR = [name for name in FAMILIES if list(FAMILIES).index(name) < list(FAMILIES).index("nn.ReLU")]
 
 
