@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Optional, Union
@@ -23,6 +25,11 @@ __all__ = ["Conv2d", "PADDING_MODES"]
 #: Padding modes, with torch's meaning: ``zeros``; ``circular`` (wrap around); ``reflect``
 #: (mirror without repeating the edge, pad < size); ``replicate`` (repeat the edge).
 PADDING_MODES = ("zeros", "circular", "reflect", "replicate")
+
+#: Proven l2 bounds of recently seen convolutions, by content (:meth:`Conv2d._bound_key`): a
+#: model translated again (a new certifier, a new shard) does not prove them again.
+_L2_BOUNDS: OrderedDict = OrderedDict()
+_KEPT_BOUNDS = 256
 
 
 def _pair(value, name: str) -> tuple:
@@ -329,8 +336,37 @@ class Conv2d(Layer):
         q = None if weights is None else np.asarray(weights, dtype=np.float64)
         if q is not None and (q.shape != (c,) or not (np.isfinite(q).all() and (q > 0).all())):
             raise InvalidArgument(f"weights must be {c} positive finite numbers, one per input channel")
+        key = self._bound_key(q)
+        if key is not None and key in _L2_BOUNDS:
+            _L2_BOUNDS.move_to_end(key)
+            return _L2_BOUNDS[key]
         with subnormals_kept():
-            return self._l2_bound(q)
+            bound = self._l2_bound(q)
+        if key is not None:
+            _L2_BOUNDS[key] = bound
+            while len(_L2_BOUNDS) > _KEPT_BOUNDS:
+                _L2_BOUNDS.popitem(last=False)
+        return bound
+
+    def _bound_key(self, q) -> Optional[tuple]:
+        """Everything the l2 bound is a function of, the kernel by the bytes of its float64
+        entries (``None`` for a kernel that did not arrive as floats: its float image does not
+        determine it)."""
+        form = self.float_form
+        if not form.exact:
+            return None
+        kernel = np.ascontiguousarray(form.weight)
+        return (
+            hashlib.blake2b(kernel.view(np.uint8), digest_size=16).digest(),
+            kernel.shape,
+            self.in_shape,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.groups,
+            self.padding_mode,
+            None if q is None else q.tobytes(),
+        )
 
     def _l2_bound(self, q) -> LipschitzBound:
         form = self.float_form

@@ -37,11 +37,12 @@ class Gather(Layer):
         index = list(index)
         if not index:
             raise InvalidArgument("a Gather needs at least one output")
-        for i in index:
-            if i is not None and (
-                isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < in_features
-            ):
-                raise InvalidArgument(f"gather indices must be ints in [0, {in_features}) or None, got {i!r}")
+        if not _plain(index, in_features):
+            for i in index:
+                if i is not None and (
+                    isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not 0 <= i < in_features
+                ):
+                    raise InvalidArgument(f"gather indices must be ints in [0, {in_features}) or None, got {i!r}")
         self.in_features = int(in_features)
         #: The source of each output (``None``: zero).
         self.index = tuple(None if i is None else int(i) for i in index)
@@ -99,3 +100,16 @@ class Gather(Layer):
 
     def __repr__(self) -> str:
         return f"Gather({self.in_features} -> {len(self.index)})"
+
+
+def _plain(index: list, in_features: int) -> bool:
+    """Whether every entry is a plain ``int`` in ``[0, in_features)`` or ``None``, checked
+    without a Python loop per entry (the common case: translations build long index lists)."""
+    if not set(map(type, index)) <= {int, type(None)}:
+        return False
+    ints = [i for i in index if i is not None]
+    try:
+        values = np.fromiter(ints, dtype=np.int64, count=len(ints))
+    except OverflowError:
+        return False
+    return not values.size or (int(values.min()) >= 0 and int(values.max()) < in_features)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Union
 
 import numpy as np
@@ -11,12 +12,12 @@ import numpy as np
 from cpwl import _intarrays, _refine
 from cpwl._floats import UNDERFLOW, ratio_to_float
 from cpwl.activations.base import ActivationLayer
-from cpwl.activations.scalar import n_activation
+from cpwl.activations.scalar import _n_sorted
 from cpwl.errors import DomainError, InvalidArgument, ShapeError
 from cpwl.function import CPWL
 from cpwl.layer import LipschitzBound, norm_name
 from cpwl.limits import check_memory
-from cpwl.rationals import RationalLike, as_fraction
+from cpwl.rationals import RationalLike, as_rational
 
 __all__ = ["Elementwise", "FloatTables", "NLayer"]
 
@@ -182,9 +183,13 @@ class NLayer(Elementwise):
         pairs = [tuple(p) for p in thetas]
         if not pairs or any(len(p) != 2 for p in pairs):
             raise ShapeError("NLayer needs one (theta1, theta2) pair per channel")
-        super().__init__([n_activation(a, b) for a, b in pairs], repeat=repeat)
+        exact = [sorted((as_rational(a), as_rational(b))) for a, b in pairs]
+        super().__init__([_n_sorted(a, b) for a, b in exact], repeat=repeat)
         #: The sorted pairs ``(theta1, theta2)`` as Fractions, one per channel.
-        self.thetas = tuple(tuple(sorted(as_fraction(t) for t in p)) for p in pairs)
+        self.thetas = tuple(
+            (Fraction(int(a.numerator), int(a.denominator)), Fraction(int(b.numerator), int(b.denominator)))
+            for a, b in exact
+        )
 
     def __repr__(self) -> str:
         return f"NLayer(<{len(self.thetas)} channels>)"

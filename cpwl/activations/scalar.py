@@ -10,7 +10,10 @@ from collections.abc import Sequence
 
 from cpwl.errors import BreakpointError
 from cpwl.function import CPWL
+from cpwl.interval import Interval
 from cpwl.rationals import RationalLike, as_rational
+
+_REAL_LINE = Interval.real_line()
 
 __all__ = ["relu", "abs_", "identity", "leaky_relu", "two_piece", "n_activation", "n_function", "linear_spline"]
 
@@ -80,9 +83,17 @@ def n_activation(theta1: RationalLike, theta2: RationalLike) -> CPWL:
         (Fraction(0, 1), Fraction(0, 1), Fraction(0, 1))
     """
     t1, t2 = sorted((as_rational(theta1), as_rational(theta2)))
+    return _n_sorted(t1, t2)
+
+
+def _n_sorted(t1, t2) -> CPWL:
+    """:func:`n_activation` of exact rationals ``t1 <= t2`` (``gmpy2.mpq``), built without
+    converting or checking again (its pieces meet by construction: ``-t1`` at ``t1``, ``-t2``
+    at ``t2``)."""
     if t1 == t2:
         return CPWL.linear(1, -2 * t1)
-    return CPWL.from_pieces([t1, t2], [1, -1, 1], [-2 * t1, 0, -2 * t2])
+    one = t1 - t1 + 1
+    return CPWL._trusted((t1, t2), (one, -one, one), (-2 * t1, one - one, -2 * t2), _REAL_LINE)
 
 
 def n_function() -> CPWL:

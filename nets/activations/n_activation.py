@@ -102,7 +102,7 @@ class NActivation(nn.Module):
         """The exact layer (:class:`cpwl.activations.NLayer`) with the deployed thetas."""
         from cpwl.activations import NLayer
 
-        return NLayer([tuple(float(v) for v in pair) for pair in finite(self, "theta", self.thetas()).detach().cpu()])
+        return NLayer([tuple(pair) for pair in finite(self, "theta", self.thetas()).detach().cpu().tolist()])
 
     def extra_repr(self) -> str:
         return f"channels={self.channels}, lr_factor={self.lr_factor}"

@@ -301,8 +301,12 @@ def certified_robust_accuracy(
     exactly (in l2: ``M_lo > 0`` and ``M_lo^2 > 2 L^2 eps^2``), so exact ties are never
     certified.  The naive rule (left out with ``naive=False``) evaluates the model in its own
     precision and compares floats.  ``eps`` is a
-    non-negative radius, taken exactly (``"1/10"`` or ``0.1``, which is the float).  For many
-    radii or batches of one model, build a :class:`Certifier` once.
+    non-negative radius, taken exactly (``"1/10"`` or ``0.1``, which is the float).  A call on
+    a model whose state has not changed since an earlier call (every tensor's exact contents,
+    every attribute, see :mod:`nets.semantics.snapshot`) reuses that call's translation,
+    proven bound and prepared float passes; any change, a write through a numpy view included,
+    translates the model again.  For many radii at once, :class:`Certifier` reports them from
+    one pass.
 
     Examples:
         >>> import nets
@@ -317,5 +321,44 @@ def certified_robust_accuracy(
             "inputs must be a batch tensor [batch, *input_shape], got "
             f"{getattr(inputs, 'shape', type(inputs).__name__)}"
         )
-    certifier = Certifier(module, tuple(inputs.shape[1:]), norm, lipschitz, inputs.device)
-    return certifier.report(inputs, labels, eps, naive=naive)
+    return _certifier(module, tuple(inputs.shape[1:]), norm, lipschitz, inputs.device).report(
+        inputs, labels, eps, naive=naive
+    )
+
+
+#: ``(module, key, certifier)`` of the last few models :func:`certified_robust_accuracy` saw,
+#: newest last, one per model (so at most ``_KEPT`` models stay referenced here).
+_RECENT: list = []
+_KEPT = 4
+
+
+def _certifier(module: nn.Module, shape: tuple, norm, lipschitz, device) -> Certifier:
+    """A :class:`Certifier` of ``module``: the one made by an earlier call when nothing the
+    translation reads has changed since (:func:`nets.semantics.snapshot.state_key`: the exact
+    contents of every tensor, every attribute, the classes and the translation table) and
+    the call asks for the same shape, norm, bound and device; a new one otherwise."""
+    from nets.semantics.snapshot import state_key
+
+    state = state_key(module)
+    wanted = (state, shape, norm_name(norm), None if lipschitz is None else as_fraction(lipschitz), str(device))
+    for k, (seen, known, certifier) in enumerate(_RECENT):
+        if seen is module:
+            if state is not None and known == wanted and _current(certifier):
+                _RECENT.append(_RECENT.pop(k))
+                return certifier
+            del _RECENT[k]
+            break
+    certifier = Certifier(module, shape, norm, lipschitz, device)
+    if state is not None:
+        _RECENT.append((module, wanted, certifier))
+        del _RECENT[:-_KEPT]
+    return certifier
+
+
+def _current(certifier: Certifier) -> bool:
+    """Whether the certifier's own check still accepts its module (tensors not replaced)."""
+    try:
+        certifier.bounded.check_unchanged()
+    except InvalidArgument:
+        return False
+    return True

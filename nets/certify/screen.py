@@ -299,12 +299,16 @@ def _fused_sort(layers: list, k: int, width: int):
 
 def _gather_prepare(layer: Gather, width: int, device, p: Precision):
     index = torch.tensor([layer.in_features if i is None else i for i in layer.index], device=device)
-    return index, math.sqrt(layer.copies) * _SLACK
+    zeros = None in layer.index
+    # every input copied once (the rest zeros): the output's row norms are the input's
+    keeps_norms = layer.copies == 1 and len({i for i in layer.index if i is not None}) == layer.in_features
+    return index, math.sqrt(layer.copies) * _SLACK, zeros, keeps_norms
 
 
 def _gather(layer, y, E, N, cache):
-    index, factor = cache
-    return torch.cat([y, y.new_zeros(len(y), 1)], dim=1)[:, index], E * factor, None
+    index, factor, zeros, keeps_norms = cache
+    source = torch.cat([y, y.new_zeros(len(y), 1)], dim=1) if zeros else y
+    return source.index_select(1, index), E * factor, N if keeps_norms else None
 
 
 def _residual_prepare(layer: Residual, width: int, device, p: Precision):

@@ -155,3 +155,45 @@ def test_conv_refuses_what_it_cannot_mean():
         Conv2d([[[[1, 1, 1, 1]]]], in_shape=(1, 3, 3))  # the kernel does not fit
     with pytest.raises(cpwl.ShapeError):
         Conv2d([[[[1]]]], in_shape=(1, 3, 3)).apply_map(CPWLMap.line([0], [1]))
+
+
+def _variants(kernel):
+    """Convolutions that differ from the first in one thing each."""
+    base = dict(in_shape=(2, 5, 5), stride=1, padding=1, dilation=1, groups=1, padding_mode="zeros")
+    nudged = kernel.copy()
+    nudged[0, 0, 0, 0] = np.nextafter(nudged[0, 0, 0, 0], np.inf)
+    changes = [
+        {},
+        {"padding_mode": "circular"},
+        {"padding_mode": "reflect"},
+        {"padding_mode": "replicate"},
+        {"stride": 2},
+        {"dilation": 2},
+        {"padding": (0, 2, 1, 1)},
+        {"padding_mode": "replicate", "padding": 2},
+        {"in_shape": (2, 4, 6)},
+    ]
+    layers = [Conv2d(kernel, None, **{**base, **change}) for change in changes]
+    layers.append(Conv2d(nudged, None, **base))
+    layers.append(Conv2d(kernel.reshape(8, 1, 3, 3), None, **{**base, "groups": 2}))  # the same bytes
+    return layers
+
+
+@given(st.integers(0, 2**32 - 1))
+def test_remembered_bounds_are_each_layers_own(seed):
+    """The l2 bounds remembered by content (so a model translated again is not proven again)
+    are the ones each layer gets from its own computation, for layers that differ only in
+    padding, stride, dilation, groups, input size or one float step of one tap."""
+    from cpwl._floats import subnormals_kept
+
+    kernel = np.random.default_rng(seed).standard_normal((4, 2, 3, 3)) / 3
+    layers = _variants(kernel)
+    remembered = [layer.lipschitz_bound() for layer in layers]
+    remembered_again = [layer.lipschitz_bound() for layer in _variants(kernel)]  # fresh objects: from memory
+    with subnormals_kept():
+        own = [layer._l2_bound(None) for layer in layers]
+    assert remembered == own == remembered_again
+    weights = np.array([0.25, 4.0])
+    assert layers[0].lipschitz_bound(weights=weights) == layers[0]._l2_bound(weights)
+    assert layers[0]._bound_key(weights) != layers[0]._bound_key(None)  # Schur weights are part of the key
+    assert Conv2d([[[["1/3"]]]], in_shape=(1, 2, 2))._bound_key(None) is None  # not floats: never remembered

@@ -39,7 +39,7 @@ def _weights(rng, shape, scale: float, thirds: bool) -> np.ndarray:
 
 
 def _activation(draw, rng, width: int):
-    kind = draw(st.sampled_from(["relu", "leaky", "abs", "n", "maxmin", "groupsort", "gather", "residual"]))
+    kind = draw(st.sampled_from(["relu", "leaky", "abs", "n", "maxmin", "groupsort", "gather", "moves", "residual"]))
     if kind == "relu":
         return act.Elementwise(act.relu())
     if kind == "leaky":
@@ -58,6 +58,9 @@ def _activation(draw, rng, width: int):
     if kind == "gather":  # repeats and zeros: the error grows by sqrt(copies)
         index = [None if rng.random() < 0.2 else int(rng.integers(width)) for _ in range(width)]
         return Gather(index, width)
+    if kind == "moves":  # a permutation, with zeros spliced in: the row norms pass through unchanged
+        index = [int(i) for i in rng.permutation(width)] + [None] * int(rng.integers(0, 3))
+        return Gather([index[k] for k in rng.permutation(len(index))], width)
     if kind == "residual":
         return Residual([Affine(rng.standard_normal((width, width)) * 0.5), act.relu()])
     return act.Elementwise(act.abs_())
@@ -91,8 +94,11 @@ def screened_networks(draw):
         layers.append(Affine(_weights(rng, (6, width), scale, thirds), _weights(rng, 6, scale, thirds)))
         width = 6
     for _ in range(draw(st.integers(1, 3))):
-        layers.append(_activation(draw, rng, width))
-        layers.append(Affine(_weights(rng, (width, width), 1.0, thirds), _weights(rng, width, scale, False)))
+        wider = width
+        for _ in range(draw(st.integers(1, 2))):  # two in a row: a gather after an activation
+            layers.append(_activation(draw, rng, wider))
+            wider = layers[-1].check_width(wider)
+        layers.append(Affine(_weights(rng, (width, wider), 1.0, thirds), _weights(rng, width, scale, False)))
     layers.append(Affine(_weights(rng, (3, width), 1.0, thirds)))
     net = Network(layers)
     x = rng.standard_normal((4, net.input_dim)) * draw(INPUT_SCALES)
@@ -123,6 +129,23 @@ def test_the_screen_bound_holds_against_the_exact_outputs(case, precision):
         assert _squared_error(net, row, scores) <= Fraction(bound) ** 2
         checked += 1
     assert checked or not torch.isfinite(E).any()
+
+
+@given(screened_networks(), PRECISIONS)
+def test_row_norms_passed_between_steps_bound_the_rows(case, precision):
+    """A step may hand the next one a bound ``N`` on its output's row norms (a gather that
+    only moves entries keeps the input's); every such ``N`` is at least the exact norm."""
+    from nets.certify import screen
+
+    net, x = case
+    prepared = screen.prepare(screen._composed_gathers(net.layers), x.shape[1], x.device, precision)
+    y = x.to(precision.dtype)
+    E, N = torch.zeros(len(x), dtype=torch.float64), None
+    for layer, step, cache, _ in prepared:
+        y, E, N = step(layer, y, E, N, cache)
+        if N is not None:
+            for row, bound in zip(y.double().tolist(), N.tolist()):
+                assert sum(Fraction(v) ** 2 for v in row) <= Fraction(bound) ** 2 or not math.isfinite(bound)
 
 
 def test_the_bound_is_tight_enough_to_matter_and_not_zero():
