@@ -98,9 +98,11 @@ class GraphModel(nn.Module):
         graph was exported with a batch of one)."""
         if tuple(x.shape[1:]) != self._shape:
             raise ShapeError(f"the graph takes inputs of shape {self._shape}, got {tuple(x.shape[1:])}")
+        if not len(x):
+            return torch.zeros(0, self._outputs)
         run = self._run()
         if self._batch == 1 and len(x) != 1:
-            return torch.cat([run(x[k : k + 1]) for k in range(len(x))]) if len(x) else run(x[:1])[:0]
+            return torch.cat([run(x[k : k + 1]) for k in range(len(x))])
         return run(x)
 
     def _run(self):

@@ -38,6 +38,7 @@ from cpwl import Affine, Conv2d, Gather, Residual
 from cpwl import activations as exact
 from cpwl._floats import UNDERFLOW
 from cpwl.errors import InvalidArgument, NumberError, ShapeError, UnsupportedModuleError
+from nets.certify._fusion import composed_gathers, fused_sort
 from nets.certify.precision import ieee_arithmetic
 from nets.semantics import translate
 
@@ -229,11 +230,19 @@ def _step_of(layer):
 
 
 def _prepare(layers, width: int, device) -> list:
-    prepared = []
-    for layer in layers:
-        prepare, step = _step_of(layer)
-        prepared.append((layer, step, prepare(layer, width, device)))
-        width = layer.check_width(width)
+    """Every layer's rigorous step and constants, runs of gathers composed and a permutation,
+    a sort and its inverse run as one sort in place (:mod:`nets.certify._fusion`)."""
+    layers, prepared, k = composed_gathers(layers), [], 0
+    while k < len(layers):
+        fused = fused_sort(layers, k, width)
+        if fused is not None:
+            prepared.append((fused[0], _sort, torch.as_tensor(fused[1], device=device)))
+            k += 3
+            continue
+        prepare, step = _step_of(layers[k])
+        prepared.append((layers[k], step, prepare(layers[k], width, device)))
+        width = layers[k].check_width(width)
+        k += 1
     return prepared
 
 
@@ -300,6 +309,10 @@ class BoundedModel:
         self._prepared = None  # the float64 constants, made at the first evaluation
 
     def _steps(self) -> list:
+        steps = self.translation.steps
+        if self._prepared is None and not any(step.float_step is not None for step in steps):
+            # one chain of exact layers: prepared as one, so rewrites reach across modules
+            self._prepared = [(None, _prepare(self.translation.layers, math.prod(self.input_shape), self.device))]
         if self._prepared is None:
             self._prepared = [
                 (

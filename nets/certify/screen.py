@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from cpwl import Affine, Conv2d, Gather, Residual
 from cpwl import activations as exact
 from cpwl._conv_bound import _sigma_squared_upper
+from nets.certify._fusion import composed_gathers, fused_sort
 from nets.certify.precision import ieee_arithmetic
 from nets.certify.rigorous import _gamma, _tensor, convolve
 
@@ -267,36 +268,6 @@ def _sort(layer, y, E, N, cache):
     return out, (E + swapped) * _SLACK, N  # sorting is 1-Lipschitz in l2 and keeps the norm
 
 
-def _permutation(layer) -> np.ndarray | None:
-    if not isinstance(layer, Gather) or None in layer.index or layer.copies != 1:
-        return None
-    index = np.asarray(layer.index)
-    return index if len(index) == layer.in_features else None
-
-
-def _composed_gathers(layers) -> list:
-    """``layers`` with each run of consecutive gathers composed into one (a single copy)."""
-    out = []
-    for layer in layers:
-        if isinstance(layer, Gather) and type(layer) is Gather and out and type(out[-1]) is Gather:
-            before = out[-1].index
-            out[-1] = Gather([None if i is None else before[i] for i in layer.index], out[-1].in_features)
-        else:
-            out.append(layer)
-    return out
-
-
-def _fused_sort(layers: list, k: int, width: int):
-    """``(layer, groups)`` when ``layers[k:k + 3]`` is a permutation, a sort and the inverse
-    permutation: the sort of the groups where they stand (nothing moves), else ``None``."""
-    if k + 2 >= len(layers) or not isinstance(layers[k + 1], exact.SortingLayer):
-        return None
-    first, last = _permutation(layers[k]), _permutation(layers[k + 2])
-    if first is None or last is None or not np.array_equal(first[last], np.arange(width)):
-        return None
-    return layers[k + 1], first[layers[k + 1].groups(width)]
-
-
 def _gather_prepare(layer: Gather, width: int, device, p: Precision):
     index = torch.tensor([layer.in_features if i is None else i for i in layer.index], device=device)
     zeros = None in layer.index
@@ -359,9 +330,9 @@ _STEPS = {
 def prepare(layers, width: int, device, p: Precision = FLOAT32) -> list:
     """Every layer's screen step and constants; :class:`Unscreenable` if one has none.  A
     permutation, a sort and the inverse permutation become one sort in place."""
-    layers, prepared, k = _composed_gathers(layers), [], 0
+    layers, prepared, k = composed_gathers(layers), [], 0
     while k < len(layers):
-        fused = _fused_sort(layers, k, width)
+        fused = fused_sort(layers, k, width)
         if fused is not None:
             prepared.append((fused[0], _sort, _sort_prepare(fused[0], width, device, p, fused[1]), 1.0))
             k += 3

@@ -178,8 +178,7 @@ def test_keys_hold_exact_tensor_contents():
     with torch.no_grad():
         b.weight.copy_(a.weight)
         b.bias.copy_(a.bias)
-    assert state_key(a)[2][3] == state_key(b)[2][3]  # the same attributes, exactly...
-    assert state_key(a) != state_key(b)  # ...of another module: its identity is part of the key
+    assert state_key(a) == state_key(b)  # the same contents: the same translation
     before = state_key(a)
     with torch.no_grad():
         a.weight[0, 0] = torch.nextafter(a.weight[0, 0], torch.tensor(np.inf))  # one float step
@@ -197,3 +196,44 @@ def test_the_reuse_keeps_a_few_models(built):
     certified_robust_accuracy(models[-1], x, y, "1/8")
     certified_robust_accuracy(models[0], x, y, "1/8")  # forgotten: translated again
     assert len(built) == 7
+
+
+def test_functions_are_recorded_by_code_defaults_and_closure():
+    """A function held by a class or a module is recorded by what it computes: replacing its
+    code or defaults, or rebinding a variable it closes over, changes the key."""
+
+    def plain(x, k=2):
+        return x * k
+
+    model = _model()
+    model.helper = plain
+    before = state_key(model)
+    assert before is not None and state_key(model) == before
+    model.helper.__defaults__ = (3,)
+    assert state_key(model) != before
+    after_defaults = state_key(model)
+    model.helper.__code__ = (lambda x, k=2: x + k).__code__
+    assert state_key(model) != after_defaults
+    counter = 0
+
+    def closes():
+        return counter
+
+    model.helper = closes
+    first = state_key(model)
+    counter = 1  # the closure's cell now holds another value
+    assert state_key(model) != first
+
+
+def test_graph_models_are_not_reused(tmp_path):
+    """A GraphModel holds exact layers, which the key does not record: every call translates."""
+    import io
+    import warnings
+
+    from nets.graph_model import GraphModel
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_model(), (torch.zeros(1, 3),), buffer, dynamo=False)
+    assert state_key(GraphModel(buffer.getvalue(), ".onnx")) is None

@@ -259,3 +259,4 @@ def test_line_certificates_of_a_graph_model_use_the_graph():
     graph = GraphModel(_graph_bytes(model, torch.zeros(1, 3), ".onnx"), ".onnx")
     a, b = torch.randn(3), 4 * torch.randn(3)
     assert line_certificate(graph, a, b) == line_certificate(model, a, b)
+    assert graph(torch.zeros(0, 3)).shape == (0, 3)  # an empty batch, without running the graph

@@ -138,7 +138,7 @@ def test_row_norms_passed_between_steps_bound_the_rows(case, precision):
     from nets.certify import screen
 
     net, x = case
-    prepared = screen.prepare(screen._composed_gathers(net.layers), x.shape[1], x.device, precision)
+    prepared = screen.prepare(net.layers, x.shape[1], x.device, precision)
     y = x.to(precision.dtype)
     E, N = torch.zeros(len(x), dtype=torch.float64), None
     for layer, step, cache, _ in prepared:
