@@ -82,7 +82,13 @@ def test_graph_chain_is_the_graph_and_its_bound_is_the_models(name, suffix):
     assert torch_bound <= 1 and bound <= 1 + Fraction(1, 2**20)
     x = torch.randn(5, *shape)
     with torch.no_grad():
-        assert torch.allclose(graph(x), model(x), atol=1e-5)
+        assert torch.allclose(graph(x).float(), model(x), atol=1e-5)
+        native = model(x).double()
+    network = cpwl.Network(graph.layers)  # the exact chain against the torch model's own forward
+    exact = torch.tensor(
+        [[float(v) for v in network([Fraction(v) for v in row.ravel().tolist()])] for row in x], dtype=torch.float64
+    )
+    assert torch.allclose(exact, native, atol=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["zeros", "circular", "reflect", "replicate"])
