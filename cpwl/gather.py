@@ -57,6 +57,15 @@ class Gather(Layer):
         counts = np.bincount([i for i in self.index if i is not None], minlength=1)
         return int(counts.max())
 
+    def then(self, after: Gather) -> Gather:
+        """The one gather that computes ``after`` applied to this gather's outputs.
+
+        Examples:
+            >>> Gather([1, None, 0], 2).then(Gather([2, 1, 0], 3)).index
+            (0, None, 1)
+        """
+        return Gather([None if j is None else self.index[j] for j in after.index], self.in_features)
+
     def _forward(self, vals: list) -> list:
         zero = mpq(0)
         return [zero if i is None else vals[i] for i in self.index]

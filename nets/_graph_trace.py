@@ -33,6 +33,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 from cpwl import CPWL, Conv2d, Gather, Residual
+from cpwl._pieces import piece_index
 from cpwl.activations import Elementwise, GroupSort, MaxMin
 from cpwl.cpwl_map import exact_vector
 from cpwl.errors import DomainError, InvalidArgument, UnsupportedOperatorError
@@ -198,13 +199,8 @@ def _select(a: CPWL, c: CPWL, b: CPWL, strict: bool) -> CPWL:
         value = picks(x)(x)
         if branches[j](x) != value or branches[j + 1](x) != value:
             raise DomainError(f"a selection (where) jumps at {x}: its two branches differ where its condition switches")
-    slopes = [f.slopes[_piece(f, x)] for f, x in zip(branches, samples)]
+    slopes = [f.slopes[piece_index(f.breakpoints, x)] for f, x in zip(branches, samples)]
     return CPWL.from_slopes(xs, slopes, anchor=(xs[0], picks(xs[0])(xs[0]))).canonical()
-
-
-def _piece(f: CPWL, x: Fraction) -> int:
-    """The index of ``f``'s piece that holds ``x`` (not a breakpoint)."""
-    return sum(1 for t in f.breakpoints if t < x)
 
 
 def simplified(layers: tuple, width: int) -> list:
@@ -217,9 +213,8 @@ def simplified(layers: tuple, width: int) -> list:
     widths = [n]
     for layer in layers:
         if out and type(layer) is Gather and type(out[-1]) is Gather:
-            previous = out.pop()
             widths.pop()
-            layer = Gather([None if j is None else previous.index[j] for j in layer.index], previous.in_features)
+            layer = out.pop().then(layer)
         elif out and type(layer) is Elementwise and type(out[-1]) is Elementwise:
             previous = out.pop()
             widths.pop()
@@ -265,10 +260,12 @@ def _paddings(gather: Gather, conv: Conv2d):
 
     c, height, width = conv.in_shape
     n = gather.in_features
+    if n % c:
+        return
     for dh in range(height):
         h = height - dh
         w, rest = divmod(n // c, h)
-        if n % c or rest or not 1 <= w <= width:
+        if rest or not 1 <= w <= width:
             continue
         dw = width - w
         probe = torch.arange(1, c * h * w + 1, dtype=torch.float64).reshape(1, c, h, w)

@@ -113,8 +113,7 @@ class GraphModel(nn.Module):
 
                 model = importer.load(self._data)
                 evaluator = ReferenceEvaluator(model)
-                names = {init.name for init in model.graph.initializer}
-                graph_input = next(i for i in model.graph.input if i.name not in names)
+                graph_input = importer.graph_input(model)
                 name, dtype = graph_input.name, _ONNX_DTYPES.get(graph_input.type.tensor_type.elem_type)
                 if dtype is None:
                     raise ModelFileError("the graph's input is not a float tensor")
@@ -123,8 +122,7 @@ class GraphModel(nn.Module):
                 )
             else:
                 program = importer.load(self._data)
-                user = next(s.arg.name for s in program.graph_signature.input_specs if s.target is None)
-                node = next(n for n in program.graph_module.graph.nodes if n.op == "placeholder" and n.name == user)
+                node = importer.user_input(program)
                 dtype = node.meta["val"].dtype if "val" in node.meta else torch.float32
                 module = program.module()
                 self._runtime = lambda x: module(x.to(dtype))

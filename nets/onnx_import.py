@@ -63,7 +63,7 @@ from nets._graph import (
 )
 from nets._graph_trace import ChainError
 
-__all__ = ["UnsupportedOperatorError", "input_shape", "load", "restrict_to_line", "to_cpwl"]
+__all__ = ["UnsupportedOperatorError", "graph_input", "input_shape", "load", "restrict_to_line", "to_cpwl"]
 
 #: The attributes each supported arithmetic operator may carry (anything else is refused;
 #: the index operations below are evaluated by onnx itself, so they honour all of theirs).
@@ -219,12 +219,18 @@ def input_shape(source) -> tuple:
         >>> input_shape(onnx.helper.make_model(graph).SerializeToString())
         (None, 2)
     """
-    model = load(source)
+    dims = graph_input(load(source)).type.tensor_type.shape.dim
+    return tuple(d.dim_value if d.HasField("dim_value") else None for d in dims)
+
+
+def graph_input(model):
+    """The value info of the model's one input (the graph inputs that are not initializers);
+    :class:`cpwl.UnsupportedOperatorError` unless there is exactly one."""
     names = {init.name for init in model.graph.initializer}
     inputs = [i for i in model.graph.input if i.name not in names]
     if len(inputs) != 1:
         raise UnsupportedOperatorError(f"the model has {len(inputs)} inputs; exactly one is supported")
-    return tuple(d.dim_value if d.HasField("dim_value") else None for d in inputs[0].type.tensor_type.shape.dim)
+    return inputs[0]
 
 
 def _attrs(node) -> dict:
@@ -533,11 +539,8 @@ def _evaluate(model, F: CPWLMap, shape: tuple):
     if len(graph.sparse_initializer):
         raise UnsupportedOperatorError("sparse initializers are not supported")
     values = {init.name: _tensor(init, f"initializer '{init.name}'") for init in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in values]
-    if len(inputs) != 1:
-        raise UnsupportedOperatorError(f"the model has {len(inputs)} inputs; exactly one is supported")
     sizes = _static_sizes(model)
-    values[inputs[0].name] = Sym(F, shape)
+    values[graph_input(model).name] = Sym(F, shape)
     for node in graph.node:
         if node.domain not in ("", "ai.onnx"):
             raise UnsupportedOperatorError(

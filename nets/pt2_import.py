@@ -64,7 +64,7 @@ from nets._graph import (
 )
 from nets._graph_trace import ChainError
 
-__all__ = ["input_shape", "load", "restrict_to_line", "to_cpwl"]
+__all__ = ["input_shape", "load", "restrict_to_line", "to_cpwl", "user_input"]
 
 _IDENTITY = {
     "aten.clone.default",
@@ -142,13 +142,17 @@ def input_shape(source) -> tuple:
         >>> input_shape(buffer.getvalue())
         (1, 2)
     """
-    program = load(source)
+    value = user_input(load(source)).meta.get("val")
+    return tuple(d if isinstance(d, int) else None for d in value.shape) if value is not None else ()
+
+
+def user_input(program):
+    """The placeholder node of the program's one user input (not a parameter, buffer or
+    constant); :class:`cpwl.UnsupportedOperatorError` unless there is exactly one."""
     user = [s.arg.name for s in program.graph_signature.input_specs if s.target is None]
     if len(user) != 1:
         raise UnsupportedOperatorError(f"the program takes {len(user)} inputs; exactly one is supported")
-    node = next(n for n in program.graph_module.graph.nodes if n.op == "placeholder" and n.name == user[0])
-    value = node.meta.get("val")
-    return tuple(d if isinstance(d, int) else None for d in value.shape) if value is not None else ()
+    return next(n for n in program.graph_module.graph.nodes if n.op == "placeholder" and n.name == user[0])
 
 
 def _bind(node, args, kwargs) -> dict:
@@ -430,10 +434,7 @@ def _evaluate(program, F: CPWLMap, shape: tuple) -> CPWLMap:
     for spec in program.graph_signature.input_specs:
         if spec.target is not None:
             values[spec.arg.name] = constants[spec.target]
-    user = [s.arg.name for s in program.graph_signature.input_specs if s.target is None]
-    if len(user) != 1:
-        raise UnsupportedOperatorError(f"the program takes {len(user)} inputs; exactly one is supported")
-    values[user[0]] = Sym(F, shape)
+    values[user_input(program).name] = Sym(F, shape)
     result = None
     for node in program.graph_module.graph.nodes:
         resolve = lambda v: (

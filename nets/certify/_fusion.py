@@ -29,9 +29,8 @@ def composed_gathers(layers) -> list:
     """``layers`` with each run of consecutive gathers composed into one (a single copy)."""
     out = []
     for layer in layers:
-        if isinstance(layer, Gather) and type(layer) is Gather and out and type(out[-1]) is Gather:
-            before = out[-1].index
-            out[-1] = Gather([None if i is None else before[i] for i in layer.index], out[-1].in_features)
+        if type(layer) is Gather and out and type(out[-1]) is Gather:
+            out[-1] = out[-1].then(layer)
         else:
             out.append(layer)
     return out

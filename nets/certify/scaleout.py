@@ -102,7 +102,8 @@ def line_certificates(
     order, computed in shards of ``shard_size`` pairs.  ``model`` is a :mod:`nets` model, the
     path of its model file, or the path of an ONNX (``.onnx``) or torch.export (``.pt2``)
     file."""
-    data = _graph_bytes(model) if importer_for(model) is not None else _model_bytes(model)[0]  # any graph
+    # a graph file's own bytes: lines need no chain of layers (_model_bytes would build one)
+    data = _graph_bytes(model) if importer_for(model) is not None else _model_bytes(model)[0]
     pairs = [(start, end) for start, end in pairs]  # any exact form line_certificate takes
     size = _positive(shard_size, "shard_size")
     shards = [(data, pairs[k : k + size]) for k in range(0, len(pairs), size)]
