@@ -41,17 +41,19 @@ class DyadicArray:
 
     def scaled_residues(self, shift: int, moduli) -> np.ndarray:
         """Residues of the integers ``entry * 2**shift`` modulo each prime of ``moduli`` (a
-        :class:`cpwl._modular.Moduli`), float64 of shape ``(count, *shape)``; every
-        ``exponent + shift`` must be non-negative."""
-        powers = self.exponent + shift
-        low = int(powers.min())
-        table = np.array([[pow(2, e, p) for e in range(low, int(powers.max()) + 1)] for p in moduli.primes_list])
-        mantissa = np.abs(self.mantissa).astype(np.float64)
-        if mantissa.size and mantissa.max() >= 2**31:  # keep the products below 2**53
-            mantissa = moduli.reduce(np.broadcast_to(mantissa, (moduli.count,) + mantissa.shape))
-        out = moduli.reduce(mantissa * table.astype(np.float64)[:, powers - low])
-        negative = np.broadcast_to(self.mantissa < 0, out.shape) & (out != 0)
-        return np.where(negative, moduli.shaped(self.values.ndim) - out, out)
+        :class:`cpwl._modular.Moduli`), float64 of shape ``(count, *shape)``, C-contiguous
+        (one BLAS operand per prime); every ``exponent + shift`` must be non-negative."""
+        powers = np.ascontiguousarray(self.exponent + shift)
+        low = int(powers.min()) if powers.size else 0
+        high = int(powers.max()) if powers.size else 0
+        table = np.array([[pow(2, e, p) for e in range(low, high + 1)] for p in moduli.primes_list], dtype=np.float64)
+        mantissa = np.ascontiguousarray(self.mantissa).astype(np.float64)  # signed: reduce takes negatives
+        if mantissa.size and np.abs(mantissa).max() >= 2**31:  # keep the products below 2**52
+            sign = np.sign(mantissa)
+            mantissa = moduli.reduce(np.broadcast_to(np.abs(mantissa), (moduli.count,) + mantissa.shape)) * sign
+        out = np.take(table, powers - low, axis=1)
+        out *= mantissa
+        return moduli.reduce(out)
 
     def scaled_ints(self, shift: int) -> np.ndarray:
         """The integers ``entry * 2**shift`` as an object array of Python ints."""

@@ -45,11 +45,13 @@ class _Step(NamedTuple):
     log_mag, D)`` -> ``(width, log_mag, D, bits)`` after the layer (``log_mag``: log2 of a
     bound on the values, ``D``: the common denominator, ``bits``: a bound on the bit length of
     every integer met inside the layer); ``permuted(layer)``: whether the step runs on
-    components still held in a pending permutation (see :meth:`Propagation.storage`)."""
+    components still held in a pending permutation (see :meth:`Propagation.storage`);
+    ``events``: whether the event-sum state (:mod:`cpwl._events`) runs it."""
 
     apply: Callable
     growth: Callable
     permuted: Callable = lambda layer: False
+    events: bool = False
 
 
 def _steps() -> list:
@@ -62,9 +64,9 @@ def _steps() -> list:
     from cpwl.residual import Residual
 
     return [
-        (Affine, _Step(Propagation._affine, _affine_growth)),
+        (Affine, _Step(Propagation._affine, _affine_growth, events=True)),
         (Conv2d, _Step(_filtered_conv.apply, _filtered_conv.growth)),
-        (Elementwise, _Step(Propagation._activation, _elementwise_growth, lambda layer: layer._broadcast)),
+        (Elementwise, _Step(Propagation._activation, _elementwise_growth, lambda layer: layer._broadcast, True)),
         (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth, lambda layer: True)),
         (Householder, _Step(_filtered_groups.apply_householder, _filtered_groups.householder_growth)),
         (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D), lambda layer: True)),
@@ -93,11 +95,21 @@ def _step(layer) -> Optional[_Step]:
 
 def start(F, layers) -> Optional[Propagation]:
     """The engine's state for the map ``F`` about to pass through ``layers``, or ``None`` when
-    some layer has no step here (the reference engine then does the work)."""
-    if not all(_step(layer) for layer in layers):
+    some layer has no step here (the reference engine then does the work).  A line (a map
+    without breakpoints) through layers that all run on events gets the event-sum state of
+    :mod:`cpwl._events`; anything else the per-piece state."""
+    steps = [_step(layer) for layer in layers]
+    if not all(steps):
         return None
     bits = _bits_needed(F, layers)
-    return Propagation(F, _modular.Moduli.for_bits(bits)) if math.isfinite(bits) else None
+    if not math.isfinite(bits):
+        return None
+    moduli = _modular.Moduli.for_bits(bits)
+    if not F._bps and all(step.events for step in steps):
+        from cpwl._events import EventPropagation
+
+        return EventPropagation(F, moduli)
+    return Propagation(F, moduli)
 
 
 class Forms(NamedTuple):
@@ -141,6 +153,9 @@ class Propagation:
     compose with and that steps indifferent to the order (sorting with its groups mapped,
     one activation for every channel) run under; any other step carries it out first."""
 
+    #: The names of the arrays that hold the exact forms.
+    _EXACT: tuple = ("_R",)
+
     def __init__(self, F, moduli: _modular.Moduli):
         self._bps, self._domain, self._D = list(F._bps), F._domain, F._D
         self._mod = moduli
@@ -164,9 +179,14 @@ class Propagation:
         from cpwl.cpwl_map import CPWLMap
 
         self._materialize()
-        A = self._mod.reconstruct(self._R[:, 0])
-        C = self._mod.reconstruct(self._R[:, 1])
+        table = self._table()
+        A = self._mod.reconstruct(table[:, 0])
+        C = self._mod.reconstruct(table[:, 1])
         return CPWLMap._raw(self._bps, A, C, self._D, self._domain)
+
+    def _table(self) -> np.ndarray:
+        """The residues of every form, ``(primes, 2, pieces, width)``: slopes, then offsets."""
+        return self._R
 
     @property
     def width(self) -> int:
@@ -190,7 +210,11 @@ class Propagation:
 
     def own_bytes(self) -> float:
         """The bytes of the state's own arrays."""
-        return float(sum(a.nbytes for a in (self._Af, self._Cf, self._eA, self._eC, self._R)))
+        return float(sum(a.nbytes for a in (self._Af, self._Cf, self._eA, self._eC))) + self._exact_bytes()
+
+    def _exact_bytes(self) -> float:
+        """The bytes of the arrays that hold the exact forms."""
+        return float(self._R.nbytes)
 
     @property
     def pieces(self) -> int:
@@ -226,7 +250,7 @@ class Propagation:
     def fork(self) -> Propagation:
         """An independent copy of the state (for the two branches of a residual block)."""
         self.check_memory(0.0, self.pieces, f"a copy of {self.pieces} pieces for a residual block", self.own_bytes())
-        other = object.__new__(Propagation)
+        other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
         other._bps = list(self._bps)
         for name in ("_Af", "_Cf", "_eA", "_eC", "_R"):
@@ -253,17 +277,21 @@ class Propagation:
             (first, bps_first, Interval(lo, cut), False),
             (second, bps_second, Interval(cut, hi), True),
         ):
-            half = object.__new__(Propagation)
+            half = object.__new__(type(self))
             half.__dict__.update(self.__dict__)
             half._bps, half._domain = list(bps), domain
             for name in ("_Af", "_Cf", "_eA", "_eC"):
                 part = getattr(self, name)[rows]
                 setattr(half, name, part.copy() if copy else part)
-            half._R = self._R[:, :, rows].copy() if copy else self._R[:, :, rows]
+            self._split_exact(half, rows, copy)
             halves.append(half)
-        for name in ("_Af", "_Cf", "_eA", "_eC", "_R"):
+        for name in ("_Af", "_Cf", "_eA", "_eC", *self._EXACT):
             setattr(self, name, None)
         return tuple(halves)
+
+    def _split_exact(self, half: Propagation, rows: slice, copy: bool) -> None:
+        """Give ``half`` the exact forms of the pieces ``rows`` (a copy, or a view)."""
+        half._R = self._R[:, :, rows].copy() if copy else self._R[:, :, rows]
 
     def refine(self, forms: Forms, levels: Levels, bytes_per_piece: float, what: str) -> tuple:
         """Split the pieces where a form crosses one of its levels: the new breakpoints are
@@ -298,7 +326,7 @@ class Propagation:
             raise ShapeError(f"Affine expects {layer.in_features} inputs, the map has {self.width}")
         form = layer.float_form
         Wf, bf, exact = form.weight, form.bias, form.exact
-        n, _, P, _ = self._R.shape
+        n, P = self._mod.count, self.pieces
         self.check_memory(8.0 * Wf.shape[0] * (4 * n + 8), P, f"an affine layer of width {Wf.shape[0]} on {P} pieces")
         WTR, bR, den = layer._residues(self._mod)
         k = Wf.shape[1]
@@ -315,6 +343,12 @@ class Propagation:
                 self._eC * w1 + gamma * nC * w2 + rel * float(np.abs(bf).max()) + _U * _row_max(Cf)
             ) * _SLACK + _TINY
         self._Af, self._Cf = Af, Cf
+        self._affine_residues(WTR, bR, den)
+
+    def _affine_residues(self, WTR: np.ndarray, bR: np.ndarray, den: int) -> None:
+        """The exact part of an affine layer: weight residues ``WTR`` (transposed), bias
+        residues ``bR``, both over ``den``."""
+        n, _, P, k = self._R.shape
         bias = bR * self._mod.of_int(self._D)[:, None]  # below 2**42: added before one reduction
         prod = self._mod.matmul(self._R.reshape(n, 2 * P, k), WTR, add=(P, bias))
         self._R, self._D = prod.reshape(n, 2, P, -1), self._D * den
@@ -400,23 +434,22 @@ class Propagation:
             self._eC = (
                 s_max * eC + (rel + _U) * s_max * _row_max(Cf) + rel * float(np.abs(If).max()) + _U * _row_max(self._Cf)
             ) * _SLACK + _TINY
+        self._select_residues(parents, active, S, I, den)
+
+    def _select_residues(self, parents, active, S, I, den) -> None:
+        """The exact part of an elementwise layer: on new piece ``q`` component ``i`` takes
+        the slope ``S[active[q, i], i]`` and the offset ``I[active[q, i], i]`` (over ``den``)."""
+        cols = np.arange(S.shape[1])[None, :]
         R = np.take(self._R, parents, axis=2)
         self._R = None
-        primes = self._mod.primes
-        magnitudes = {abs(int(v)) for v in S.ravel()} - {0}
-        if len(magnitudes) <= 1:  # slopes 0 and +-m (ReLU, abs, N, ...): a signed mask times one scalar per prime
-            m = magnitudes.pop() if magnitudes else 1
-            sign = np.sign(S[active, cols].astype(np.float64))
-            if m == 1 and not I.any() and not (sign < 0).any():  # ReLU-like: a 0/1 mask, nothing to reduce
-                R *= sign
-                self._R, self._D = R, self._D * den
-                return
-            s_res = self._mod.of_int(m)[:, None, None] * sign  # in (-p, p): reduce takes negative values too
-        else:
-            s_res = _modular.residues(S, primes)[:, active, cols]
+        s_res, mask = slope_residues(self._mod, S, active)
+        if mask and not I.any():  # ReLU-like: a 0/1 mask, nothing to reduce
+            R *= s_res
+            self._R, self._D = R, self._D * den
+            return
         C = R[:, 1] * s_res
         if I.any():
-            C += _modular.residues(I, primes)[:, active, cols] * self._mod.of_int(self._D)[:, None, None]
+            C += _modular.residues(I, self._mod.primes)[:, active, cols] * self._mod.of_int(self._D)[:, None, None]
         R[:, 0] = self._mod.reduce(R[:, 0] * s_res)
         R[:, 1] = self._mod.reduce(C)
         self._R, self._D = R, self._D * den
@@ -485,9 +518,13 @@ class Propagation:
 
     def _exact(self, pieces: np.ndarray, neurons: np.ndarray) -> tuple:
         """The integers ``A, C`` (object arrays) of the given neurons on the given pieces."""
-        return self._mod.reconstruct(self._R[:, 0, pieces, neurons]), self._mod.reconstruct(
-            self._R[:, 1, pieces, neurons]
-        )
+        R = self._exact_residues(pieces, neurons)
+        return self._mod.reconstruct(R[:, 0]), self._mod.reconstruct(R[:, 1])
+
+    def _exact_residues(self, pieces: np.ndarray, neurons: np.ndarray) -> np.ndarray:
+        """The residues ``(primes, 2, len(pieces))`` of ``A, C`` of the given neurons on the
+        given pieces."""
+        return self._R[:, :, pieces, neurons]
 
     def _crossings(self, forms: Forms, levels: Levels, r, piece, column) -> list:
         """The exact points strictly inside a piece where a form crosses one of its levels."""
@@ -497,6 +534,24 @@ class Propagation:
         num = levels.num[r, column] * self._D - levels.den[r, column] * C
         den = levels.den[r, column] * A
         return list({mpq(int(a), int(b)) for a, b in zip(num, den)})
+
+
+def slope_residues(moduli: _modular.Moduli, S: np.ndarray, active: np.ndarray) -> tuple:
+    """``(factor, mask)``: the residues of the slopes ``S[active[r, i], i]`` (``S`` an object
+    array of integer slopes per piece and component), shaped to multiply a residue array
+    ``(primes, rows, components)``; ``mask``: the factor is a float 0/1 array of shape
+    ``active.shape``, whose products need no reduction.  Slopes ``0, +-m`` (ReLU, abs, N, ...)
+    become a signed mask times one scalar per prime, in ``(-p, p)`` (reduce takes negative
+    values too)."""
+    cols = np.arange(S.shape[1])[None, :]
+    magnitudes = {abs(int(v)) for v in S.ravel()} - {0}
+    if len(magnitudes) > 1:
+        return _modular.residues(S, moduli.primes)[:, active, cols], False
+    m = magnitudes.pop() if magnitudes else 1
+    sign = np.sign(S[active, cols].astype(np.float64))
+    if m == 1 and not (sign < 0).any():
+        return sign, True
+    return moduli.of_int(m)[:, None, None] * sign, False
 
 
 def _parents(old: list, merged: list) -> np.ndarray:

@@ -70,8 +70,8 @@ class _Watch:
         monkeypatch.setattr(_filtered.Propagation, "_signs", counted_signs)
 
     def check(self, state):
-        A = state._mod.reconstruct(state._R[:, 0])
-        C = state._mod.reconstruct(state._R[:, 1])
+        table = state._table()
+        A, C = state._mod.reconstruct(table[:, 0]), state._mod.reconstruct(table[:, 1])
         D = int(state._D)
         for floats, exact, bound in ((state._Af, A, state._eA), (state._Cf, C, state._eC)):
             for p in range(floats.shape[0]):

@@ -1,0 +1,249 @@
+"""Private engine: the event-sum state of a line restriction through affine and elementwise
+layers.
+
+Along the line, neighbouring pieces differ where neurons change piece; each change is an
+*event*.  When neuron ``i`` of an activation layer goes from slope and offset ``(s, c)`` to
+``(s', c')`` at breakpoint ``b``, its output jumps by the affine form
+
+    phi = (s' - s) * f + (c' - c)
+
+where ``f`` is the neuron's input form on the piece left of ``b`` (``phi`` vanishes at ``b``:
+the map stays continuous).  Later layers carry that jump linearly, through the slopes of the
+pieces right of ``b``, so it reaches the current layer as a *direction* (a vector that does not
+depend on t) times ``phi``.  Every exact form is then
+
+    form on piece q = form on piece 0 + sum over the events e left of q of direction_e * phi_e
+
+(by telescoping: the form on piece q minus the form on piece q - 1 is the slopes on piece q
+times the input jump at breakpoint q - 1, plus the events of this layer there).  The state
+holds the exact forms on the first piece, each event's breakpoint and form ``phi_e`` (two
+integers), and each event's direction, all as residues (see :mod:`cpwl._modular`):
+
+* an affine layer moves the directions of all events with one matrix product (a fresh event's
+  direction is a scaled unit vector, so for those it only takes a weight column);
+* an activation layer scales each direction by the slopes on the piece right of its event,
+  drops directions that became zero, and adds its own events;
+* the exact forms a sign or a crossing needs, and the outputs at the end, are prefix sums of
+  ``direction * phi`` over the events sorted by breakpoint, for the asked-for columns only.
+
+Nothing is ever reconstructed but those forms, whose size the per-piece engine bounds
+already, so the primes are the per-piece engine's.  Simultaneous events (ties) need nothing
+special: every neuron whose piece changes at a breakpoint is an event there, with its form
+from the piece on the left, and directions cross it with the slopes on the right; this is
+the telescoping identity, which holds for any number of events at one breakpoint.  The float
+filter, the refinement and the sign decisions are the per-piece state's
+(:class:`cpwl._filtered.Propagation`); only the exact part differs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from cpwl import _modular
+from cpwl._filtered import Propagation, slope_residues
+
+#: Entries of one block of gathered directions in a prefix sum (bounds its temporaries).
+_BLOCK = 1 << 22
+
+
+class EventPropagation(Propagation):
+    """The per-piece state's float filter with exact forms kept as event sums (see the module
+    docstring).  Events ``0..E-1`` are the rows of ``_Dir`` (dense directions, one column per
+    component) followed by the *unit* events: direction ``_scale[:, u]`` times unit vector
+    ``_unit[u]``.  ``_ebp[e]`` is the breakpoint of event ``e``, ``_phi[:, :, e]`` its form
+    (slope, offset) over the denominator it was made at; directions carry the rest."""
+
+    _EXACT = ("_R0", "_Dir", "_unit", "_scale", "_ebp", "_phi", "_asked")
+
+    def __init__(self, F, moduli: _modular.Moduli):
+        super().__init__(F, moduli)
+        n = moduli.count
+        self._R0, self._R = self._R[:, :, :1].copy(), None  # (primes, 2, 1, width)
+        self._Dir = np.zeros((n, 0, self.width))
+        self._unit, self._scale = np.zeros(0, dtype=np.int64), np.zeros((n, 0))
+        self._ebp, self._phi = np.zeros(0, dtype=np.int64), np.zeros((n, 2, 0))
+        self._asked: list = []  # the forms this layer's refinement computed: (codes, residues)
+
+    @property
+    def events(self) -> int:
+        """The number of events held."""
+        return len(self._ebp)
+
+    def _exact_bytes(self) -> float:
+        arrays = [getattr(self, name) for name in self._EXACT[:-1]] + [v for _, v in self._asked]
+        return float(sum(a.nbytes for a in arrays))
+
+    # ------------------------------------------------------------------ exact forms
+    def _table(self) -> np.ndarray:
+        P, width = self.pieces, self.width
+        out = np.repeat(self._R0, P, axis=2)
+        count = self._counts(np.arange(P))
+        hit = count > 0
+        for first, cols, sums in self._prefix_sums(np.arange(width), count[hit]):
+            out[:, :, hit, first : first + len(cols)] += sums
+        return self._mod.reduce(out)
+
+    def _exact_residues(self, pieces: np.ndarray, neurons: np.ndarray) -> np.ndarray:
+        out = np.take(self._R0[:, :, 0], neurons, axis=2)
+        if self.events and len(pieces):
+            count = self._counts(pieces)
+            columns, where = np.unique(neurons, return_inverse=True)
+            for first, cols, sums in self._prefix_sums(columns, count):
+                mine = (where >= first) & (where < first + len(cols)) & (count > 0)
+                picked = np.nonzero(mine)[0]
+                out[:, :, mine] += sums[:, :, picked, where[mine] - first]
+            out = self._mod.reduce(out)
+        self._asked.append((pieces * self.width + neurons, out))
+        return out
+
+    def _asked_again(self, pieces: np.ndarray, neurons: np.ndarray, now: np.ndarray) -> np.ndarray:
+        """The forms of ``neurons`` on ``pieces``, numbered as when this layer's refinement
+        asked for forms; those it asked for are not computed again (``now``: the same pieces
+        numbered as they are now)."""
+        out = np.empty((self._mod.count, 2, len(pieces)))
+        missing = np.ones(len(pieces), dtype=bool)
+        if self._asked:
+            codes = np.concatenate([c for c, _ in self._asked])
+            values = np.concatenate([v for _, v in self._asked], axis=2)
+            sorter = np.argsort(codes, kind="stable")
+            wanted = pieces * self.width + neurons
+            at = np.minimum(np.searchsorted(codes, wanted, sorter=sorter), len(codes) - 1)
+            found = codes[sorter[at]] == wanted
+            out[:, :, found] = values[:, :, sorter[at[found]]]
+            missing = ~found
+        self._asked = []
+        if missing.any():
+            out[:, :, missing] = self._exact_residues(now[missing], neurons[missing])
+        self._asked = []
+        return out
+
+    def _counts(self, pieces: np.ndarray) -> np.ndarray:
+        """For each piece, the number of events at breakpoints left of it."""
+        return np.searchsorted(np.sort(self._ebp), pieces, side="left")
+
+    def _prefix_sums(self, columns: np.ndarray, counts: np.ndarray):
+        """Blocks ``(first, cols, sums)`` over ``columns``: ``sums[:, r, k, j]`` is the sum of
+        ``direction * phi[r]`` at column ``cols[j]`` over the first ``counts[k]`` events in
+        breakpoint order (every count positive; unreduced, below ``2**53``).  The products
+        are summed unreduced, ``_modular._CHUNK`` events at a time."""
+        if not len(counts):
+            return
+        order = np.argsort(self._ebp, kind="stable")[: int(counts.max())]
+        phi = np.take(self._phi, order, axis=2)
+        E = len(order)
+        block = max(1, _BLOCK // max(1, self._mod.count * E))
+        chunk = _modular._CHUNK
+        for first in range(0, len(columns), block):
+            cols = columns[first : first + block]
+            G = np.take(self._directions(cols), order, axis=1)  # (primes, events, cols)
+            sums = np.empty((G.shape[0], 2, len(counts), len(cols)))
+            for r in range(2):
+                carry = np.zeros((G.shape[0], 1, len(cols)))
+                for lo in range(0, E, chunk):
+                    part = G[:, lo : lo + chunk] * phi[:, r, lo : lo + chunk, None]  # below 2**42 each
+                    np.cumsum(part, axis=1, out=part)
+                    part += carry
+                    inside = (counts > lo) & (counts <= lo + chunk)
+                    sums[:, r, inside] = np.take(part, counts[inside] - lo - 1, axis=1)
+                    carry = self._mod.reduce(part[:, -1:])
+            yield first, cols, sums
+
+    def _directions(self, cols: np.ndarray) -> np.ndarray:
+        """The residues of every event's direction at the components ``cols``, ``(primes,
+        events, len(cols))``: the dense rows, then the unit events."""
+        dense = np.take(self._Dir, cols, axis=2)
+        unit = (self._unit[:, None] == cols[None, :])[None] * self._scale[:, :, None]
+        return np.concatenate([dense, unit], axis=1)
+
+    # ------------------------------------------------------------------ refinement
+    def refine(self, forms, levels, bytes_per_piece, what) -> tuple:
+        parents, signs = super().refine(forms, levels, bytes_per_piece, what)
+        # old breakpoint k (between old pieces k and k + 1) is now left of the first new
+        # piece whose parent is k + 1
+        self._ebp = np.searchsorted(parents, self._ebp + 1, side="left") - 1
+        return parents, signs
+
+    def _split_exact(self, half: Propagation, rows: slice, copy: bool) -> None:
+        start, stop = rows.start, rows.stop
+        if start == 0:  # the first half (or a single piece): events left of its last piece
+            keep = self._ebp < stop - 1
+            half._R0 = self._R0.copy()
+            shift = 0
+        else:  # the second half starts on piece ``start``: its first forms are that piece's
+            keep = self._ebp >= start
+            half._R0 = self._table_at(start)
+            shift = start
+        dense = keep[: self._Dir.shape[1]]
+        unit = keep[self._Dir.shape[1] :]
+        half._Dir = np.compress(dense, self._Dir, axis=1)
+        half._unit, half._scale = self._unit[unit], np.compress(unit, self._scale, axis=1)
+        half._ebp, half._phi = self._ebp[keep] - shift, np.compress(keep, self._phi, axis=2)
+        half._asked = []  # a step that was cut short runs again on each half
+
+    def _table_at(self, piece: int) -> np.ndarray:
+        """The residues of every form on one piece, ``(primes, 2, 1, width)``."""
+        width = self.width
+        R = self._exact_residues(np.full(width, piece), np.arange(width))
+        return R[:, :, None, :]
+
+    # ------------------------------------------------------------------ layers
+    def _affine_residues(self, WTR: np.ndarray, bR: np.ndarray, den: int) -> None:
+        n, _, _, k = self._R0.shape
+        self._asked = []
+        bias = bR * self._mod.of_int(self._D)[:, None]
+        self._R0 = self._mod.matmul(self._R0.reshape(n, 2, k), WTR, add=(1, bias))[:, :, None, :]
+        moved = self._mod.matmul(self._Dir, WTR)
+        if len(self._unit):
+            columns = np.take(WTR, self._unit, axis=1)
+            if not (self._scale == 1).all():
+                columns = self._mod.reduce(columns * self._scale[:, :, None])
+            moved = np.concatenate([moved, columns], axis=1)
+        self._Dir = moved
+        self._unit, self._scale = np.zeros(0, dtype=np.int64), np.zeros((n, 0))
+        self._D *= den
+
+    def _select_residues(self, parents, active, S, I, den) -> None:
+        n, width = self._mod.count, S.shape[1]
+        primes = self._mod.primes
+        S_res, I_res = _modular.residues(S, primes), _modular.residues(I, primes)
+        D_res = self._mod.of_int(self._D)
+        # this layer's events: a component whose piece differs on the two sides of a breakpoint
+        b, i = np.nonzero(active[:-1] != active[1:])
+        before, after = active[b, i], active[b + 1, i]
+        moves = (S[before, i] != S[after, i]) | (I[before, i] != I[after, i])
+        b, i, before, after = b[moves], i[moves], before[moves], after[moves]
+        f = self._asked_again(parents[b], i, b)  # the input forms on the pieces left of the events
+        dS = S_res[:, after, i] - S_res[:, before, i]
+        dI = I_res[:, after, i] - I_res[:, before, i]
+        phi = np.stack(
+            [self._mod.reduce(dS * f[:, 0]), self._mod.reduce(dS * f[:, 1] + self._mod.reduce(dI * D_res[:, None]))],
+            axis=1,
+        )
+        # the events so far: their directions cross this layer with the slopes right of them
+        dense = self._Dir.shape[1]
+        right = active[self._ebp + 1]
+        factor, mask = slope_residues(self._mod, S, right[:dense])
+        self._Dir = self._Dir * factor if mask else self._mod.reduce(self._Dir * factor)
+        units = np.arange(len(self._unit))
+        self._scale = self._mod.reduce(self._scale * S_res[:, right[dense:][units, self._unit], self._unit])
+        # the first piece
+        factor, mask = slope_residues(self._mod, S, active[:1])
+        R0 = self._R0[:, :, 0] * (factor if mask else factor[:, None, 0])
+        R0[:, 1] += I_res[:, active[0], np.arange(width)] * D_res[:, None]
+        self._R0 = self._mod.reduce(R0)[:, :, None, :]
+        self._drop_vanished()
+        self._unit = np.concatenate([self._unit, i])
+        self._scale = np.concatenate([self._scale, np.ones((n, len(i)))], axis=1)
+        self._ebp = np.concatenate([self._ebp, b])
+        self._phi = np.concatenate([self._phi, phi], axis=2)
+        self._D *= den
+
+    def _drop_vanished(self) -> None:
+        """Forget the events whose direction is zero: they add nothing here or later."""
+        dense = self._Dir.shape[1]
+        live = np.concatenate([self._Dir.any(axis=(0, 2)), self._scale.any(axis=0)])
+        if live.all():
+            return
+        self._Dir = np.compress(live[:dense], self._Dir, axis=1)
+        self._unit, self._scale = self._unit[live[dense:]], np.compress(live[dense:], self._scale, axis=1)
+        self._ebp, self._phi = self._ebp[live], np.compress(live, self._phi, axis=2)

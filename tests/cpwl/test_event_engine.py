@@ -1,0 +1,176 @@
+"""The event-sum state (cpwl._events) against the per-piece state (cpwl._filtered) on the
+same lines: the same map, breakpoint for breakpoint and integer for integer.
+
+Networks are drawn where the event bookkeeping could slip: weights on coarse binary grids
+and duplicated neurons (several events at one breakpoint), activations with slopes other
+than 0 and 1 and with offsets (scaled directions, offsets in the event forms), two
+activations in a row (unit directions crossing an activation), a network that ends in an
+activation (unit directions at the end), unbounded domains, and memory budgets that split
+the state in the middle of a layer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpwl import CPWL, Affine, CPWLMap, Interval, Network, _filtered, activations, memory_limit
+from cpwl._events import EventPropagation
+from cpwl.errors import MemoryLimitError
+from cpwl.segments import _run
+
+ACTIVATIONS = {
+    "relu": lambda: activations.relu(),
+    "abs": lambda: activations.abs_(),
+    "leaky": lambda: activations.leaky_relu("1/4"),
+    # three pieces, slopes 3/2, -1/2 and 2: no 0/1 masks anywhere
+    "bent": lambda: CPWL.from_slopes(["-1/4", "1/2"], ["3/2", "-1/2", 2], anchor=(0, "1/8")),
+}
+
+
+def _grid(rng, shape, bits: int, scale: float) -> np.ndarray:
+    return (np.round(rng.normal(size=shape) * scale * 2**bits) / 2**bits).astype(np.float32)
+
+
+def _network(seed: int, activation: str, bits: int, double: bool, ends_active: bool, width: int = 6) -> Network:
+    """Dense layers on a ``2**-bits`` grid with duplicated neurons; ``double``: every
+    activation is applied twice; ``ends_active``: the last layer is an activation."""
+    rng = np.random.default_rng(seed)
+    dims = [1, width, width, width, 2]
+    layers = []
+    for k, (n, m) in enumerate(zip(dims, dims[1:])):
+        W, b = _grid(rng, (m, n), bits, 1 / np.sqrt(n)), _grid(rng, m, bits, 0.5)
+        for _ in range(2):
+            i, j = rng.integers(0, m, 2)
+            W[j], b[j] = W[i], b[i]
+        layers.append(Affine(W, b))
+        if k < len(dims) - 2 or ends_active:
+            act = ACTIVATIONS[activation]()
+            layers.extend([act, act] if double else [act])
+    return Network(layers)
+
+
+def _both(net: Network, F: CPWLMap) -> tuple:
+    """The map from the event state and from the per-piece state, on the same primes."""
+    events = _filtered.start(F, net.layers)
+    assert isinstance(events, EventPropagation)
+    pieces = _filtered.Propagation(F, events._mod)
+    return _run(events, net.layers), _run(pieces, net.layers)
+
+
+def _same(a: CPWLMap, b: CPWLMap) -> None:
+    assert a._bps == b._bps
+    assert a._D == b._D
+    assert (a._A == b._A).all() and (a._C == b._C).all()
+
+
+@settings(deadline=None, max_examples=60)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(sorted(ACTIVATIONS)),
+    st.sampled_from([2, 4, 8, 24]),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from([(-2, 2), (None, None), (-3, None), ("-1/3", "5/7")]),
+)
+def test_the_event_state_gives_the_per_piece_map(seed, activation, bits, double, ends_active, domain):
+    net = _network(seed, activation, bits, double, ends_active)
+    _same(*_both(net, CPWLMap.identity(Interval(*domain))))
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(sorted(ACTIVATIONS)), st.floats(0.02, 0.6))
+def test_a_state_split_in_a_layer_gives_the_whole_map(seed, activation, fraction):
+    """A budget below what a step needs cuts the state where the step stands (after some of
+    its exact forms were computed); both halves give the whole line's map."""
+    net = _network(seed, activation, 4, False, False, width=10)
+    F = CPWLMap.identity(Interval(-4, 4))
+    whole = net.apply_map(F)
+    needed = []
+    check = _filtered.check_memory
+
+    def counted(nbytes, *args, **kwargs):
+        needed.append(nbytes)
+        return check(nbytes, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_filtered, "check_memory", counted)
+        net.apply_map(F)
+    with memory_limit(int(max(needed) * fraction) + 1):
+        try:
+            parts = net.apply_map(F)
+        except MemoryLimitError:  # a budget below one or two pieces: refused before it allocates
+            return
+    _same(parts, whole)
+
+
+def test_grids_give_several_events_at_one_breakpoint():
+    """The generator reaches the case the telescoping identity must carry: at least one
+    breakpoint where several neurons change piece at once, on most seeds."""
+    crowded = 0
+    for seed in range(12):
+        net = _network(seed, "relu", 2, False, False)
+        state = _filtered.start(CPWLMap.identity(Interval(-2, 2)), net.layers)
+        most = 0
+        for layer in net.layers:
+            state.apply(layer)
+            if isinstance(layer, activations.Elementwise) and state.events:
+                most = max(most, int(np.bincount(state._ebp).max()))
+        crowded += most >= 2
+    assert crowded >= 6
+
+
+def test_lines_through_dense_layers_take_the_event_state():
+    net = _network(0, "relu", 8, False, False)
+    line = CPWLMap.identity(Interval(-1, 1))
+    assert isinstance(_filtered.start(line, net.layers), EventPropagation)
+    bent = Network([Affine([[1], [-1]]), activations.relu()]).apply_map(line)
+    assert type(_filtered.start(bent, [Affine([[1, 1]])])) is _filtered.Propagation  # breakpoints already
+    sorting = [Affine([[1], [2]]), activations.MaxMin(), Affine([[1, 1]])]
+    assert type(_filtered.start(line, sorting)) is _filtered.Propagation  # a layer without events
+
+
+def test_an_event_direction_that_vanishes_is_dropped():
+    """A ReLU that is off right of an event kills the event's direction: the event is
+    forgotten, and the map is still exact."""
+    # events at 0 (neuron 0) and 1/2 (neuron 1); in the next layer the neuron fed by neuron 0
+    # is always off, the one fed by neuron 1 always on
+    net = Network(
+        [
+            Affine([[1], [1]], [0, "-1/2"]),
+            activations.relu(),
+            Affine([[1, 0], [0, 1]], [-2, 1]),
+            activations.relu(),
+            Affine([[1, 1]]),
+        ]
+    )
+    F = CPWLMap.identity(Interval(-1, 1))
+    state = _filtered.start(F, net.layers)
+    for layer in net.layers[:4]:
+        state.apply(layer)
+    assert state.events == 1 and list(state._ebp) == [1]  # the event at 1/2 (breakpoint 1) is left
+    result = _run(_filtered.start(F, net.layers), net.layers)
+    _same(result, _run(_filtered.Propagation(F, state._mod), net.layers))
+    points = [-1, "-1/2", 0, "1/4", "1/2", 1]
+    assert [net(x)[0] for x in points] == [result(x)[0] for x in points]
+
+
+@settings(deadline=None, max_examples=15)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(sorted(ACTIVATIONS)))
+def test_forms_the_refinement_did_not_ask_for_are_computed_on_the_new_pieces(seed, activation):
+    """The input forms of a layer's events come from what its refinement computed; with
+    that memory wiped, they are computed again on the refined pieces, to the same map."""
+    net = _network(seed, activation, 4, False, False)
+    F = CPWLMap.identity(Interval(-2, 2))
+    expected = _run(_filtered.start(F, net.layers), net.layers)
+    refine = EventPropagation.refine
+
+    def forgetful(state, *args):
+        out = refine(state, *args)
+        state._asked = []
+        return out
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(EventPropagation, "refine", forgetful)
+        _same(_run(_filtered.start(F, net.layers), net.layers), expected)
