@@ -1,5 +1,5 @@
-"""Private engine: the event-sum state of a line restriction through affine and elementwise
-layers.
+"""Private engine: the event-sum state of a line restriction through affine, elementwise and
+sorting (MaxMin, GroupSort) layers.
 
 Along the line, neighbouring pieces differ where neurons change piece; each change is an
 *event*.  When neuron ``i`` of an activation layer goes from slope and offset ``(s, c)`` to
@@ -21,8 +21,11 @@ integers), and each event's direction, all as residues (see :mod:`cpwl._modular`
 
 * an affine layer moves the directions of all events with one matrix product (a fresh event's
   direction is a scaled unit vector, so for those it only takes a weight column);
-* an activation layer scales each direction by the slopes on the piece right of its event,
+* an elementwise layer scales each direction by the slopes on the piece right of its event,
   drops directions that became zero, and adds its own events;
+* a sorting layer permutes each direction as the piece right of its event is sorted; its own
+  events are the outputs whose source changes at a breakpoint, with the difference of the
+  two sources' forms as ``phi``;
 * the exact forms a sign or a crossing needs, and the outputs at the end, are prefix sums of
   ``direction * phi`` over the events sorted by breakpoint, for the asked-for columns only.
 
@@ -49,8 +52,9 @@ _BLOCK = 1 << 22
 class EventPropagation(Propagation):
     """The per-piece state's float filter with exact forms kept as event sums (see the module
     docstring).  Events ``0..E-1`` are the rows of ``_Dir`` (dense directions, one column per
-    component) followed by the *unit* events: direction ``_scale[:, u]`` times unit vector
-    ``_unit[u]``.  ``_ebp[e]`` is the breakpoint of event ``e``, ``_phi[:, :, e]`` its form
+    component) followed by the *sparse* events, whose direction has two entries:
+    ``_scale[:, u, k]`` at component ``_unit[u, k]`` (``k = 0, 1``; a unit vector has a zero
+    second scale).  ``_ebp[e]`` is the breakpoint of event ``e``, ``_phi[:, :, e]`` its form
     (slope, offset) over the denominator it was made at; directions carry the rest."""
 
     _EXACT = ("_R0", "_Dir", "_unit", "_scale", "_ebp", "_phi", "_asked")
@@ -60,7 +64,7 @@ class EventPropagation(Propagation):
         n = moduli.count
         self._R0, self._R = self._R[:, :, :1].copy(), None  # (primes, 2, 1, width)
         self._Dir = np.zeros((n, 0, self.width))
-        self._unit, self._scale = np.zeros(0, dtype=np.int64), np.zeros((n, 0))
+        self._unit, self._scale = np.zeros((0, 2), dtype=np.int64), np.zeros((n, 0, 2))
         self._ebp, self._phi = np.zeros(0, dtype=np.int64), np.zeros((n, 2, 0))
         self._asked: list = []  # the forms this layer's refinement computed: (codes, residues)
 
@@ -152,7 +156,7 @@ class EventPropagation(Propagation):
         """The residues of every event's direction at the components ``cols``, ``(primes,
         events, len(cols))``: the dense rows, then the unit events."""
         dense = np.take(self._Dir, cols, axis=2)
-        unit = (self._unit[:, None] == cols[None, :])[None] * self._scale[:, :, None]
+        unit = sum((self._unit[:, k, None] == cols[None, :])[None] * self._scale[:, :, k, None] for k in range(2))
         return np.concatenate([dense, unit], axis=1)
 
     # ------------------------------------------------------------------ refinement
@@ -194,16 +198,22 @@ class EventPropagation(Propagation):
         self._R0 = self._mod.matmul(self._R0.reshape(n, 2, k), WTR, add=(1, bias))[:, :, None, :]
         moved = self._mod.matmul(self._Dir, WTR)
         if len(self._unit):
-            columns = np.take(WTR, self._unit, axis=1)
-            if not (self._scale == 1).all():
-                columns = self._mod.reduce(columns * self._scale[:, :, None])
-            moved = np.concatenate([moved, columns], axis=1)
+            moved = np.concatenate([moved, self._columns(WTR)], axis=1)
         self._Dir = moved
-        self._unit, self._scale = np.zeros(0, dtype=np.int64), np.zeros((n, 0))
+        self._unit, self._scale = np.zeros((0, 2), dtype=np.int64), np.zeros((n, 0, 2))
         self._D *= den
 
+    def _columns(self, WTR: np.ndarray) -> np.ndarray:
+        """The sparse events' directions after the affine layer with weight residues ``WTR``:
+        weight columns, scaled and added; a bare unit vector is just its column."""
+        first = np.take(WTR, self._unit[:, 0], axis=1)
+        if (self._scale[:, :, 0] == 1).all() and not self._scale[:, :, 1].any():
+            return first
+        second = np.take(WTR, self._unit[:, 1], axis=1)
+        return self._mod.reduce(first * self._scale[:, :, 0, None] + second * self._scale[:, :, 1, None])
+
     def _select_residues(self, parents, active, S, I, den) -> None:
-        n, width = self._mod.count, S.shape[1]
+        width = S.shape[1]
         primes = self._mod.primes
         S_res, I_res = _modular.residues(S, primes), _modular.residues(I, primes)
         D_res = self._mod.of_int(self._D)
@@ -224,7 +234,7 @@ class EventPropagation(Propagation):
         right = active[self._ebp + 1]
         factor, mask = slope_residues(self._mod, S, right[:dense])
         self._Dir = self._Dir * factor if mask else self._mod.reduce(self._Dir * factor)
-        units = np.arange(len(self._unit))
+        units = np.arange(len(self._unit))[:, None]
         self._scale = self._mod.reduce(self._scale * S_res[:, right[dense:][units, self._unit], self._unit])
         # the first piece
         factor, mask = slope_residues(self._mod, S, active[:1])
@@ -232,16 +242,55 @@ class EventPropagation(Propagation):
         R0[:, 1] += I_res[:, active[0], np.arange(width)] * D_res[:, None]
         self._R0 = self._mod.reduce(R0)[:, :, None, :]
         self._drop_vanished()
-        self._unit = np.concatenate([self._unit, i])
-        self._scale = np.concatenate([self._scale, np.ones((n, len(i)))], axis=1)
-        self._ebp = np.concatenate([self._ebp, b])
-        self._phi = np.concatenate([self._phi, phi], axis=2)
+        self._add_events(b, i, phi)
         self._D *= den
+
+    def _permute_residues(self, parents: np.ndarray, cols: np.ndarray, groups: np.ndarray) -> None:
+        # this layer's events: at a breakpoint, output m of a group whose source changes
+        # jumps by phi_m, the difference of its two sources' forms on the piece left of it;
+        # in one group these phi sum to zero (the group's sources are only reordered), so the
+        # jump is the sum of phi_m * (e_m - e_h) over its changed outputs m but the first, h
+        b, j = np.nonzero(cols[:-1] != cols[1:])
+        group_of = np.empty(cols.shape[1], dtype=np.int64)
+        group_of[groups.ravel()] = np.repeat(np.arange(len(groups)), groups.shape[1])
+        key = b * len(groups) + group_of[j]
+        order = np.argsort(key, kind="stable")
+        b, j, key = b[order], j[order], key[order]
+        first = np.ones(len(key), dtype=bool)
+        first[1:] = key[1:] != key[:-1]
+        head = np.maximum.accumulate(np.where(first, np.arange(len(key)), 0))
+        K = len(b)
+        f = self._asked_again(np.tile(parents[b], 2), np.concatenate([cols[b + 1, j], cols[b, j]]), np.tile(b, 2))
+        phi = self._mod.reduce(f[:, :, :K] - f[:, :, K:])
+        # the events so far: their directions are permuted as the piece right of them is
+        dense = self._Dir.shape[1]
+        right = cols[self._ebp + 1]
+        self._Dir = np.take_along_axis(self._Dir, right[None, :dense], axis=2)
+        inverse = np.argsort(right[dense:], axis=1)  # where each component goes
+        self._unit = inverse[np.arange(len(self._unit))[:, None], self._unit]
+        self._R0 = np.take(self._R0, cols[0], axis=3)
+        rest = ~first
+        self._add_events(b[rest], j[rest], phi[:, :, rest], partners=j[head[rest]])
+
+    def _add_events(self, breakpoints, components, phi, partners=None) -> None:
+        """New events with forms ``phi`` and directions: the unit vectors at ``components``,
+        minus those at ``partners`` if given."""
+        n, K = self._mod.count, len(components)
+        scale = np.zeros((n, K, 2))
+        scale[:, :, 0] = 1
+        if partners is None:
+            partners = components
+        else:
+            scale[:, :, 1] = (self._mod.primes - 1)[:, None]  # -1
+        self._unit = np.concatenate([self._unit, np.stack([components, partners], axis=1)])
+        self._scale = np.concatenate([self._scale, scale], axis=1)
+        self._ebp = np.concatenate([self._ebp, breakpoints])
+        self._phi = np.concatenate([self._phi, phi], axis=2)
 
     def _drop_vanished(self) -> None:
         """Forget the events whose direction is zero: they add nothing here or later."""
         dense = self._Dir.shape[1]
-        live = np.concatenate([self._Dir.any(axis=(0, 2)), self._scale.any(axis=0)])
+        live = np.concatenate([self._Dir.any(axis=(0, 2)), self._scale.any(axis=(0, 2))])
         if live.all():
             return
         self._Dir = np.compress(live[:dense], self._Dir, axis=1)

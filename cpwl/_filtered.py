@@ -67,14 +67,18 @@ def _steps() -> list:
         (Affine, _Step(Propagation._affine, _affine_growth, events=True)),
         (Conv2d, _Step(_filtered_conv.apply, _filtered_conv.growth)),
         (Elementwise, _Step(Propagation._activation, _elementwise_growth, lambda layer: layer._broadcast, True)),
-        (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth, lambda layer: True)),
+        (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth, _always, True)),
         (Householder, _Step(_filtered_groups.apply_householder, _filtered_groups.householder_growth)),
-        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D), lambda layer: True)),
+        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D), _always)),
         (Residual, _Step(Propagation._residual, _residual_growth)),
     ]
 
 
 _STEPS: list = []
+
+
+def _always(layer) -> bool:
+    return True
 
 
 def _step(layer) -> Optional[_Step]:
@@ -352,6 +356,14 @@ class Propagation:
         bias = bR * self._mod.of_int(self._D)[:, None]  # below 2**42: added before one reduction
         prod = self._mod.matmul(self._R.reshape(n, 2 * P, k), WTR, add=(P, bias))
         self._R, self._D = prod.reshape(n, 2, P, -1), self._D * den
+
+    def _permute_residues(self, parents: np.ndarray, cols: np.ndarray, groups: np.ndarray) -> None:
+        """The exact part of a sorting layer: on new piece ``q`` component ``j`` is the old
+        component ``cols[q, j]`` of piece ``parents[q]`` (both stored columns; ``groups``:
+        the stored columns of each group, one row each)."""
+        n, _, P, w = self._R.shape
+        flat = (parents[:, None] * w + cols).ravel()  # one take from the flattened pieces: no copy in between
+        self._R = np.take(self._R.reshape(n * 2, P * w), flat, axis=1).reshape(n, 2, len(parents), w)
 
     # ------------------------------------------------------------------ gathers
     def _gather(self, layer) -> None:

@@ -51,9 +51,7 @@ def apply_sorting(state: Propagation, layer) -> None:
     rows = parents[:, None]
     state._Af, state._Cf = state._Af[rows, cols], state._Cf[rows, cols]  # a permutation: the bounds stay
     state._eA, state._eC = state._eA[parents], state._eC[parents]
-    n, _, P, w = state._R.shape
-    flat = (rows * w + cols).ravel()  # one take from the flattened pieces: contiguous, no copy in between
-    state._R = np.take(state._R.reshape(n * 2, P * w), flat, axis=1).reshape(n, 2, len(parents), w)
+    state._permute_residues(parents, cols, G)
 
 
 def sorting_growth(layer, width, log_mag, D) -> tuple:

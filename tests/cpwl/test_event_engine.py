@@ -3,12 +3,15 @@ same lines: the same map, breakpoint for breakpoint and integer for integer.
 
 Networks are drawn where the event bookkeeping could slip: weights on coarse binary grids
 and duplicated neurons (several events at one breakpoint), activations with slopes other
-than 0 and 1 and with offsets (scaled directions, offsets in the event forms), two
-activations in a row (unit directions crossing an activation), a network that ends in an
+than 0 and 1 and with offsets (scaled directions, offsets in the event forms), sorting layers
+(permuted directions, events whose form is the difference of two components), two
+different activations in a row (unit directions crossing an activation or a sort), a network that ends in an
 activation (unit directions at the end), unbounded domains, and memory budgets that split
 the state in the middle of a layer."""
 
 from __future__ import annotations
+
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -26,6 +29,9 @@ ACTIVATIONS = {
     "leaky": lambda: activations.leaky_relu("1/4"),
     # three pieces, slopes 3/2, -1/2 and 2: no 0/1 masks anywhere
     "bent": lambda: CPWL.from_slopes(["-1/4", "1/2"], ["3/2", "-1/2", 2], anchor=(0, "1/8")),
+    "maxmin": lambda: activations.MaxMin(),
+    "maxmin_halves": lambda: activations.MaxMin("halves", "min_first"),
+    "groupsort": lambda: activations.GroupSort(4, descending=True),
 }
 
 
@@ -33,11 +39,11 @@ def _grid(rng, shape, bits: int, scale: float) -> np.ndarray:
     return (np.round(rng.normal(size=shape) * scale * 2**bits) / 2**bits).astype(np.float32)
 
 
-def _network(seed: int, activation: str, bits: int, double: bool, ends_active: bool, width: int = 6) -> Network:
-    """Dense layers on a ``2**-bits`` grid with duplicated neurons; ``double``: every
-    activation is applied twice; ``ends_active``: the last layer is an activation."""
+def _network(seed: int, activation: str, bits: int, second: Optional[str], ends_active: bool, width=8) -> Network:
+    """Dense layers on a ``2**-bits`` grid with duplicated neurons; ``second``: another
+    activation right after each one; ``ends_active``: the last layer is an activation."""
     rng = np.random.default_rng(seed)
-    dims = [1, width, width, width, 2]
+    dims = [1, width, width, width, 4]
     layers = []
     for k, (n, m) in enumerate(zip(dims, dims[1:])):
         W, b = _grid(rng, (m, n), bits, 1 / np.sqrt(n)), _grid(rng, m, bits, 0.5)
@@ -46,8 +52,9 @@ def _network(seed: int, activation: str, bits: int, double: bool, ends_active: b
             W[j], b[j] = W[i], b[i]
         layers.append(Affine(W, b))
         if k < len(dims) - 2 or ends_active:
-            act = ACTIVATIONS[activation]()
-            layers.extend([act, act] if double else [act])
+            layers.append(ACTIVATIONS[activation]())
+            if second is not None:
+                layers.append(ACTIVATIONS[second]())
     return Network(layers)
 
 
@@ -70,13 +77,23 @@ def _same(a: CPWLMap, b: CPWLMap) -> None:
     st.integers(0, 2**32 - 1),
     st.sampled_from(sorted(ACTIVATIONS)),
     st.sampled_from([2, 4, 8, 24]),
-    st.booleans(),
+    st.one_of(st.none(), st.sampled_from(sorted(ACTIVATIONS))),
     st.booleans(),
     st.sampled_from([(-2, 2), (None, None), (-3, None), ("-1/3", "5/7")]),
 )
-def test_the_event_state_gives_the_per_piece_map(seed, activation, bits, double, ends_active, domain):
-    net = _network(seed, activation, bits, double, ends_active)
+def test_the_event_state_gives_the_per_piece_map(seed, activation, bits, second, ends_active, domain):
+    net = _network(seed, activation, bits, second, ends_active)
     _same(*_both(net, CPWLMap.identity(Interval(*domain))))
+
+
+@pytest.mark.parametrize("second", sorted(ACTIVATIONS))
+@pytest.mark.parametrize("first", sorted(ACTIVATIONS))
+def test_fresh_events_cross_every_kind_of_activation(first, second):
+    """Every pair of activations in a row: the first one's events still have unit
+    directions when the second one scales, drops or permutes them."""
+    for seed in range(2):
+        net = _network(seed, first, 8, second, True)
+        _same(*_both(net, CPWLMap.identity(Interval(-2, 2))))
 
 
 @settings(deadline=None, max_examples=25)
@@ -84,7 +101,7 @@ def test_the_event_state_gives_the_per_piece_map(seed, activation, bits, double,
 def test_a_state_split_in_a_layer_gives_the_whole_map(seed, activation, fraction):
     """A budget below what a step needs cuts the state where the step stands (after some of
     its exact forms were computed); both halves give the whole line's map."""
-    net = _network(seed, activation, 4, False, False, width=10)
+    net = _network(seed, activation, 4, None, False, width=12)
     F = CPWLMap.identity(Interval(-4, 4))
     whole = net.apply_map(F)
     needed = []
@@ -110,7 +127,7 @@ def test_grids_give_several_events_at_one_breakpoint():
     breakpoint where several neurons change piece at once, on most seeds."""
     crowded = 0
     for seed in range(12):
-        net = _network(seed, "relu", 2, False, False)
+        net = _network(seed, "relu", 2, None, False)
         state = _filtered.start(CPWLMap.identity(Interval(-2, 2)), net.layers)
         most = 0
         for layer in net.layers:
@@ -122,13 +139,13 @@ def test_grids_give_several_events_at_one_breakpoint():
 
 
 def test_lines_through_dense_layers_take_the_event_state():
-    net = _network(0, "relu", 8, False, False)
+    net = _network(0, "relu", 8, None, False)
     line = CPWLMap.identity(Interval(-1, 1))
     assert isinstance(_filtered.start(line, net.layers), EventPropagation)
     bent = Network([Affine([[1], [-1]]), activations.relu()]).apply_map(line)
     assert type(_filtered.start(bent, [Affine([[1, 1]])])) is _filtered.Propagation  # breakpoints already
-    sorting = [Affine([[1], [2]]), activations.MaxMin(), Affine([[1, 1]])]
-    assert type(_filtered.start(line, sorting)) is _filtered.Propagation  # a layer without events
+    reflecting = [Affine([[1], [2]]), activations.Householder([1, 1]), Affine([[1, 1]])]
+    assert type(_filtered.start(line, reflecting)) is _filtered.Propagation  # a layer without events
 
 
 def test_an_event_direction_that_vanishes_is_dropped():
@@ -161,7 +178,7 @@ def test_an_event_direction_that_vanishes_is_dropped():
 def test_forms_the_refinement_did_not_ask_for_are_computed_on_the_new_pieces(seed, activation):
     """The input forms of a layer's events come from what its refinement computed; with
     that memory wiped, they are computed again on the refined pieces, to the same map."""
-    net = _network(seed, activation, 4, False, False)
+    net = _network(seed, activation, 4, None, False)
     F = CPWLMap.identity(Interval(-2, 2))
     expected = _run(_filtered.start(F, net.layers), net.layers)
     refine = EventPropagation.refine
@@ -174,3 +191,21 @@ def test_forms_the_refinement_did_not_ask_for_are_computed_on_the_new_pieces(see
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(EventPropagation, "refine", forgetful)
         _same(_run(_filtered.start(F, net.layers), net.layers), expected)
+
+
+def test_a_swap_at_the_breakpoint_of_earlier_events_permutes_their_directions():
+    """ReLU events at 0 and a MaxMin swap at the same point: the ReLU events' directions
+    cross the MaxMin with the order right of 0."""
+    net = Network(
+        [
+            Affine([[1], [-1]]),
+            activations.relu(),  # (relu(t), relu(-t)): both change at 0
+            Affine([[1, 0], [0, 1]]),
+            activations.MaxMin(),  # the larger one changes at 0 too
+            Affine([[1, 3]]),
+        ]
+    )
+    F = CPWLMap.identity(Interval(-1, 1))
+    events, pieces = _both(net, F)
+    _same(events, pieces)
+    assert [events(x)[0] for x in (-1, 0, 1)] == [net(x)[0] for x in (-1, 0, 1)] == [1, 0, 1]
