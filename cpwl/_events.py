@@ -1,5 +1,5 @@
-"""Private engine: the event-sum state of a line restriction through affine, elementwise and
-sorting (MaxMin, GroupSort) layers.
+"""Private engine: the event-sum state of a line restriction through affine, convolution,
+gather, residual, elementwise and sorting (MaxMin, GroupSort) layers.
 
 Along the line, neighbouring pieces differ where neurons change piece; each change is an
 *event*.  When neuron ``i`` of an activation layer goes from slope and offset ``(s, c)`` to
@@ -20,7 +20,9 @@ holds the exact forms on the first piece, each event's breakpoint and form ``phi
 integers), and each event's direction, all as residues (see :mod:`cpwl._modular`):
 
 * an affine layer moves the directions of all events with one matrix product (a fresh event's
-  direction is a scaled unit vector, so for those it only takes a weight column);
+  direction is a scaled unit vector, so for those it only takes a weight column); a
+  convolution convolves them, a gather takes their entries, a residual block adds the events
+  of its two branches;
 * an elementwise layer scales each direction by the slopes on the piece right of its event,
   drops directions that became zero, and adds its own events;
 * a sorting layer permutes each direction as the piece right of its event is sorted; its own
@@ -153,11 +155,16 @@ class EventPropagation(Propagation):
             yield first, cols, sums
 
     def _directions(self, cols: np.ndarray) -> np.ndarray:
-        """The residues of every event's direction at the components ``cols``, ``(primes,
-        events, len(cols))``: the dense rows, then the unit events."""
+        """The residues of every event's direction at the components ``cols`` (sorted),
+        ``(primes, events, len(cols))``: the dense rows, then the sparse events."""
         dense = np.take(self._Dir, cols, axis=2)
-        unit = sum((self._unit[:, k, None] == cols[None, :])[None] * self._scale[:, :, k, None] for k in range(2))
-        return np.concatenate([dense, unit], axis=1)
+        sparse = np.zeros((self._mod.count, len(self._unit), len(cols)))
+        rows = np.arange(len(self._unit)) if len(cols) else np.zeros(0, dtype=np.int64)
+        for k in range(2 if len(rows) else 0):  # the two entries are at different components (or the second is 0)
+            at = np.minimum(np.searchsorted(cols, self._unit[:, k]), len(cols) - 1)
+            hit = cols[at] == self._unit[:, k]
+            sparse[:, rows[hit], at[hit]] += self._scale[:, hit, k]
+        return np.concatenate([dense, sparse], axis=1)
 
     # ------------------------------------------------------------------ refinement
     def refine(self, forms, levels, bytes_per_piece, what) -> tuple:
@@ -286,6 +293,52 @@ class EventPropagation(Propagation):
         self._scale = np.concatenate([self._scale, scale], axis=1)
         self._ebp = np.concatenate([self._ebp, breakpoints])
         self._phi = np.concatenate([self._phi, phi], axis=2)
+
+    def _densify(self) -> None:
+        """Write the sparse events' directions out as dense rows (before a layer that mixes
+        or copies components)."""
+        if len(self._unit):
+            self._Dir = self._directions(np.arange(self._Dir.shape[2]))
+            self._unit, self._scale = np.zeros((0, 2), dtype=np.int64), np.zeros((self._mod.count, 0, 2))
+
+    def _take_columns(self, cols: np.ndarray, zeros=()) -> None:
+        if len(zeros) == 0 and len(cols) == self._Dir.shape[2] and len(np.unique(cols)) == len(cols):
+            self._unit = np.argsort(cols)[self._unit]  # a permutation: where each component goes
+        else:
+            self._densify()
+        self._R0, self._Dir = np.take(self._R0, cols, axis=-1), np.take(self._Dir, cols, axis=-1)
+        self._R0[..., zeros] = 0.0
+        self._Dir[..., zeros] = 0.0
+        self._asked = []
+
+    def _conv_residues(self, conv, bias: np.ndarray, chunk: int) -> None:
+        n = self._mod.count
+        self._densify()
+        offsets = np.zeros((n, 2, bias.shape[1]))
+        offsets[:, 1] = bias  # the bias, on the offsets of the first piece only
+        self._R0 = conv(self._R0[:, :, 0], offsets)[:, :, None, :]
+        E, rows = self._Dir.shape[1], 2 * chunk
+        moved = np.empty((n, E, bias.shape[1]))
+        for lo in range(0, E, rows):
+            moved[:, lo : lo + rows] = conv(self._Dir[:, lo : lo + rows], None)
+        self._Dir = moved
+        self._asked = []
+
+    def _add_residues(self, other: Propagation, mine, theirs, f1: np.ndarray, f2: np.ndarray) -> None:
+        # both states' events, on the merged breakpoints, their forms over the common denominator
+        self._R0 = self._mod.reduce(self._R0 * f1[:, None, None, None] + other._R0 * f2[:, None, None, None])
+        pairs = ((self, mine), (other, theirs))
+        ebp = [np.searchsorted(parents, state._ebp + 1, side="left") - 1 for state, parents in pairs]
+        phi = [self._mod.reduce(state._phi * f[:, None, None]) for state, f in ((self, f1), (other, f2))]
+        dense = (self._Dir.shape[1], other._Dir.shape[1])
+        self._ebp = np.concatenate([ebp[0][: dense[0]], ebp[1][: dense[1]], ebp[0][dense[0] :], ebp[1][dense[1] :]])
+        self._phi = np.concatenate(
+            [phi[0][..., : dense[0]], phi[1][..., : dense[1]], phi[0][..., dense[0] :], phi[1][..., dense[1] :]], axis=2
+        )
+        self._Dir = np.concatenate([self._Dir, other._Dir], axis=1)
+        self._unit = np.concatenate([self._unit, other._unit])
+        self._scale = np.concatenate([self._scale, other._scale], axis=1)
+        self._asked = []
 
     def _drop_vanished(self) -> None:
         """Forget the events whose direction is zero: they add nothing here or later."""

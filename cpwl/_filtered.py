@@ -65,12 +65,12 @@ def _steps() -> list:
 
     return [
         (Affine, _Step(Propagation._affine, _affine_growth, events=True)),
-        (Conv2d, _Step(_filtered_conv.apply, _filtered_conv.growth)),
+        (Conv2d, _Step(_filtered_conv.apply, _filtered_conv.growth, events=True)),
         (Elementwise, _Step(Propagation._activation, _elementwise_growth, lambda layer: layer._broadcast, True)),
         (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth, _always, True)),
         (Householder, _Step(_filtered_groups.apply_householder, _filtered_groups.householder_growth)),
-        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D), _always)),
-        (Residual, _Step(Propagation._residual, _residual_growth)),
+        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D), _always, True)),
+        (Residual, _Step(Propagation._residual, _residual_growth, events=True)),
     ]
 
 
@@ -97,19 +97,26 @@ def _step(layer) -> Optional[_Step]:
     return None
 
 
+def _on_events(layer) -> bool:
+    """Whether the event-sum state runs ``layer`` (a residual block: all of its layers)."""
+    step = _step(layer)
+    if step.growth is _residual_growth:
+        return all(_on_events(sub) for sub in (*layer.layers, *([layer.skip] if layer.skip is not None else [])))
+    return step.events
+
+
 def start(F, layers) -> Optional[Propagation]:
     """The engine's state for the map ``F`` about to pass through ``layers``, or ``None`` when
     some layer has no step here (the reference engine then does the work).  A line (a map
     without breakpoints) through layers that all run on events gets the event-sum state of
     :mod:`cpwl._events`; anything else the per-piece state."""
-    steps = [_step(layer) for layer in layers]
-    if not all(steps):
+    if not all(_step(layer) for layer in layers):
         return None
     bits = _bits_needed(F, layers)
     if not math.isfinite(bits):
         return None
     moduli = _modular.Moduli.for_bits(bits)
-    if not F._bps and all(step.events for step in steps):
+    if not F._bps and all(_on_events(layer) for layer in layers):
         from cpwl._events import EventPropagation
 
         return EventPropagation(F, moduli)
@@ -205,7 +212,14 @@ class Propagation:
         """Carry out the pending permutation."""
         if self._perm is not None:
             perm, self._perm = self._perm, None
-            self._Af, self._Cf, self._R = (np.take(M, perm, axis=-1) for M in (self._Af, self._Cf, self._R))
+            self._Af, self._Cf = np.take(self._Af, perm, axis=-1), np.take(self._Cf, perm, axis=-1)
+            self._take_columns(perm)
+
+    def _take_columns(self, cols: np.ndarray, zeros=()) -> None:
+        """The exact part of a gather: component ``j`` becomes stored column ``cols[j]``, or
+        zero for ``j`` in ``zeros``."""
+        self._R = np.take(self._R, cols, axis=-1)
+        self._R[..., zeros] = 0.0
 
     def bytes(self) -> float:
         """The bytes held while this state works: its own arrays and those held elsewhere (a
@@ -257,7 +271,7 @@ class Propagation:
         other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
         other._bps = list(self._bps)
-        for name in ("_Af", "_Cf", "_eA", "_eC", "_R"):
+        for name in ("_Af", "_Cf", "_eA", "_eC", *self._EXACT):
             setattr(other, name, getattr(self, name).copy())
         return other
 
@@ -365,6 +379,24 @@ class Propagation:
         flat = (parents[:, None] * w + cols).ravel()  # one take from the flattened pieces: no copy in between
         self._R = np.take(self._R.reshape(n * 2, P * w), flat, axis=1).reshape(n, 2, len(parents), w)
 
+    def _conv_residues(self, conv: Callable, bias: np.ndarray, chunk: int) -> None:
+        """The exact part of a convolution: ``conv(rows, offsets)`` gives the residues of the
+        convolution of residue rows ``(primes, rows, in)`` plus residues ``offsets`` (of the
+        result's shape, or ``None``); ``bias`` the bias residues ``(primes, out)`` over the
+        current denominator; ``chunk`` pieces at a time."""
+        n, _, P, _ = self._R.shape
+        R = None
+        for lo in range(0, P, chunk):
+            hi = min(P, lo + chunk)
+            offsets = np.zeros((n, 2, hi - lo, bias.shape[1]))
+            offsets[:, 1] = bias[:, None, :]
+            rows = self._R[:, :, lo:hi].reshape(n, 2 * (hi - lo), -1)
+            part = conv(rows, offsets.reshape(n, 2 * (hi - lo), -1))
+            if R is None:
+                R = np.empty((n, 2, P, part.shape[-1]))
+            R[:, :, lo:hi] = part.reshape(n, 2, hi - lo, -1)
+        self._R = R
+
     # ------------------------------------------------------------------ gathers
     def _gather(self, layer) -> None:
         width = self.width
@@ -379,9 +411,10 @@ class Propagation:
         cols = np.array([0 if i is None else i for i in index], dtype=np.int64)
         per_piece = 8.0 * len(cols) * (2 * self._mod.count + 2)
         self.check_memory(per_piece, self.pieces, f"{layer!r} on {self.pieces} pieces")
-        self._Af, self._Cf, self._R = (np.take(M, cols, axis=-1) for M in (self._Af, self._Cf, self._R))
-        for M in (self._Af, self._Cf, self._R):
+        self._Af, self._Cf = np.take(self._Af, cols, axis=-1), np.take(self._Cf, cols, axis=-1)
+        for M in (self._Af, self._Cf):
             M[..., zeros] = 0.0  # zeros are exact: the bounds stay
+        self._take_columns(cols, zeros)
         self._perm = None
 
     # ------------------------------------------------------------------ residual blocks
@@ -408,17 +441,22 @@ class Propagation:
         )
         mine, theirs = _parents(self._bps, merged), _parents(other._bps, merged)
         D = math.lcm(self._D, other._D)
-        f1, f2 = self._mod.of_int(D // self._D), self._mod.of_int(D // other._D)
-        shape = (-1,) + (1,) * (self._R.ndim - 1)
-        self._R = self._mod.reduce(
-            np.take(self._R, mine, axis=2) * f1.reshape(shape) + np.take(other._R, theirs, axis=2) * f2.reshape(shape)
-        )
+        self._add_residues(other, mine, theirs, self._mod.of_int(D // self._D), self._mod.of_int(D // other._D))
         with np.errstate(all="ignore"):
             self._Af = self._Af[mine] + other._Af[theirs]
             self._Cf = self._Cf[mine] + other._Cf[theirs]
             self._eA = (self._eA[mine] + other._eA[theirs] + _U * _row_max(self._Af)) * _SLACK + _TINY
             self._eC = (self._eC[mine] + other._eC[theirs] + _U * _row_max(self._Cf)) * _SLACK + _TINY
         self._bps, self._D = merged, D
+
+    def _add_residues(self, other: Propagation, mine, theirs, f1: np.ndarray, f2: np.ndarray) -> None:
+        """The exact part of a sum: on each merged piece, ``f1`` times this state's forms on
+        piece ``mine[q]`` plus ``f2`` times the other's on ``theirs[q]`` (residue factors
+        that bring both to the common denominator)."""
+        shape = (-1,) + (1,) * (self._R.ndim - 1)
+        self._R = self._mod.reduce(
+            np.take(self._R, mine, axis=2) * f1.reshape(shape) + np.take(other._R, theirs, axis=2) * f2.reshape(shape)
+        )
 
     # ------------------------------------------------------------------ elementwise layers
     def _activation(self, layer) -> None:

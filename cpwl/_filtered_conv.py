@@ -37,19 +37,13 @@ def apply(state: Propagation, layer) -> None:
     Wf, bf, exact = form.weight, form.bias, form.exact
     WTR, bR, den = layer._matrix._residues(state._mod)
     kernels = np.ascontiguousarray(WTR.transpose(0, 2, 1)).reshape((n,) + layer.kernel_shape)
-    bias = state._mod.reduce(bR * state._mod.of_int(state._D)[:, None])
+    bias = np.repeat(state._mod.reduce(bR * state._mod.of_int(state._D)[:, None]), out // len(bf), axis=1)
     Af, Cf = np.empty((P, out)), np.empty((P, out))
-    R = np.empty((n, 2, P, out))
     for lo in range(0, P, chunk):
         hi = min(P, lo + chunk)
         Af[lo:hi] = _conv(layer, state._Af[lo:hi], Wf.reshape(layer.kernel_shape))
         Cf[lo:hi] = _conv(layer, state._Cf[lo:hi], Wf.reshape(layer.kernel_shape)) + np.repeat(bf, out // len(bf))
-        offsets = np.zeros((2, hi - lo, out))  # the bias, times the denominator, on the C rows
-        for i in range(n):
-            rows = state._R[i, :, lo:hi].reshape(2 * (hi - lo), -1)
-            offsets[1] = np.repeat(bias[i], out // len(bf))
-            product = _residue_conv(layer, rows, kernels[i], state._mod.primes[i], offsets.reshape(2 * (hi - lo), out))
-            R[i, :, lo:hi] = product.reshape(2, hi - lo, out)
+    state._conv_residues(lambda rows, offsets: residue_conv(state, layer, kernels, rows, offsets), bias, chunk)
     rel = 0.0 if exact else _REL
     taps = Wf.shape[1]
     gamma = taps * _U / (1 - taps * _U) + rel
@@ -59,8 +53,20 @@ def apply(state: Propagation, layer) -> None:
         eC = (
             state._eC * w1 + gamma * w1 * _row_max(state._Cf) + rel * float(np.abs(bf).max()) + _U * _row_max(Cf)
         ) * _SLACK + _TINY
-    state._Af, state._Cf, state._eA, state._eC, state._R = Af, Cf, eA, eC, R
+    state._Af, state._Cf, state._eA, state._eC = Af, Cf, eA, eC
     state._D *= den
+
+
+def residue_conv(state: Propagation, layer, kernels: np.ndarray, rows: np.ndarray, offsets) -> np.ndarray:
+    """Exact residues ``(primes, rows, out)`` of the convolution of residue rows ``(primes,
+    rows, in)``, plus the residues ``offsets`` (same shape as the result, or ``None``)."""
+    n, out = state._mod.count, layer.out_features
+    result = np.empty((n, rows.shape[1], out))
+    zero = np.zeros((rows.shape[1], out))
+    for i in range(n):
+        extra = zero if offsets is None else offsets[i]
+        result[i] = _residue_conv(layer, rows[i], kernels[i], state._mod.primes[i], extra)
+    return result
 
 
 def _padded_size(layer) -> int:

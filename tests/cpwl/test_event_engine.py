@@ -18,7 +18,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cpwl import CPWL, Affine, CPWLMap, Interval, Network, _filtered, activations, memory_limit
+from cpwl import (
+    CPWL,
+    Affine,
+    Conv2d,
+    CPWLMap,
+    Gather,
+    Interval,
+    Network,
+    Residual,
+    _filtered,
+    activations,
+    memory_limit,
+)
 from cpwl._events import EventPropagation
 from cpwl.errors import MemoryLimitError
 from cpwl.segments import _run
@@ -144,7 +156,7 @@ def test_lines_through_dense_layers_take_the_event_state():
     assert isinstance(_filtered.start(line, net.layers), EventPropagation)
     bent = Network([Affine([[1], [-1]]), activations.relu()]).apply_map(line)
     assert type(_filtered.start(bent, [Affine([[1, 1]])])) is _filtered.Propagation  # breakpoints already
-    reflecting = [Affine([[1], [2]]), activations.Householder([1, 1]), Affine([[1, 1]])]
+    reflecting = [Affine([[1], [2]]), Residual([activations.Householder([1, 1])]), Affine([[1, 1]])]
     assert type(_filtered.start(line, reflecting)) is _filtered.Propagation  # a layer without events
 
 
@@ -209,3 +221,41 @@ def test_a_swap_at_the_breakpoint_of_earlier_events_permutes_their_directions():
     events, pieces = _both(net, F)
     _same(events, pieces)
     assert [events(x)[0] for x in (-1, 0, 1)] == [net(x)[0] for x in (-1, 0, 1)] == [1, 0, 1]
+
+
+def _conv_network(seed: int, bits: int, padding_mode: str, activation: str) -> Network:
+    """A small conv net with every layer the event state runs: convolutions (strided, with
+    each padding mode), permuting gathers (one the sort runs under, one pending over fresh
+    events), a gather that copies and zeroes, a residual block with a skip layer."""
+    rng = np.random.default_rng(seed)
+    c1 = Conv2d(
+        _grid(rng, (4, 2, 3, 3), bits, 0.3),
+        _grid(rng, 4, bits, 0.3),
+        in_shape=(2, 4, 4),
+        padding=1,
+        padding_mode=padding_mode,
+    )
+    c2 = Conv2d(_grid(rng, (4, 4, 3, 3), bits, 0.3), None, in_shape=(4, 4, 4), stride=2, padding=1)
+    shuffle = Gather(rng.permutation(16).tolist(), 16)
+    copies = Gather([int(i) if i >= 0 else None for i in rng.integers(-2, 16, 16)], 16)
+    block = Residual(
+        [Affine(_grid(rng, (16, 16), bits, 0.25), _grid(rng, 16, bits, 0.2)), ACTIVATIONS[activation]()],
+        skip=Affine(_grid(rng, (16, 16), bits, 0.25)),
+    )
+    head = Affine(_grid(rng, (4, 16), bits, 0.3))
+    first = Affine(_grid(rng, (32, 1), bits, 1.0), _grid(rng, 32, bits, 0.3))
+    act = ACTIVATIONS[activation]()
+    again = Gather(rng.permutation(16).tolist(), 16)  # pending until the head: the ReLU's fresh events move
+    return Network([first, c1, act, c2, shuffle, activations.MaxMin(), copies, block, activations.relu(), again, head])
+
+
+@settings(deadline=None, max_examples=30)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from([2, 4, 24]),
+    st.sampled_from(["zeros", "circular", "reflect", "replicate"]),
+    st.sampled_from(sorted(ACTIVATIONS)),
+)
+def test_conv_nets_gathers_and_residual_blocks_give_the_per_piece_map(seed, bits, padding_mode, activation):
+    net = _conv_network(seed, bits, padding_mode, activation)
+    _same(*_both(net, CPWLMap.identity(Interval(-2, 2))))

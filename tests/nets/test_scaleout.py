@@ -55,16 +55,29 @@ def test_a_local_pool_gives_the_same_answer(job, tmp_path):
     assert line_certificates(path, pairs, shard_size=3, workers=2) == lines
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time a process has used (Linux /proc; elsewhere a value that counts as enough)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("inf")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _kill_a_worker_soon(victims: list) -> threading.Thread:
-    """Kill the first worker process of this test process as soon as one exists."""
+    """Kill the first worker process of this test process once it works: a worker killed
+    while the pool is still starting it can leave CPython's ProcessPoolExecutor waiting
+    forever (a start-up race of the executor, not a worker dying mid-shard)."""
 
     def hunt():
         deadline = time.time() + 60
         while time.time() < deadline and not victims:
-            children = multiprocessing.active_children()
-            if children:
-                os.kill(children[0].pid, signal.SIGKILL)
-                victims.append(children[0].pid)
+            for child in multiprocessing.active_children():
+                if _cpu_seconds(child.pid) >= 0.3:
+                    os.kill(child.pid, signal.SIGKILL)
+                    victims.append(child.pid)
+                    break
             time.sleep(0.05)
 
     thread = threading.Thread(target=hunt)
