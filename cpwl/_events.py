@@ -1,5 +1,6 @@
-"""Private engine: the event-sum state of a line restriction through affine, convolution,
-gather, residual, elementwise and sorting (MaxMin, GroupSort) layers.
+"""Private engine: the event-sum state of a line restriction through every layer the fast
+engine runs: affine, convolution, gather, residual, elementwise, sorting (MaxMin, GroupSort)
+and Householder layers.
 
 Along the line, neighbouring pieces differ where neurons change piece; each change is an
 *event*.  When neuron ``i`` of an activation layer goes from slope and offset ``(s, c)`` to
@@ -27,17 +28,21 @@ integers), and each event's direction, all as residues (see :mod:`cpwl._modular`
   drops directions that became zero, and adds its own events;
 * a sorting layer permutes each direction as the piece right of its event is sorted; its own
   events are the outputs whose source changes at a breakpoint, with the difference of the
-  two sources' forms as ``phi``;
+  two sources' forms as ``phi``; a Householder layer reflects each direction as the piece
+  right of its event is reflected, and a group whose reflection changes is an event with
+  its normal as direction and its projection as ``phi``;
 * the exact forms a sign or a crossing needs, and the outputs at the end, are prefix sums of
   ``direction * phi`` over the events sorted by breakpoint, for the asked-for columns only.
 
-Nothing is ever reconstructed but those forms, whose size the per-piece engine bounds
-already, so the primes are the per-piece engine's.  Simultaneous events (ties) need nothing
+Nothing is ever reconstructed but those forms, whose size
+:func:`cpwl._filtered._bits_needed` bounds, so that bound sets the primes.  A map that
+already has breakpoints starts with two events at each (its slopes' and its offsets'
+jumps).  Simultaneous events (ties) need nothing
 special: every neuron whose piece changes at a breakpoint is an event there, with its form
 from the piece on the left, and directions cross it with the slopes on the right; this is
 the telescoping identity, which holds for any number of events at one breakpoint.  The float
-filter, the refinement and the sign decisions are the per-piece state's
-(:class:`cpwl._filtered.Propagation`); only the exact part differs.
+filter, the refinement and the sign decisions are the base class's
+(:class:`cpwl._filtered.Propagation`); this module is the exact part.
 """
 
 from __future__ import annotations
@@ -52,9 +57,10 @@ _BLOCK = 1 << 22
 
 
 class EventPropagation(Propagation):
-    """The per-piece state's float filter with exact forms kept as event sums (see the module
-    docstring).  Events ``0..E-1`` are the rows of ``_Dir`` (dense directions, one column per
-    component) followed by the *sparse* events, whose direction has two entries:
+    """The engine's state: the float filter of :class:`Propagation` and the exact forms as
+    event sums (see the module docstring).  Events ``0..E-1`` are the rows of ``_Dir``
+    (dense directions, one column per component) followed by the *sparse* events, whose
+    direction has two entries:
     ``_scale[:, u, k]`` at component ``_unit[u, k]`` (``k = 0, 1``; a unit vector has a zero
     second scale).  ``_ebp[e]`` is the breakpoint of event ``e``, ``_phi[:, :, e]`` its form
     (slope, offset) over the denominator it was made at; directions carry the rest."""
@@ -64,11 +70,18 @@ class EventPropagation(Propagation):
     def __init__(self, F, moduli: _modular.Moduli):
         super().__init__(F, moduli)
         n = moduli.count
-        self._R0, self._R = self._R[:, :, :1].copy(), None  # (primes, 2, 1, width)
-        self._Dir = np.zeros((n, 0, self.width))
+        R = np.stack([_modular.residues(F._A, moduli.primes), _modular.residues(F._C, moduli.primes)], axis=1)
+        self._R0 = R[:, :, :1].copy()  # (primes, 2, 1, width)
+        # a map with breakpoints starts with two events at each: its slopes' jump (form t)
+        # and its offsets' jump (form 1)
+        jumps = self._mod.reduce(R[:, :, 1:] - R[:, :, :-1])  # (primes, 2, breakpoints, width)
+        self._Dir = jumps.transpose(0, 2, 1, 3).reshape(n, -1, self.width)
         self._unit, self._scale = np.zeros((0, 2), dtype=np.int64), np.zeros((n, 0, 2))
-        self._ebp, self._phi = np.zeros(0, dtype=np.int64), np.zeros((n, 2, 0))
+        self._ebp = np.repeat(np.arange(len(self._bps)), 2)
+        self._phi = np.zeros((n, 2, len(self._ebp)))
+        self._phi[:, 0, 0::2] = self._phi[:, 1, 1::2] = 1
         self._asked: list = []  # the forms this layer's refinement computed: (codes, residues)
+        self._drop_vanished()
 
     @property
     def events(self) -> int:
@@ -76,8 +89,16 @@ class EventPropagation(Propagation):
         return len(self._ebp)
 
     def _exact_bytes(self) -> float:
+        """The bytes of the exact part, counting each sparse event as the dense row it
+        becomes before a layer that mixes components (so a step's check covers that)."""
         arrays = [getattr(self, name) for name in self._EXACT[:-1]] + [v for _, v in self._asked]
-        return float(sum(a.nbytes for a in arrays))
+        dense_rows = 8.0 * self._mod.count * len(self._unit) * self._Dir.shape[2]
+        return float(sum(a.nbytes for a in arrays)) + dense_rows
+
+    def _rows(self, pieces: int) -> int:
+        """A step's rows: one per piece, or one per event where there are more events than
+        pieces (ties, sorting groups, an input's two events per breakpoint)."""
+        return max(pieces, self.events)
 
     # ------------------------------------------------------------------ exact forms
     def _table(self) -> np.ndarray:
@@ -117,10 +138,10 @@ class EventPropagation(Propagation):
             found = codes[sorter[at]] == wanted
             out[:, :, found] = values[:, :, sorter[at[found]]]
             missing = ~found
-        self._asked = []
+        self._asked = []  # numbered as before the refinement: of no use from here on
         if missing.any():
             out[:, :, missing] = self._exact_residues(now[missing], neurons[missing])
-        self._asked = []
+            self._asked = []
         return out
 
     def _counts(self, pieces: np.ndarray) -> np.ndarray:
@@ -130,8 +151,9 @@ class EventPropagation(Propagation):
     def _prefix_sums(self, columns: np.ndarray, counts: np.ndarray):
         """Blocks ``(first, cols, sums)`` over ``columns``: ``sums[:, r, k, j]`` is the sum of
         ``direction * phi[r]`` at column ``cols[j]`` over the first ``counts[k]`` events in
-        breakpoint order (every count positive; unreduced, below ``2**53``).  The products
-        are summed unreduced, ``_modular._CHUNK`` events at a time."""
+        breakpoint order (unreduced, below ``2**53``; rows whose count is 0 are left
+        undefined).  The products are summed unreduced, ``_modular._CHUNK`` events at a
+        time."""
         if not len(counts):
             return
         order = np.argsort(self._ebp, kind="stable")[: int(counts.max())]
@@ -159,8 +181,8 @@ class EventPropagation(Propagation):
         ``(primes, events, len(cols))``: the dense rows, then the sparse events."""
         dense = np.take(self._Dir, cols, axis=2)
         sparse = np.zeros((self._mod.count, len(self._unit), len(cols)))
-        rows = np.arange(len(self._unit)) if len(cols) else np.zeros(0, dtype=np.int64)
-        for k in range(2 if len(rows) else 0):  # the two entries are at different components (or the second is 0)
+        rows = np.arange(len(self._unit))
+        for k in range(2) if len(cols) else ():  # two different components (or a second scale 0)
             at = np.minimum(np.searchsorted(cols, self._unit[:, k]), len(cols) - 1)
             hit = cols[at] == self._unit[:, k]
             sparse[:, rows[hit], at[hit]] += self._scale[:, hit, k]
@@ -292,6 +314,29 @@ class EventPropagation(Propagation):
         self._unit = np.concatenate([self._unit, np.stack([components, partners], axis=1)])
         self._scale = np.concatenate([self._scale, scale], axis=1)
         self._ebp = np.concatenate([self._ebp, breakpoints])
+        self._phi = np.concatenate([self._phi, phi], axis=2)
+
+    def _reflect_residues(self, parents, reflect, G, VR, FR, common: int) -> None:
+        from cpwl._filtered_groups import reflected
+
+        n, width = self._mod.count, self._Dir.shape[2]
+        self._densify()
+        # this layer's events: a group whose reflection changes at a breakpoint jumps by
+        # -(r' - r) factor (V·f) V, with f its forms on the piece left of it
+        b, g = np.nonzero(reflect[:-1] != reflect[1:])
+        K, size = len(b), G.shape[1]
+        f = self._asked_again(np.repeat(parents[b], size), G[g].ravel(), np.repeat(b, size))
+        phi = self._mod.reduce((f.reshape(n, 2, K, size) * VR[:, None, g, :]).sum(axis=3))
+        change = reflect[b + 1, g].astype(np.float64) - reflect[b, g]  # +-1
+        scale = self._mod.reduce(-FR[:, g] * change)  # (primes, events)
+        fresh = np.zeros((n, K, width))
+        for j in range(size):
+            fresh[:, np.arange(K), G[g, j]] = self._mod.reduce(scale * VR[:, g, j])
+        # the events so far, reflected as the piece right of them; the first piece's forms
+        self._Dir = reflected(self._mod, self._Dir[:, None], reflect[self._ebp + 1], G, VR, FR, common)[:, 0]
+        self._R0 = reflected(self._mod, self._R0, reflect[:1], G, VR, FR, common)
+        self._Dir = np.concatenate([self._Dir, fresh], axis=1)
+        self._ebp = np.concatenate([self._ebp, b])
         self._phi = np.concatenate([self._phi, phi], axis=2)
 
     def _densify(self) -> None:

@@ -1,12 +1,12 @@
 """Private engine: exact line restriction of networks at float speed.
 
-The map on each piece is ``(A x + C) / D`` with integers ``A, C`` (as in :class:`CPWLMap`),
-but the engine never holds those integers as Python objects.  It keeps
+The map on each piece is ``(A x + C) / D`` with integers ``A, C`` (as in :class:`CPWLMap`).
+The engine keeps
 
-* ``Af, Cf``: float64 approximations of ``A / D`` and ``C / D`` with proven per-piece bounds
-  ``eA, eC`` on their error (the *filter*), and
-* ``R``: the residues of ``A`` and ``C`` modulo enough primes to recover them (see
-  :mod:`cpwl._modular`), updated by exact float64 BLAS products.
+* ``Af, Cf``: float64 approximations of ``A / D`` and ``C / D`` on every piece, with proven
+  per-piece bounds ``eA, eC`` on their error (the *filter*, here), and
+* the integers themselves as residues modulo enough primes to recover them (see
+  :mod:`cpwl._modular`), not piece by piece but as event sums (:mod:`cpwl._events`).
 
 Every sign the refinement needs (a linear form of the neurons against a level, at a
 breakpoint or inside a piece) is read from the floats when the value clears its error bound;
@@ -45,13 +45,11 @@ class _Step(NamedTuple):
     log_mag, D)`` -> ``(width, log_mag, D, bits)`` after the layer (``log_mag``: log2 of a
     bound on the values, ``D``: the common denominator, ``bits``: a bound on the bit length of
     every integer met inside the layer); ``permuted(layer)``: whether the step runs on
-    components still held in a pending permutation (see :meth:`Propagation.storage`);
-    ``events``: whether the event-sum state (:mod:`cpwl._events`) runs it."""
+    components still held in a pending permutation (see :meth:`Propagation.storage`)."""
 
     apply: Callable
     growth: Callable
     permuted: Callable = lambda layer: False
-    events: bool = False
 
 
 def _steps() -> list:
@@ -64,13 +62,13 @@ def _steps() -> list:
     from cpwl.residual import Residual
 
     return [
-        (Affine, _Step(Propagation._affine, _affine_growth, events=True)),
-        (Conv2d, _Step(_filtered_conv.apply, _filtered_conv.growth, events=True)),
-        (Elementwise, _Step(Propagation._activation, _elementwise_growth, lambda layer: layer._broadcast, True)),
-        (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth, _always, True)),
+        (Affine, _Step(Propagation._affine, _affine_growth)),
+        (Conv2d, _Step(_filtered_conv.apply, _filtered_conv.growth)),
+        (Elementwise, _Step(Propagation._activation, _elementwise_growth, lambda layer: layer._broadcast)),
+        (SortingLayer, _Step(_filtered_groups.apply_sorting, _filtered_groups.sorting_growth, _always)),
         (Householder, _Step(_filtered_groups.apply_householder, _filtered_groups.householder_growth)),
-        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D), _always, True)),
-        (Residual, _Step(Propagation._residual, _residual_growth, events=True)),
+        (Gather, _Step(Propagation._gather, lambda layer, w, m, D: grown(len(layer.index), m, D), _always)),
+        (Residual, _Step(Propagation._residual, _residual_growth)),
     ]
 
 
@@ -97,30 +95,17 @@ def _step(layer) -> Optional[_Step]:
     return None
 
 
-def _on_events(layer) -> bool:
-    """Whether the event-sum state runs ``layer`` (a residual block: all of its layers)."""
-    step = _step(layer)
-    if step.growth is _residual_growth:
-        return all(_on_events(sub) for sub in (*layer.layers, *([layer.skip] if layer.skip is not None else [])))
-    return step.events
-
-
 def start(F, layers) -> Optional[Propagation]:
     """The engine's state for the map ``F`` about to pass through ``layers``, or ``None`` when
-    some layer has no step here (the reference engine then does the work).  A line (a map
-    without breakpoints) through layers that all run on events gets the event-sum state of
-    :mod:`cpwl._events`; anything else the per-piece state."""
+    some layer has no step here (the reference engine then does the work)."""
     if not all(_step(layer) for layer in layers):
         return None
     bits = _bits_needed(F, layers)
     if not math.isfinite(bits):
         return None
-    moduli = _modular.Moduli.for_bits(bits)
-    if not F._bps and all(_on_events(layer) for layer in layers):
-        from cpwl._events import EventPropagation
+    from cpwl._events import EventPropagation
 
-        return EventPropagation(F, moduli)
-    return Propagation(F, moduli)
+    return EventPropagation(F, _modular.Moduli.for_bits(bits))
 
 
 class Forms(NamedTuple):
@@ -153,7 +138,13 @@ class Levels:
 
 
 class Propagation:
-    """The running state of one restriction; ``apply`` each layer, then ``result()``.
+    """The running state of one restriction, its float filter and its refinement; ``apply``
+    each layer, then ``result()``.  The exact forms are the subclass's
+    (:class:`cpwl._events.EventPropagation`): it holds the arrays named in ``_EXACT`` and
+    gives each step its exact part (``_affine_residues``, ``_select_residues``,
+    ``_permute_residues``, ``_reflect_residues``, ``_conv_residues``, ``_take_columns``,
+    ``_add_residues``), the exact forms asked for (``_exact_residues``, ``_table``), their
+    bytes (``_exact_bytes``) and their halves (``_split_exact``).
 
     Rows and columns are selected with ``np.take``, never with fancy indexing: numpy lays the
     result of fancy indexing out with the indexed axes first, so the next reshape or matrix
@@ -165,7 +156,7 @@ class Propagation:
     one activation for every channel) run under; any other step carries it out first."""
 
     #: The names of the arrays that hold the exact forms.
-    _EXACT: tuple = ("_R",)
+    _EXACT: tuple = ()
 
     def __init__(self, F, moduli: _modular.Moduli):
         self._bps, self._domain, self._D = list(F._bps), F._domain, F._D
@@ -175,8 +166,6 @@ class Propagation:
         self._Af, self._Cf = ratio_to_float(F._A, F._D)[0], ratio_to_float(F._C, F._D)[0]
         self._eA = _REL * _row_max(self._Af) + _TINY
         self._eC = _REL * _row_max(self._Cf) + _TINY
-        primes = self._mod.primes
-        self._R = np.stack([_modular.residues(F._A, primes), _modular.residues(F._C, primes)], axis=1)
 
     def apply(self, layer) -> None:
         """Push the state through one layer that has a step (see :func:`start`)."""
@@ -195,10 +184,6 @@ class Propagation:
         C = self._mod.reconstruct(table[:, 1])
         return CPWLMap._raw(self._bps, A, C, self._D, self._domain)
 
-    def _table(self) -> np.ndarray:
-        """The residues of every form, ``(primes, 2, pieces, width)``: slopes, then offsets."""
-        return self._R
-
     @property
     def width(self) -> int:
         """The number of components of the current map."""
@@ -215,12 +200,6 @@ class Propagation:
             self._Af, self._Cf = np.take(self._Af, perm, axis=-1), np.take(self._Cf, perm, axis=-1)
             self._take_columns(perm)
 
-    def _take_columns(self, cols: np.ndarray, zeros=()) -> None:
-        """The exact part of a gather: component ``j`` becomes stored column ``cols[j]``, or
-        zero for ``j`` in ``zeros``."""
-        self._R = np.take(self._R, cols, axis=-1)
-        self._R[..., zeros] = 0.0
-
     def bytes(self) -> float:
         """The bytes held while this state works: its own arrays and those held elsewhere (a
         residual block's other branch, the other half of a split state)."""
@@ -229,10 +208,6 @@ class Propagation:
     def own_bytes(self) -> float:
         """The bytes of the state's own arrays."""
         return float(sum(a.nbytes for a in (self._Af, self._Cf, self._eA, self._eC))) + self._exact_bytes()
-
-    def _exact_bytes(self) -> float:
-        """The bytes of the arrays that hold the exact forms."""
-        return float(self._R.nbytes)
 
     @property
     def pieces(self) -> int:
@@ -307,10 +282,6 @@ class Propagation:
             setattr(self, name, None)
         return tuple(halves)
 
-    def _split_exact(self, half: Propagation, rows: slice, copy: bool) -> None:
-        """Give ``half`` the exact forms of the pieces ``rows`` (a copy, or a view)."""
-        half._R = self._R[:, :, rows].copy() if copy else self._R[:, :, rows]
-
     def refine(self, forms: Forms, levels: Levels, bytes_per_piece: float, what: str) -> tuple:
         """Split the pieces where a form crosses one of its levels: the new breakpoints are
         set, and ``(parents, signs)`` returned: for each new piece the old piece holding it,
@@ -335,8 +306,8 @@ class Propagation:
     def check_memory(self, bytes_per_piece: float, pieces: int, what: str, extra: float = 0.0) -> None:
         """:func:`cpwl.check_memory` for a step that builds ``bytes_per_piece`` on each of
         ``pieces`` pieces (new state and temporaries) and ``extra`` bytes, while the current
-        state is still held."""
-        check_memory(self.bytes() + bytes_per_piece * pieces + extra, what, pieces=pieces)
+        state is still held (the exact part may count more rows than pieces, see ``_rows``)."""
+        check_memory(self.bytes() + bytes_per_piece * self._rows(pieces) + extra, what, pieces=pieces)
 
     # ------------------------------------------------------------------ affine layers
     def _affine(self, layer) -> None:
@@ -362,40 +333,6 @@ class Propagation:
             ) * _SLACK + _TINY
         self._Af, self._Cf = Af, Cf
         self._affine_residues(WTR, bR, den)
-
-    def _affine_residues(self, WTR: np.ndarray, bR: np.ndarray, den: int) -> None:
-        """The exact part of an affine layer: weight residues ``WTR`` (transposed), bias
-        residues ``bR``, both over ``den``."""
-        n, _, P, k = self._R.shape
-        bias = bR * self._mod.of_int(self._D)[:, None]  # below 2**42: added before one reduction
-        prod = self._mod.matmul(self._R.reshape(n, 2 * P, k), WTR, add=(P, bias))
-        self._R, self._D = prod.reshape(n, 2, P, -1), self._D * den
-
-    def _permute_residues(self, parents: np.ndarray, cols: np.ndarray, groups: np.ndarray) -> None:
-        """The exact part of a sorting layer: on new piece ``q`` component ``j`` is the old
-        component ``cols[q, j]`` of piece ``parents[q]`` (both stored columns; ``groups``:
-        the stored columns of each group, one row each)."""
-        n, _, P, w = self._R.shape
-        flat = (parents[:, None] * w + cols).ravel()  # one take from the flattened pieces: no copy in between
-        self._R = np.take(self._R.reshape(n * 2, P * w), flat, axis=1).reshape(n, 2, len(parents), w)
-
-    def _conv_residues(self, conv: Callable, bias: np.ndarray, chunk: int) -> None:
-        """The exact part of a convolution: ``conv(rows, offsets)`` gives the residues of the
-        convolution of residue rows ``(primes, rows, in)`` plus residues ``offsets`` (of the
-        result's shape, or ``None``); ``bias`` the bias residues ``(primes, out)`` over the
-        current denominator; ``chunk`` pieces at a time."""
-        n, _, P, _ = self._R.shape
-        R = None
-        for lo in range(0, P, chunk):
-            hi = min(P, lo + chunk)
-            offsets = np.zeros((n, 2, hi - lo, bias.shape[1]))
-            offsets[:, 1] = bias[:, None, :]
-            rows = self._R[:, :, lo:hi].reshape(n, 2 * (hi - lo), -1)
-            part = conv(rows, offsets.reshape(n, 2 * (hi - lo), -1))
-            if R is None:
-                R = np.empty((n, 2, P, part.shape[-1]))
-            R[:, :, lo:hi] = part.reshape(n, 2, hi - lo, -1)
-        self._R = R
 
     # ------------------------------------------------------------------ gathers
     def _gather(self, layer) -> None:
@@ -449,15 +386,6 @@ class Propagation:
             self._eC = (self._eC[mine] + other._eC[theirs] + _U * _row_max(self._Cf)) * _SLACK + _TINY
         self._bps, self._D = merged, D
 
-    def _add_residues(self, other: Propagation, mine, theirs, f1: np.ndarray, f2: np.ndarray) -> None:
-        """The exact part of a sum: on each merged piece, ``f1`` times this state's forms on
-        piece ``mine[q]`` plus ``f2`` times the other's on ``theirs[q]`` (residue factors
-        that bring both to the common denominator)."""
-        shape = (-1,) + (1,) * (self._R.ndim - 1)
-        self._R = self._mod.reduce(
-            np.take(self._R, mine, axis=2) * f1.reshape(shape) + np.take(other._R, theirs, axis=2) * f2.reshape(shape)
-        )
-
     # ------------------------------------------------------------------ elementwise layers
     def _activation(self, layer) -> None:
         width = self.width
@@ -485,24 +413,6 @@ class Propagation:
                 s_max * eC + (rel + _U) * s_max * _row_max(Cf) + rel * float(np.abs(If).max()) + _U * _row_max(self._Cf)
             ) * _SLACK + _TINY
         self._select_residues(parents, active, S, I, den)
-
-    def _select_residues(self, parents, active, S, I, den) -> None:
-        """The exact part of an elementwise layer: on new piece ``q`` component ``i`` takes
-        the slope ``S[active[q, i], i]`` and the offset ``I[active[q, i], i]`` (over ``den``)."""
-        cols = np.arange(S.shape[1])[None, :]
-        R = np.take(self._R, parents, axis=2)
-        self._R = None
-        s_res, mask = slope_residues(self._mod, S, active)
-        if mask and not I.any():  # ReLU-like: a 0/1 mask, nothing to reduce
-            R *= s_res
-            self._R, self._D = R, self._D * den
-            return
-        C = R[:, 1] * s_res
-        if I.any():
-            C += _modular.residues(I, self._mod.primes)[:, active, cols] * self._mod.of_int(self._D)[:, None, None]
-        R[:, 0] = self._mod.reduce(R[:, 0] * s_res)
-        R[:, 1] = self._mod.reduce(C)
-        self._R, self._D = R, self._D * den
 
     # ------------------------------------------------------------------ signs
     def _end_signs(self, forms: Forms, levels: Levels) -> np.ndarray:
@@ -570,11 +480,6 @@ class Propagation:
         """The integers ``A, C`` (object arrays) of the given neurons on the given pieces."""
         R = self._exact_residues(pieces, neurons)
         return self._mod.reconstruct(R[:, 0]), self._mod.reconstruct(R[:, 1])
-
-    def _exact_residues(self, pieces: np.ndarray, neurons: np.ndarray) -> np.ndarray:
-        """The residues ``(primes, 2, len(pieces))`` of ``A, C`` of the given neurons on the
-        given pieces."""
-        return self._R[:, :, pieces, neurons]
 
     def _crossings(self, forms: Forms, levels: Levels, r, piece, column) -> list:
         """The exact points strictly inside a piece where a form crosses one of its levels."""

@@ -1,11 +1,11 @@
 """Private: the fast engine's step for :class:`cpwl.Conv2d`, as a convolution.
 
-The kernel is never expanded to a dense matrix: the rows of the state (one flat ``(C, H, W)``
-feature map per piece) go through torch's float64 ``conv2d`` on the CPU, for the floats (with
-the error bound of a dot product of ``taps`` terms) and for the residues modulo each prime
-(exact: integers below ``2**53``, input channels sliced so that every sum stays below it).
-Pieces are processed in chunks, so the padded copies take a bounded amount of working memory
-on top of the state itself.
+The kernel is never expanded to a dense matrix: rows (one flat ``(C, H, W)`` feature map
+each: the float forms of every piece, the exact state's event directions) go through torch's
+float64 ``conv2d`` on the CPU, for the floats (with the error bound of a dot product of
+``taps`` terms) and for the residues modulo each prime (exact: integers below ``2**53``,
+input channels sliced so that every sum stays below it).  Rows are processed in chunks, so
+the padded copies take a bounded amount of working memory on top of the state itself.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ the difference of two channels (sorting) or the projection ``V·z`` on the norma
 (Householder).  The engine refines the line at those crossings with the same proven float
 filter as for elementwise layers (the forms are :meth:`Propagation.combined`), reads the
 exact signs inside every new piece, and then permutes (sorting) or reflects (Householder) each
-group piece by piece, in floats with a proven bound and in residues exactly.  The integers
-follow each layer's ``apply_map`` convention, so the result is the reference map bit for bit.
+group piece by piece in floats, with a proven bound; the exact part (the state's event sums,
+:mod:`cpwl._events`) follows the same permutations and reflections.  The integers follow
+each layer's ``apply_map`` convention, so the result is the reference map bit for bit.
 """
 
 from __future__ import annotations
@@ -78,7 +79,10 @@ def apply_householder(state: Propagation, layer) -> None:
     common = math.lcm(*norms)
     factor = _intarrays.ints([2 * common // n for n in norms])
     _reflect_floats(state, layer, parents, reflect, G)
-    _reflect_residues(state, parents, reflect, G, V, factor, common)
+    mod = state._mod
+    state._reflect_residues(
+        parents, reflect, G, _modular.residues(V, mod.primes), _modular.residues(factor, mod.primes), common
+    )
     state._D *= common
 
 
@@ -101,18 +105,18 @@ def _reflect_floats(state: Propagation, layer, parents, reflect, G) -> None:
         setattr(state, err, bound)
 
 
-def _reflect_residues(state: Propagation, parents, reflect, G, V, factor, common) -> None:
-    mod = state._mod
-    R = np.take(state._R, parents, axis=2)  # (primes, 2, pieces, width)
-    VR = _modular.residues(V, mod.primes)  # (primes, groups, g)
-    FR = _modular.residues(factor, mod.primes)  # (primes, groups)
+def reflected(mod, R: np.ndarray, reflect: np.ndarray, G, VR: np.ndarray, FR: np.ndarray, common: int) -> np.ndarray:
+    """Residues of ``common * z - factor (V·z) V`` in the groups ``G`` where ``reflect``
+    (``(rows, groups)``), ``common * z`` elsewhere, for residue rows ``R`` of shape
+    ``(primes, a, rows, width)``; ``VR``, ``FR``: residues of the normals ``V`` (groups x
+    group size) and of the factors (one per group)."""
     p = mod.shaped(3)
     proj = mod.reduce(sum(R[:, :, :, G[:, j]] * VR[:, None, None, :, j] for j in range(G.shape[1])))
     proj = mod.reduce(proj * FR[:, None, None, :]) * reflect[None, None]
     out = mod.reduce(R * mod.of_int(common)[:, None, None, None])
     for j in range(G.shape[1]):
         out[:, :, :, G[:, j]] = mod.reduce(out[:, :, :, G[:, j]] + p - mod.reduce(proj * VR[:, None, None, :, j]))
-    state._R = out
+    return out
 
 
 def householder_growth(layer, width, log_mag, D) -> tuple:

@@ -9,7 +9,8 @@ output there is the one thing not listed).  And when a step of the exact engine 
 the memory budget (:func:`cpwl.memory_limit`), the engine's state is split where it
 stands: the first half of its pieces goes on through the remaining layers while the second
 half waits, then the second half; nothing is computed twice, and the map is the one the
-whole segment gives, breakpoint for breakpoint.
+whole segment gives, breakpoint for breakpoint.  (A state of a single piece is cut at its
+middle instead; that junction is like an up-front one.)
 
 Examples:
     >>> from cpwl import Affine, Network, activations, memory_limit

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
+from grids import grid
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,11 +29,6 @@ ACTIVATIONS = {
 }
 
 
-def _grid(rng, shape, bits: int, scale: float = 1.0) -> np.ndarray:
-    """Float32 values on the grid ``2**-bits`` (coarse grids: many exact coincidences)."""
-    return (np.round(rng.normal(size=shape) * scale * 2**bits) / 2**bits).astype(np.float32)
-
-
 def _duplicate_rows(rng, W: np.ndarray, b: np.ndarray) -> None:
     """Copy a few neurons onto others (two neurons, one crossing point)."""
     for _ in range(max(1, len(W) // 4)):
@@ -45,7 +41,7 @@ def _mlp(seed: int, activation: str, bits: int, width: int = 8, depth: int = 3) 
     dims = [1] + [width] * depth + [2]
     layers = []
     for k, (n, m) in enumerate(zip(dims, dims[1:])):
-        W, b = _grid(rng, (m, n), bits, 1 / np.sqrt(n)), _grid(rng, m, bits, 0.5)
+        W, b = grid(rng, (m, n), bits, 1 / np.sqrt(n)), grid(rng, m, bits, 0.5)
         if k < len(dims) - 2:
             _duplicate_rows(rng, W, b)
         layers.append(Affine(W, b))
@@ -59,16 +55,16 @@ def _conv_net(seed: int, bits: int, padding_mode: str) -> Network:
     crossings at a few dozen distinct points)."""
     rng = np.random.default_rng(seed)
     c1 = Conv2d(
-        _grid(rng, (3, 2, 3, 3), bits, 0.3),
-        _grid(rng, 3, bits, 0.3),
+        grid(rng, (3, 2, 3, 3), bits, 0.3),
+        grid(rng, 3, bits, 0.3),
         in_shape=(2, 4, 4),
         padding=1,
         padding_mode=padding_mode,
     )
-    c2 = Conv2d(_grid(rng, (4, 3, 3, 3), bits, 0.3), None, in_shape=(3, 4, 4), stride=2, padding=1)
-    block = Residual([Conv2d(_grid(rng, (4, 4, 1, 1), bits, 0.5), None, in_shape=(4, 2, 2)), activations.relu()])
-    head = Affine(_grid(rng, (2, 16), bits, 0.3))
-    return Network([Affine(_grid(rng, (32, 1), bits)), c1, activations.relu(), c2, activations.MaxMin(), block, head])
+    c2 = Conv2d(grid(rng, (4, 3, 3, 3), bits, 0.3), None, in_shape=(3, 4, 4), stride=2, padding=1)
+    block = Residual([Conv2d(grid(rng, (4, 4, 1, 1), bits, 0.5), None, in_shape=(4, 2, 2)), activations.relu()])
+    head = Affine(grid(rng, (2, 16), bits, 0.3))
+    return Network([Affine(grid(rng, (32, 1), bits)), c1, activations.relu(), c2, activations.MaxMin(), block, head])
 
 
 def _reference(net: Network, F: CPWLMap) -> CPWLMap:

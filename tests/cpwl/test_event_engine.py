@@ -1,5 +1,6 @@
-"""The event-sum state (cpwl._events) against the per-piece state (cpwl._filtered) on the
-same lines: the same map, breakpoint for breakpoint and integer for integer.
+"""The event-sum state (cpwl._events) against the reference engine (each layer's
+``apply_map``) on the same lines: the same map, breakpoint for breakpoint and integer for
+integer.
 
 Networks are drawn where the event bookkeeping could slip: weights on coarse binary grids
 and duplicated neurons (several events at one breakpoint), activations with slopes other
@@ -15,7 +16,8 @@ from typing import Optional
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from grids import grid
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from cpwl import (
@@ -44,11 +46,9 @@ ACTIVATIONS = {
     "maxmin": lambda: activations.MaxMin(),
     "maxmin_halves": lambda: activations.MaxMin("halves", "min_first"),
     "groupsort": lambda: activations.GroupSort(4, descending=True),
+    "householder": lambda: activations.Householder([1, -2, 2, 1]),
+    "householder_raw": lambda: activations.Householder(["1/2", "-1/2", "1/2", "1/2"], normalized=False),
 }
-
-
-def _grid(rng, shape, bits: int, scale: float) -> np.ndarray:
-    return (np.round(rng.normal(size=shape) * scale * 2**bits) / 2**bits).astype(np.float32)
 
 
 def _network(seed: int, activation: str, bits: int, second: Optional[str], ends_active: bool, width=8) -> Network:
@@ -58,7 +58,7 @@ def _network(seed: int, activation: str, bits: int, second: Optional[str], ends_
     dims = [1, width, width, width, 4]
     layers = []
     for k, (n, m) in enumerate(zip(dims, dims[1:])):
-        W, b = _grid(rng, (m, n), bits, 1 / np.sqrt(n)), _grid(rng, m, bits, 0.5)
+        W, b = grid(rng, (m, n), bits, 1 / np.sqrt(n)), grid(rng, m, bits, 0.5)
         for _ in range(2):
             i, j = rng.integers(0, m, 2)
             W[j], b[j] = W[i], b[i]
@@ -71,11 +71,14 @@ def _network(seed: int, activation: str, bits: int, second: Optional[str], ends_
 
 
 def _both(net: Network, F: CPWLMap) -> tuple:
-    """The map from the event state and from the per-piece state, on the same primes."""
+    """The map from the event state and from the reference engine (each layer's
+    ``apply_map``, exact rational arithmetic without residues or floats)."""
     events = _filtered.start(F, net.layers)
     assert isinstance(events, EventPropagation)
-    pieces = _filtered.Propagation(F, events._mod)
-    return _run(events, net.layers), _run(pieces, net.layers)
+    reference = F
+    for layer in net.layers:
+        reference = layer.apply_map(reference)
+    return _run(events, net.layers), reference
 
 
 def _same(a: CPWLMap, b: CPWLMap) -> None:
@@ -93,7 +96,7 @@ def _same(a: CPWLMap, b: CPWLMap) -> None:
     st.booleans(),
     st.sampled_from([(-2, 2), (None, None), (-3, None), ("-1/3", "5/7")]),
 )
-def test_the_event_state_gives_the_per_piece_map(seed, activation, bits, second, ends_active, domain):
+def test_the_event_state_gives_the_reference_map(seed, activation, bits, second, ends_active, domain):
     net = _network(seed, activation, bits, second, ends_active)
     _same(*_both(net, CPWLMap.identity(Interval(*domain))))
 
@@ -150,14 +153,12 @@ def test_grids_give_several_events_at_one_breakpoint():
     assert crowded >= 6
 
 
-def test_lines_through_dense_layers_take_the_event_state():
+def test_the_library_s_layers_take_the_event_state():
     net = _network(0, "relu", 8, None, False)
     line = CPWLMap.identity(Interval(-1, 1))
     assert isinstance(_filtered.start(line, net.layers), EventPropagation)
-    bent = Network([Affine([[1], [-1]]), activations.relu()]).apply_map(line)
-    assert type(_filtered.start(bent, [Affine([[1, 1]])])) is _filtered.Propagation  # breakpoints already
     reflecting = [Affine([[1], [2]]), Residual([activations.Householder([1, 1])]), Affine([[1, 1]])]
-    assert type(_filtered.start(line, reflecting)) is _filtered.Propagation  # a layer without events
+    assert isinstance(_filtered.start(line, reflecting), EventPropagation)
 
 
 def test_an_event_direction_that_vanishes_is_dropped():
@@ -179,8 +180,8 @@ def test_an_event_direction_that_vanishes_is_dropped():
     for layer in net.layers[:4]:
         state.apply(layer)
     assert state.events == 1 and list(state._ebp) == [1]  # the event at 1/2 (breakpoint 1) is left
-    result = _run(_filtered.start(F, net.layers), net.layers)
-    _same(result, _run(_filtered.Propagation(F, state._mod), net.layers))
+    result, reference = _both(net, F)
+    _same(result, reference)
     points = [-1, "-1/2", 0, "1/4", "1/2", 1]
     assert [net(x)[0] for x in points] == [result(x)[0] for x in points]
 
@@ -229,21 +230,21 @@ def _conv_network(seed: int, bits: int, padding_mode: str, activation: str) -> N
     events), a gather that copies and zeroes, a residual block with a skip layer."""
     rng = np.random.default_rng(seed)
     c1 = Conv2d(
-        _grid(rng, (4, 2, 3, 3), bits, 0.3),
-        _grid(rng, 4, bits, 0.3),
+        grid(rng, (4, 2, 3, 3), bits, 0.3),
+        grid(rng, 4, bits, 0.3),
         in_shape=(2, 4, 4),
         padding=1,
         padding_mode=padding_mode,
     )
-    c2 = Conv2d(_grid(rng, (4, 4, 3, 3), bits, 0.3), None, in_shape=(4, 4, 4), stride=2, padding=1)
+    c2 = Conv2d(grid(rng, (4, 4, 3, 3), bits, 0.3), None, in_shape=(4, 4, 4), stride=2, padding=1)
     shuffle = Gather(rng.permutation(16).tolist(), 16)
     copies = Gather([int(i) if i >= 0 else None for i in rng.integers(-2, 16, 16)], 16)
     block = Residual(
-        [Affine(_grid(rng, (16, 16), bits, 0.25), _grid(rng, 16, bits, 0.2)), ACTIVATIONS[activation]()],
-        skip=Affine(_grid(rng, (16, 16), bits, 0.25)),
+        [Affine(grid(rng, (16, 16), bits, 0.25), grid(rng, 16, bits, 0.2)), ACTIVATIONS[activation]()],
+        skip=Affine(grid(rng, (16, 16), bits, 0.25)),
     )
-    head = Affine(_grid(rng, (4, 16), bits, 0.3))
-    first = Affine(_grid(rng, (32, 1), bits, 1.0), _grid(rng, 32, bits, 0.3))
+    head = Affine(grid(rng, (4, 16), bits, 0.3))
+    first = Affine(grid(rng, (32, 1), bits, 1.0), grid(rng, 32, bits, 0.3))
     act = ACTIVATIONS[activation]()
     again = Gather(rng.permutation(16).tolist(), 16)  # pending until the head: the ReLU's fresh events move
     return Network([first, c1, act, c2, shuffle, activations.MaxMin(), copies, block, activations.relu(), again, head])
@@ -256,6 +257,65 @@ def _conv_network(seed: int, bits: int, padding_mode: str, activation: str) -> N
     st.sampled_from(["zeros", "circular", "reflect", "replicate"]),
     st.sampled_from(sorted(ACTIVATIONS)),
 )
-def test_conv_nets_gathers_and_residual_blocks_give_the_per_piece_map(seed, bits, padding_mode, activation):
+def test_conv_nets_gathers_and_residual_blocks_give_the_reference_map(seed, bits, padding_mode, activation):
     net = _conv_network(seed, bits, padding_mode, activation)
     _same(*_both(net, CPWLMap.identity(Interval(-2, 2))))
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(sorted(ACTIVATIONS)), st.sampled_from([2, 8, 24]))
+def test_a_map_with_breakpoints_starts_with_its_jumps_as_events(seed, activation, bits):
+    """The input already bends (the output of another network, ties with the next layers'
+    crossings likely on coarse grids): its slope and offset jumps are the first events."""
+    first = _network(seed + 1, "relu", bits, None, False, width=4)
+    F = first.apply_map(CPWLMap.identity(Interval(-4, 4)))
+    assume(F.breakpoints)
+    rest = _network(seed, activation, bits, None, False).layers[1:]
+    rng = np.random.default_rng(seed)
+    net = Network([Affine(grid(rng, (8, 4), bits, 0.5), grid(rng, 8, bits, 0.5)), *rest])  # the map's 4 outputs in
+    _same(*_both(net, F))
+
+
+def test_sparse_events_count_as_the_dense_rows_they_become():
+    """The memory a step is checked against includes the dense rows the sparse events turn
+    into before a layer that mixes components (a convolution, a copying gather): a budget
+    check before that layer sees them, and cuts the line instead of running out."""
+    net = _conv_network(3, 4, "zeros", "maxmin")
+    F = CPWLMap.identity(Interval(-2, 2))
+    state = _filtered.start(F, net.layers)
+    for layer in net.layers[:3]:  # up to the first activation: its events are sparse
+        state.apply(layer)
+    assert len(state._unit) > 0
+    dense = 8.0 * state._mod.count * len(state._unit) * state.width
+    assert state.own_bytes() >= dense + state._Dir.nbytes
+
+
+@settings(deadline=None, max_examples=10)
+@given(st.integers(0, 2**32 - 1), st.floats(0.05, 0.6))
+def test_a_conv_state_split_by_the_budget_gives_the_whole_map(seed, fraction):
+    net = _conv_network(seed, 4, "zeros", "relu")
+    F = CPWLMap.identity(Interval(-2, 2))
+    whole = net.apply_map(F)
+    needed = []
+    check = _filtered.check_memory
+
+    def counted(nbytes, *args, **kwargs):
+        needed.append(nbytes)
+        return check(nbytes, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(_filtered, "check_memory", counted)
+        net.apply_map(F)
+    with memory_limit(int(max(needed) * fraction) + 1):
+        try:
+            parts = net.apply_map(F)
+        except MemoryLimitError:
+            return
+    # a single piece is cut at its middle, not at a breakpoint: a neuron that changes piece
+    # exactly there without bending the output is not listed (cpwl.segments)
+    assert set(parts._bps) <= set(whole._bps) and parts._D == whole._D
+    for t in set(whole._bps) - set(parts._bps):
+        k = whole._bps.index(t)
+        assert (whole._A[k] == whole._A[k + 1]).all() and (whole._C[k] == whole._C[k + 1]).all()
+    probe = [t for t in whole._bps] + [whole._domain._lo, whole._domain._hi]
+    assert [parts(x) for x in probe] == [whole(x) for x in probe]
