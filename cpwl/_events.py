@@ -105,9 +105,10 @@ class EventPropagation(Propagation):
         P, width = self.pieces, self.width
         out = np.repeat(self._R0, P, axis=2)
         count = self._counts(np.arange(P))
-        hit = count > 0
-        for first, cols, sums in self._prefix_sums(np.arange(width), count[hit]):
-            out[:, :, hit, first : first + len(cols)] += sums
+        hit = np.nonzero(count > 0)[0]
+        for first, cols, part, lo, inside in self._prefix_sums(np.arange(width), count[hit]):
+            rows = hit[inside]
+            out[:, :, rows, first : first + len(cols)] += np.take(part, count[rows] - lo - 1, axis=2)
         return self._mod.reduce(out)
 
     def _exact_residues(self, pieces: np.ndarray, neurons: np.ndarray) -> np.ndarray:
@@ -115,10 +116,13 @@ class EventPropagation(Propagation):
         if self.events and len(pieces):
             count = self._counts(pieces)
             columns, where = np.unique(neurons, return_inverse=True)
-            for first, cols, sums in self._prefix_sums(columns, count):
-                mine = (where >= first) & (where < first + len(cols)) & (count > 0)
-                picked = np.nonzero(mine)[0]
-                out[:, :, mine] += sums[:, :, picked, where[mine] - first]
+            asked = np.nonzero(count > 0)[0]
+            for first, cols, part, lo, inside in self._prefix_sums(columns, count[asked]):
+                k = asked[inside]
+                mine = (where[k] >= first) & (where[k] < first + len(cols))
+                k = k[mine]
+                out[:, :, k] += part[:, :, count[k] - lo - 1, where[k] - first]
+                out[:, :, k] = self._mod.reduce(out[:, :, k])
             out = self._mod.reduce(out)
         self._asked.append((pieces * self.width + neurons, out))
         return out
@@ -149,32 +153,30 @@ class EventPropagation(Propagation):
         return np.searchsorted(np.sort(self._ebp), pieces, side="left")
 
     def _prefix_sums(self, columns: np.ndarray, counts: np.ndarray):
-        """Blocks ``(first, cols, sums)`` over ``columns``: ``sums[:, r, k, j]`` is the sum of
-        ``direction * phi[r]`` at column ``cols[j]`` over the first ``counts[k]`` events in
-        breakpoint order (unreduced, below ``2**53``; rows whose count is 0 are left
-        undefined).  The products are summed unreduced, ``_modular._CHUNK`` events at a
-        time."""
+        """Running sums of ``direction * phi`` over the events in breakpoint order, for the
+        components ``columns``, in bounded blocks: yields ``(first, cols, part, lo, inside)``
+        where ``part[:, r, e, j]`` (below ``2**53``, unreduced) is the sum of the first
+        ``lo + e + 1`` events' ``direction * phi[r]`` at ``cols[j] = columns[first + j]``,
+        for the asked-for ``counts`` (each positive) that fall in this block of events
+        (``inside``, a boolean mask over ``counts``).  Only ``_modular._CHUNK`` events are
+        summed before a reduction, and a block holds at most ``_BLOCK`` entries."""
         if not len(counts):
             return
         order = np.argsort(self._ebp, kind="stable")[: int(counts.max())]
         phi = np.take(self._phi, order, axis=2)
-        E = len(order)
-        block = max(1, _BLOCK // max(1, self._mod.count * E))
-        chunk = _modular._CHUNK
+        E, n = len(order), self._mod.count
+        chunk = min(_modular._CHUNK, max(1, _BLOCK // (2 * n)))
+        block = max(1, _BLOCK // (2 * n * min(E, chunk)))
         for first in range(0, len(columns), block):
             cols = columns[first : first + block]
             G = np.take(self._directions(cols), order, axis=1)  # (primes, events, cols)
-            sums = np.empty((G.shape[0], 2, len(counts), len(cols)))
-            for r in range(2):
-                carry = np.zeros((G.shape[0], 1, len(cols)))
-                for lo in range(0, E, chunk):
-                    part = G[:, lo : lo + chunk] * phi[:, r, lo : lo + chunk, None]  # below 2**42 each
-                    np.cumsum(part, axis=1, out=part)
-                    part += carry
-                    inside = (counts > lo) & (counts <= lo + chunk)
-                    sums[:, r, inside] = np.take(part, counts[inside] - lo - 1, axis=1)
-                    carry = self._mod.reduce(part[:, -1:])
-            yield first, cols, sums
+            carry = np.zeros((n, 2, 1, len(cols)))
+            for lo in range(0, E, chunk):
+                part = G[:, None, lo : lo + chunk] * phi[:, :, lo : lo + chunk, None]  # below 2**42 each
+                np.cumsum(part, axis=2, out=part)
+                part += carry
+                yield first, cols, part, lo, (counts > lo) & (counts <= lo + chunk)
+                carry = self._mod.reduce(part[:, :, -1:])
 
     def _directions(self, cols: np.ndarray) -> np.ndarray:
         """The residues of every event's direction at the components ``cols`` (sorted),
