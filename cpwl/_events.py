@@ -89,11 +89,14 @@ class EventPropagation(Propagation):
         return len(self._ebp)
 
     def _exact_bytes(self) -> float:
-        """The bytes of the exact part, counting each sparse event as the dense row it
-        becomes before a layer that mixes components (so a step's check covers that)."""
         arrays = [getattr(self, name) for name in self._EXACT[:-1]] + [v for _, v in self._asked]
-        dense_rows = 8.0 * self._mod.count * len(self._unit) * self._Dir.shape[2]
-        return float(sum(a.nbytes for a in arrays)) + dense_rows
+        return float(sum(a.nbytes for a in arrays))
+
+    def bytes(self) -> float:
+        """As for the base state, plus the dense rows the sparse events become before a
+        layer that mixes components (so a step's check covers them; a half that waits is
+        counted as it is, since it writes them out only once it runs)."""
+        return super().bytes() + 8.0 * self._mod.count * len(self._unit) * self._Dir.shape[2]
 
     def _rows(self, pieces: int) -> int:
         """A step's rows: one per piece, or one per event where there are more events than
