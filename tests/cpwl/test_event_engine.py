@@ -111,14 +111,8 @@ def test_fresh_events_cross_every_kind_of_activation(first, second):
         _same(*_both(net, CPWLMap.identity(Interval(-2, 2))))
 
 
-@settings(deadline=None, max_examples=25)
-@given(st.integers(0, 2**32 - 1), st.sampled_from(sorted(ACTIVATIONS)), st.floats(0.02, 0.6))
-def test_a_state_split_in_a_layer_gives_the_whole_map(seed, activation, fraction):
-    """A budget below what a step needs cuts the state where the step stands (after some of
-    its exact forms were computed); both halves give the whole line's map."""
-    net = _network(seed, activation, 4, None, False, width=12)
-    F = CPWLMap.identity(Interval(-4, 4))
-    whole = net.apply_map(F)
+def _largest_need(net: Network, F: CPWLMap) -> float:
+    """The most bytes any step of the restriction asks the memory budget for."""
     needed = []
     check = _filtered.check_memory
 
@@ -129,7 +123,18 @@ def test_a_state_split_in_a_layer_gives_the_whole_map(seed, activation, fraction
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(_filtered, "check_memory", counted)
         net.apply_map(F)
-    with memory_limit(int(max(needed) * fraction) + 1):
+    return max(needed)
+
+
+@settings(deadline=None, max_examples=25)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(sorted(ACTIVATIONS)), st.floats(0.02, 0.6))
+def test_a_state_split_in_a_layer_gives_the_whole_map(seed, activation, fraction):
+    """A budget below what a step needs cuts the state where the step stands (after some of
+    its exact forms were computed); both halves give the whole line's map."""
+    net = _network(seed, activation, 4, None, False, width=12)
+    F = CPWLMap.identity(Interval(-4, 4))
+    whole = net.apply_map(F)
+    with memory_limit(int(_largest_need(net, F) * fraction) + 1):
         try:
             parts = net.apply_map(F)
         except MemoryLimitError:  # a budget below one or two pieces: refused before it allocates
@@ -296,17 +301,7 @@ def test_a_conv_state_split_by_the_budget_gives_the_whole_map(seed, fraction):
     net = _conv_network(seed, 4, "zeros", "relu")
     F = CPWLMap.identity(Interval(-2, 2))
     whole = net.apply_map(F)
-    needed = []
-    check = _filtered.check_memory
-
-    def counted(nbytes, *args, **kwargs):
-        needed.append(nbytes)
-        return check(nbytes, *args, **kwargs)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(_filtered, "check_memory", counted)
-        net.apply_map(F)
-    with memory_limit(int(max(needed) * fraction) + 1):
+    with memory_limit(int(_largest_need(net, F) * fraction) + 1):
         try:
             parts = net.apply_map(F)
         except MemoryLimitError:
