@@ -107,13 +107,16 @@ class Affine(Layer):
     def _residues(self, moduli) -> tuple:
         """Residues of ``W_int`` *transposed* and of ``b_int`` modulo each prime of a
         :class:`cpwl._modular.Moduli` (float64, leading prime axis, contiguous) and the common
-        denominator; the last set computed is kept (a network restricted to many lines reads
-        its weights once)."""
+        denominator.  The residues for the most primes asked for so far are kept, and fewer
+        primes take their first rows (the primes are always the first ones of one list): a
+        network restricted to many lines or stretches reads its weights once."""
         cached = self.__dict__.get("_residue_cache")
-        if cached is None or cached[0] != moduli.primes_list:
+        count = moduli.count
+        if cached is None or len(cached[0]) < count or cached[0][:count] != moduli.primes_list:
             cached = (moduli.primes_list, self._compute_residues(moduli))
             self.__dict__["_residue_cache"] = cached
-        return cached[1]
+        WTR, bR, den = cached[1]
+        return WTR[:count], bR[:count], den
 
     def _compute_residues(self, moduli) -> tuple:
         if self._dyadic is not None:

@@ -314,3 +314,34 @@ def test_a_conv_state_split_by_the_budget_gives_the_whole_map(seed, fraction):
         assert (whole._A[k] == whole._A[k + 1]).all() and (whole._C[k] == whole._C[k + 1]).all()
     probe = [t for t in whole._bps] + [whole._domain._lo, whole._domain._hi]
     assert [parts(x) for x in probe] == [whole(x) for x in probe]
+
+
+def test_one_network_on_lines_that_need_more_then_fewer_primes():
+    """A layer keeps its weights' residues for the most primes asked for so far and serves
+    fewer primes from their first rows: the same network restricted in turn to lines whose
+    integers need many primes, few, and many again gives the reference map each time, and
+    the weights were read only when more primes were first asked for."""
+    net = _network(3, "leaky", 24, None, False)
+    lines = [
+        CPWLMap.identity(Interval(-1, 1)),
+        CPWLMap.line([f"1/{3**60}"], [f"{5**40}/{7**30}"]),
+        CPWLMap.identity(Interval(-2, 2)),
+        CPWLMap.line([f"-1/{11**50}"], ["2/3"]),
+    ]
+    counts = []
+    read = Affine._compute_residues
+
+    def counting(self, moduli):
+        counts.append(moduli.count)
+        return read(self, moduli)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Affine, "_compute_residues", counting)
+        for F in lines:
+            before = len(counts)
+            _same(*_both(net, F))
+            primes = _filtered.start(F, net.layers)._mod.count
+            assert all(c == primes for c in counts[before:])
+    # four Affine layers: read for the first line, again when the second line needs more primes
+    assert counts[:4] == [counts[0]] * 4 and len(set(counts)) >= 2
+    assert sorted(counts) == counts  # never read again for fewer primes
