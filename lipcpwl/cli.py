@@ -264,6 +264,8 @@ def _data(spec: str, model):
 
 def _cmd_certify(args) -> int:
     _existing(args.model)
+    if args.first_change_only and args.lines is None:
+        raise UsageError("--first-change-only applies to line certificates: give --lines PAIRS.npz")
     executor = _executor(args)
     from nets._graph import importer_for
     from nets.certify import lipschitz_certificate
@@ -344,14 +346,16 @@ def _certify_lines(args, model, executor: dict) -> int:
         raise UsageError(f"the model takes inputs of shape {shape}, the pairs have shape {starts.shape[1:]}")
     if shape is not None:
         starts, ends = starts.reshape(len(starts), *shape), ends.reshape(len(ends), *shape)
-    certificates = _scaleout().line_certificates(args.model, list(zip(starts, ends)), **executor)
+    certificates = _scaleout().line_certificates(
+        args.model, list(zip(starts, ends)), lipschitz=not args.first_change_only, **executor
+    )
     rows = [
         {
             "pair": k,
             "label": c.label,
             "t": None if c.t is None else str(c.t),
             "distance_squared": None if c.distance_squared is None else str(c.distance_squared),
-            "lipschitz_squared": str(c.lipschitz_squared),
+            "lipschitz_squared": None if c.lipschitz_squared is None else str(c.lipschitz_squared),
         }
         for k, c in enumerate(certificates)
     ]
@@ -539,6 +543,13 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PAIRS.npz",
         help="instead of --data: exact line certificates for every pair of an .npz with arrays 'start' and 'end' "
         "(the distance along each segment to the first label change)",
+    )
+    certify.add_argument(
+        "--first-change-only",
+        action="store_true",
+        help="with --lines: only the first label change, without the Lipschitz constant along each segment "
+        "(the exact engine then runs only where the label may change, not on the whole segment; a graph file must "
+        "then be a chain of layers with residual additions)",
     )
     certify.add_argument(
         "--workers", type=_positive_int, metavar="N", help="run the shards in a local pool of N processes"

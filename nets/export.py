@@ -32,7 +32,15 @@ from cpwl.errors import InvalidArgument, ShapeError, UnsupportedModuleError
 from cpwl.rationals import as_rational
 from nets.semantics import evaluation_mode, translate
 
-__all__ = ["UnsupportedModuleError", "evaluation_mode", "exact_point", "restrict_to_line", "to_cpwl", "to_network"]
+__all__ = [
+    "UnsupportedModuleError",
+    "evaluation_mode",
+    "exact_point",
+    "line_points",
+    "restrict_to_line",
+    "to_cpwl",
+    "to_network",
+]
 
 
 def to_network(module: nn.Module, input_dim: Optional[int] = None, input_shape=None) -> Network:
@@ -113,14 +121,30 @@ def restrict_to_line(
         >>> restrict_to_line(model, [-1, -1], [1, 1]).breakpoints
         (Fraction(1, 2),)
     """
+    a, b, shape = line_points(module, start, end, input_shape)
+    return (
+        translate(module, shape)
+        .network()
+        .restrict_to_line(a, b, canonical=canonical, segments=segments, workers=workers)
+    )
+
+
+def line_points(module: nn.Module, start, end, input_shape=None) -> tuple:
+    """``(start, end, shape)``: both points taken exactly (flat) and the per-sample input
+    shape the segment is read in: the points' own shape, or ``input_shape`` (else the shape the model
+    records) for flat points of that size.  :class:`ShapeError` if ``start`` and ``end``
+    differ in shape.
+
+    Examples:
+        >>> line_points(nn.Linear(4, 1), [[0, 1], [2, 3]], [[1, 1], [1, 1]])[2]
+        (2, 2)
+        >>> line_points(nn.Linear(4, 1), [0, 1, 2, 3], [1, 1, 1, 1], input_shape=(2, 2))[2]
+        (2, 2)
+    """
     a, shape_a = exact_point(start, "start")
     b, shape_b = exact_point(end, "end")
     if shape_a != shape_b:
         raise ShapeError(f"start and end must have the same shape, got {shape_a} and {shape_b}")
     recorded = input_shape if input_shape is not None else getattr(module, "input_shape", None)
     flat_for_a_map = recorded is not None and len(shape_a) == 1 and int(np.prod(recorded)) == len(a)
-    return (
-        translate(module, tuple(recorded) if flat_for_a_map else shape_a)
-        .network()
-        .restrict_to_line(a, b, canonical=canonical, segments=segments, workers=workers)
-    )
+    return a, b, tuple(recorded) if flat_for_a_map else shape_a

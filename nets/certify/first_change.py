@@ -48,7 +48,7 @@ from torch import nn
 from cpwl import sqrt_upper
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.rationals import as_fraction
-from nets.certify.line import first_loss
+from nets.certify.line import LineCertificate, first_loss
 from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.rigorous import fingerprint
 from nets.certify.screen import FLOAT64, Screen, Unscreenable
@@ -140,6 +140,19 @@ class LineCertifier:
         # exact engine's integers (and its number of primes) small
         u, right = Fraction(math.floor(u * 2**24), 2**24), min(Fraction(1), Fraction(math.ceil(right * 2**24), 2**24))
         return FirstChange(label, self._change_in(a, d, u, right, label), length_squared, ((u, right),))
+
+    def certificate(self, start, end) -> LineCertificate:
+        """:meth:`first_change` as a :class:`nets.certify.LineCertificate` without the
+        Lipschitz constant along the segment (``lipschitz_squared`` is ``None``): what
+        ``line_certificate(model, start, end, lipschitz=False)`` gives.
+
+        Examples:
+            >>> from torch import nn
+            >>> LineCertifier(nn.Linear(2, 2), (2,)).certificate([1.0, 0.0], [1.0, 0.0]).lipschitz_squared is None
+            True
+        """
+        change = self.first_change(start, end)
+        return LineCertificate(change.label, change.t, change.length_squared, None)
 
     # ------------------------------------------------------------------ the screen's cover
     def _margins(self, a64, b64, ts: list, label: Optional[int]) -> tuple:

@@ -22,7 +22,9 @@ from torch import nn
 from cpwl import sqrt_upper
 from cpwl.errors import InvalidArgument
 from nets._graph import importer_for
-from nets.export import exact_point, restrict_to_line
+from nets.certify._recent import Recent
+from nets.export import exact_point, line_points, restrict_to_line
+from nets.graph_model import GraphModel
 
 __all__ = ["LineCertificate", "line_certificate"]
 
@@ -35,18 +37,18 @@ class LineCertificate:
     ``None`` if it never does on the segment), ``||end - start||^2`` (the distance to the
     change is ``t * sqrt(length_squared)``), and the exact squared Lipschitz constant of the
     outputs along the line: the largest ``||dF/dx||^2`` over the pieces, per unit of input
-    distance."""
+    distance (``None`` when it was not asked for: ``line_certificate(..., lipschitz=False)``)."""
 
     label: Optional[int]
     t: Optional[Fraction]
     length_squared: Fraction
-    lipschitz_squared: Fraction
+    lipschitz_squared: Optional[Fraction]
 
     @property
-    def lipschitz_upper(self) -> Fraction:
+    def lipschitz_upper(self) -> Optional[Fraction]:
         """A rational upper bound (within ``2**-40``) of the exact Lipschitz constant of the
-        outputs along the segment, ``sqrt(lipschitz_squared)``."""
-        return sqrt_upper(self.lipschitz_squared)
+        outputs along the segment, ``sqrt(lipschitz_squared)`` (``None`` if not asked for)."""
+        return None if self.lipschitz_squared is None else sqrt_upper(self.lipschitz_squared)
 
     @property
     def distance_squared(self) -> Optional[Fraction]:
@@ -81,12 +83,28 @@ def first_loss(F, label: int) -> Optional[Fraction]:
     return min(changes, default=None)
 
 
-def line_certificate(model, start, end) -> LineCertificate:
-    """Exact distance, along a segment, to the nearest change of the predicted label, from
-    the exact piecewise-linear outputs of the deployed model (no float decision involved).
-    ``model`` is a torch module or the path of an ONNX (``.onnx``) or torch.export (``.pt2``)
-    file; ``start`` and ``end`` are taken exactly, as by :func:`nets.export.restrict_to_line`
-    (a graph file's points are one input's values, without a batch dimension)."""
+def line_certificate(model, start, end, *, lipschitz: bool = True) -> LineCertificate:
+    """Exact distance, along a segment, to the nearest change of the predicted label, and
+    the exact Lipschitz constant of the outputs along it.  ``model`` is a torch module or the
+    path of an ONNX (``.onnx``) or torch.export (``.pt2``) file; ``start`` and ``end`` are
+    taken exactly, as by :func:`nets.export.restrict_to_line` (a graph file's points are one
+    input's values, without a batch dimension).
+
+    The Lipschitz constant needs the slopes of every piece, so the exact engine restricts
+    the model to the whole segment.  With ``lipschitz=False`` the certificate has none, and
+    the exact engine runs only on the stretch of the segment where the label may first
+    change (:class:`nets.certify.LineCertifier`: a float64 screen with proven error bounds
+    covers the rest; a graph file must then be a chain of layers with residual additions);
+    the label and ``t`` are the same, exactly.  The certifier prepared for a module is
+    reused by the next calls while nothing its translation reads has changed (as
+    :func:`nets.certify.certified_robust_accuracy` reuses its certifier)."""
+    if not lipschitz:
+        module = GraphModel(model) if importer_for(model) is not None else model
+        if not isinstance(module, nn.Module):
+            raise InvalidArgument(
+                f"line_certificate takes a torch module or an .onnx/.pt2 path, got {type(model).__name__} {model!r}"
+            )
+        return _line_certifier(module, line_points(module, start, end)[2]).certificate(start, end)
     if isinstance(model, nn.Module):
         F_line = restrict_to_line(model, start, end)
     elif importer_for(model) is not None:
@@ -96,6 +114,19 @@ def line_certificate(model, start, end) -> LineCertificate:
             f"line_certificate takes a torch module or an .onnx/.pt2 path, got {type(model).__name__} {model!r}"
         )
     return certificate_of(F_line, start, end)
+
+
+#: The line certifiers of the last few models ``line_certificate(..., lipschitz=False)`` saw.
+_RECENT = Recent(4)
+
+
+def _line_certifier(module: nn.Module, shape: tuple):
+    from nets.certify.first_change import LineCertifier
+    from nets.certify.rigorous import fingerprint
+
+    return _RECENT.get(
+        module, (shape,), lambda: LineCertifier(module, shape), lambda made: made._fingerprint == fingerprint(module)
+    )
 
 
 def certificate_of(F_line, start, end) -> LineCertificate:

@@ -23,6 +23,7 @@ from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.layer import norm_name
 from cpwl.rationals import as_fraction
 from nets.certify._decide import float_decisions, screen_decisions, threshold_bracket
+from nets.certify._recent import Recent
 from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.rigorous import BoundedModel
 from nets.certify.screen import Screen, Unscreenable
@@ -326,33 +327,16 @@ def certified_robust_accuracy(
     )
 
 
-#: ``(module, key, certifier)`` of the last few models :func:`certified_robust_accuracy` saw,
-#: newest last, one per model (so at most ``_KEPT`` models stay referenced here).
-_RECENT: list = []
-_KEPT = 4
+#: The certifiers of the last few models :func:`certified_robust_accuracy` saw.
+_RECENT = Recent(4)
 
 
 def _certifier(module: nn.Module, shape: tuple, norm, lipschitz, device) -> Certifier:
     """A :class:`Certifier` of ``module``: the one made by an earlier call when nothing the
-    translation reads has changed since (:func:`nets.semantics.snapshot.state_key`: the exact
-    contents of every tensor, every attribute, the classes and the translation table) and
-    the call asks for the same shape, norm, bound and device; a new one otherwise."""
-    from nets.semantics.snapshot import state_key
-
-    state = state_key(module)
-    wanted = (state, shape, norm_name(norm), None if lipschitz is None else as_fraction(lipschitz), str(device))
-    for k, (seen, known, certifier) in enumerate(_RECENT):
-        if seen is module:
-            if state is not None and known == wanted and _current(certifier):
-                _RECENT.append(_RECENT.pop(k))
-                return certifier
-            del _RECENT[k]
-            break
-    certifier = Certifier(module, shape, norm, lipschitz, device)
-    if state is not None:
-        _RECENT.append((module, wanted, certifier))
-        del _RECENT[:-_KEPT]
-    return certifier
+    translation reads has changed since (:class:`nets.certify._recent.Recent`) and the call
+    asks for the same shape, norm, bound and device; a new one otherwise."""
+    settings = (shape, norm_name(norm), None if lipschitz is None else as_fraction(lipschitz), str(device))
+    return _RECENT.get(module, settings, lambda: Certifier(module, shape, norm, lipschitz, device), _current)
 
 
 def _current(certifier: Certifier) -> bool:

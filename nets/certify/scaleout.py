@@ -40,9 +40,11 @@ from cpwl.errors import InvalidArgument
 from cpwl.layer import norm_name
 from cpwl.rationals import as_fraction
 from nets._graph import importer_for
+from nets.certify.first_change import LineCertifier
 from nets.certify.line import certificate_of, line_certificate
 from nets.certify.lipschitz import lipschitz_certificate
 from nets.certify.robustness import Certifier, RobustnessReport
+from nets.export import line_points
 from nets.progress import progress as show_progress
 
 __all__ = ["certified_accuracy", "line_certificates"]
@@ -97,16 +99,20 @@ def line_certificates(
     workers: Optional[int] = None,
     ray: Optional[str] = None,
     progress: Union[bool, str] = False,
+    lipschitz: bool = True,
 ) -> list:
     """The exact :class:`nets.certify.LineCertificate` of every ``(start, end)`` pair, in
     order, computed in shards of ``shard_size`` pairs.  ``model`` is a :mod:`nets` model, the
     path of its model file, or the path of an ONNX (``.onnx``) or torch.export (``.pt2``)
-    file."""
+    file.  ``lipschitz=False``: certificates without the Lipschitz constant along the
+    segment, each shard preparing one :class:`nets.certify.LineCertifier` that restricts
+    the model exactly only where the label may first change (as ``line_certificate(...,
+    lipschitz=False)``)."""
     # a graph file's own bytes: lines need no chain of layers (_model_bytes would build one)
     data = _graph_bytes(model) if importer_for(model) is not None else _model_bytes(model)[0]
     pairs = [(start, end) for start, end in pairs]  # any exact form line_certificate takes
     size = _positive(shard_size, "shard_size")
-    shards = [(data, pairs[k : k + size]) for k in range(0, len(pairs), size)]
+    shards = [(data, pairs[k : k + size], bool(lipschitz)) for k in range(0, len(pairs), size)]
     parts = _run(_lines_shard, shards, workers, ray, progress, f"line certificates for {len(pairs)} pairs: shards")
     return [certificate for part in parts for certificate in part]
 
@@ -119,8 +125,12 @@ def _accuracy_shard(data, x, y, radii, norm, lipschitz) -> list:
     return [(r.certified_mask, r.naive_mask) for r in reports]
 
 
-def _lines_shard(data, pairs: list) -> list:
+def _lines_shard(data, pairs: list, lipschitz: bool) -> list:
     with _one_thread():
+        if not lipschitz:
+            module = _module(data)
+            certifier = LineCertifier(module, line_points(module, *pairs[0])[2])
+            return [certifier.certificate(start, end) for start, end in pairs]
         if isinstance(data, tuple):  # a graph file: (its suffix, its bytes)
             suffix, raw = data
             importer = importer_for(f"model{suffix}")

@@ -247,6 +247,13 @@ def test_certify_lines_and_workers(models, tmp_path):
     pooled = _run("certify", str(models["planar"]), "--lines", str(pairs), "--json", "--quiet", "--workers", "2")
     assert alone.returncode == 0 and pooled.returncode == 0, pooled.stderr
     assert json.loads(alone.stdout) == json.loads(pooled.stdout) and len(json.loads(alone.stdout)["lines"]) == 6
+    first = _run("certify", str(models["planar"]), "--lines", str(pairs), "--first-change-only", "--json", "--quiet")
+    assert first.returncode == 0, first.stderr
+    whole = json.loads(alone.stdout)["lines"]
+    assert [r["lipschitz_squared"] for r in json.loads(first.stdout)["lines"]] == [None] * 6
+    assert all(r["lipschitz_squared"] is not None for r in whole)
+    assert [{**r, "lipschitz_squared": None} for r in whole] == json.loads(first.stdout)["lines"]
+    _assert_user_error(_run("certify", str(models["planar"]), "--first-change-only"), "give --lines")
     _assert_user_error(_run("certify", str(models["planar"]), "--workers", "2", "--ray", "auto"), "not both")
     _assert_user_error(_run("certify", str(models["planar"]), "--lines", str(tmp_path / "none.npz")), "no pairs file")
     np.savez(tmp_path / "bad.npz", start=rng.random((6, 3)), end=rng.random((6, 3)))
@@ -279,6 +286,9 @@ def test_certify_onnx_and_pt2_files(tmp_path):
         rows = json.loads(result.stdout)["lines"]
         assert [r["t"] for r in rows] == [None if c.t is None else str(c.t) for c in expected]
         assert [r["label"] for r in rows] == [c.label for c in expected]
+        first = _run("certify", str(path), "--lines", str(tmp_path / "pairs.npz"), "--first-change-only", "--json")
+        assert first.returncode == 0, first.stderr
+        assert [{**r, "lipschitz_squared": None} for r in rows] == json.loads(first.stdout)["lines"]
     x = rng.standard_normal((30, 2)).astype(np.float32)
     y = rng.integers(0, 3, 30)
     np.savez(tmp_path / "data.npz", x=x, y=y)
@@ -297,6 +307,8 @@ def test_certify_onnx_and_pt2_files(tmp_path):
         torch.onnx.export(_TwoBranches().eval(), (torch.zeros(1, 2),), str(branches), dynamo=False)
     _assert_user_error(_run("certify", str(branches), "--data", str(tmp_path / "data.npz")), "node '")
     assert _run("certify", str(branches), "--lines", str(tmp_path / "pairs.npz"), "--quiet").returncode == 0
+    first = _run("certify", str(branches), "--lines", str(tmp_path / "pairs.npz"), "--first-change-only")
+    _assert_user_error(first, "node '")  # the screen reads a chain of layers only
 
 
 class _TwoBranches(torch.nn.Module):

@@ -12,6 +12,7 @@ from torch import nn
 import cpwl
 import nets
 from nets.certify import Certifier, certified_robust_accuracy, robustness
+from nets.certify._recent import Recent
 from nets.semantics import register
 from nets.semantics.snapshot import state_key
 
@@ -27,7 +28,7 @@ def built(monkeypatch):
             super().__init__(*args, **kwargs)
 
     monkeypatch.setattr(robustness, "Certifier", Counting)
-    monkeypatch.setattr(robustness, "_RECENT", [])
+    monkeypatch.setattr(robustness, "_RECENT", Recent(4))
     return count
 
 
@@ -192,7 +193,7 @@ def test_the_reuse_keeps_a_few_models(built):
     x, y = _data(models[0])
     for model in models:
         certified_robust_accuracy(model, x, y, "1/8")
-    assert [entry[0] for entry in robustness._RECENT] == models[-robustness._KEPT :]
+    assert robustness._RECENT.models() == models[-robustness._RECENT.kept :]
     certified_robust_accuracy(models[-1], x, y, "1/8")
     certified_robust_accuracy(models[0], x, y, "1/8")  # forgotten: translated again
     assert len(built) == 7

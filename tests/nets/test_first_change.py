@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import nets
-from cpwl.errors import InvalidArgument
+from cpwl.errors import InvalidArgument, UnsupportedModuleError
 from nets.certify import line_certificate
 from nets.certify.first_change import LineCertifier
 
@@ -92,3 +92,79 @@ def test_changed_weights_are_refused():
         model[0].weight.mul_(2)
     with pytest.raises(InvalidArgument, match="changed"):
         certifier.first_change([0.0, 0.0, 0.0], [1.0, 1.0, 1.0])
+
+
+def test_line_certificate_without_the_lipschitz_constant_restricts_only_a_stretch():
+    """``line_certificate(..., lipschitz=False)`` gives the whole certificate's label, ``t``
+    and length (the constant is ``None``) for a module, a flat point read in the model's
+    recorded shape, and an ONNX file; the exact engine never restricts the whole segment of
+    a long segment whose label changes."""
+    from cpwl import Network
+
+    model = _model(7, "relu")
+    g = torch.Generator().manual_seed(11)
+    seen, restrict = [], Network.restrict_to_line
+
+    def recording(self, start, end, **kwargs):
+        seen.append((tuple(start), tuple(end)))
+        return restrict(self, start, end, **kwargs)
+
+    changed = 0
+    for _ in range(6):
+        start = torch.randn(3, generator=g)
+        end = start + 8 * torch.randn(3, generator=g)
+        whole = line_certificate(model, start, end)
+        assert whole.lipschitz_squared is not None and whole.lipschitz_upper is not None
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Network, "restrict_to_line", recording)
+            seen.clear()
+            lazy = line_certificate(model, start, end, lipschitz=False)
+        assert (lazy.label, lazy.t, lazy.length_squared) == (whole.label, whole.t, whole.length_squared)
+        assert lazy.lipschitz_squared is None and lazy.lipschitz_upper is None
+        whole_segment = (tuple(Fraction(float(v)) for v in start), tuple(Fraction(float(v)) for v in end))
+        assert all((tuple(map(Fraction, a)), tuple(map(Fraction, b))) != whole_segment for a, b in seen)
+        assert seen or lazy.t is None  # a change is found by restricting a stretch exactly
+        changed += lazy.t is not None
+    assert changed >= 3
+
+
+def test_line_certificate_without_the_lipschitz_constant_reads_graph_files_and_refuses_others(tmp_path):
+    import warnings
+
+    model = _model(3, "maxmin")
+    path = tmp_path / "m.onnx"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model, (torch.zeros(1, 3),), str(path), dynamo=False)
+    start, end = [0.5, -1.0, 2.0], [-3.0, 4.0, 1.0]
+    whole, lazy = line_certificate(model, start, end), line_certificate(str(path), start, end, lipschitz=False)
+    assert (lazy.label, lazy.t, lazy.lipschitz_squared) == (whole.label, whole.t, None)
+    with pytest.raises(InvalidArgument, match="torch module or an .onnx/.pt2 path"):
+        line_certificate("model.pt", start, end, lipschitz=False)
+
+
+def test_line_certificate_reuses_its_certifier_until_the_model_changes(monkeypatch):
+    from nets.certify import first_change, line
+    from nets.certify._recent import Recent
+
+    made = []
+
+    class Counting(first_change.LineCertifier):
+        def __init__(self, *args, **kwargs):
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(first_change, "LineCertifier", Counting)
+    monkeypatch.setattr(line, "_RECENT", Recent(4))
+    model = _model(5, "n")
+    start, end = [0.5, -1.0, 2.0], [-3.0, 4.0, 1.0]
+    first = [line_certificate(model, start, end, lipschitz=False) for _ in range(3)]
+    assert len(made) == 1 and first[0] == first[2]
+    with torch.no_grad():
+        model[2].bias.add_(3.0)  # another model now: a fresh certifier, the whole answer
+    again = line_certificate(model, start, end, lipschitz=False)
+    whole = line_certificate(model, start, end)
+    assert len(made) == 2 and (again.label, again.t) == (whole.label, whole.t)
+    model.register_forward_hook(lambda module, args, out: out)  # a hook: refused, not reused
+    with pytest.raises(UnsupportedModuleError, match="forward hook"):
+        line_certificate(model, start, end, lipschitz=False)

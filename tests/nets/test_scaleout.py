@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import nets
-from nets.certify import line_certificate
+from nets.certify import LineCertificate, line_certificate
 from nets.certify.scaleout import certified_accuracy, line_certificates
 
 RADII = ["0", "1/20", "1/10", "1/4"]
@@ -45,6 +45,12 @@ def test_the_reference_is_not_trivial(job):
     )
     assert lines == [line_certificate(model, a, b) for a, b in pairs]
     assert any(c.t is not None for c in lines) and any(c.t is None for c in lines)
+
+
+def test_first_changes_only_are_the_whole_certificates_without_the_constant(job):
+    model, x, y, pairs, reference, lines = job
+    first_only = line_certificates(model, pairs, shard_size=5, lipschitz=False)
+    assert first_only == [LineCertificate(c.label, c.t, c.length_squared, None) for c in lines]
 
 
 def test_a_local_pool_gives_the_same_answer(job, tmp_path):
@@ -152,6 +158,8 @@ def test_graph_files_certify_along_lines_and_in_accuracy(tmp_path):
     expected = [line_certificate(model, a, b) for a, b in pairs]
     assert any(c.t is not None for c in expected)  # label changes to find
     assert line_certificates(str(path), pairs, shard_size=2) == expected
+    first_only = [LineCertificate(c.label, c.t, c.length_squared, None) for c in expected]
+    assert line_certificates(str(path), pairs, shard_size=3, workers=2, lipschitz=False) == first_only
     assert [line_certificate(str(path), a, b) for a, b in pairs] == expected
     x, y = torch.randn(12, 3), torch.randint(0, 3, (12,))
     want = certified_robust_accuracy(model, x, y, "1/10")
