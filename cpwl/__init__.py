@@ -13,6 +13,7 @@ from cpwl.affine import Affine, FloatForm
 from cpwl.conv import Conv2d
 from cpwl.cpwl_map import CPWLMap
 from cpwl.derivatives import DerivativeBounds, derivative_bounds
+from cpwl.device import residue_device
 from cpwl.distances import l2_distance_squared, sup_distance
 from cpwl.enclosure import Enclosure, sqrt_upper
 from cpwl.errors import (
@@ -76,6 +77,7 @@ __all__ = [
     "breakpoint_limit",
     "derivative_bounds",
     "memory_limit",
+    "residue_device",
     "is_psd",
     "l2_distance_squared",
     "maximum",

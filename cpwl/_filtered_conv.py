@@ -14,6 +14,7 @@ import numpy as np
 
 from cpwl._filtered import _REL, _SLACK, _TINY, _U, Propagation, _row_max, grown, log2_bound
 from cpwl._modular import _CHUNK, reduce_by
+from cpwl.device import current as current_device
 from cpwl.errors import ShapeError
 
 #: Working memory for the gathered patches of one chunk of pieces.
@@ -75,15 +76,15 @@ def _padded_size(layer) -> int:
     return c * (h + top + bottom) * (w + left + right)
 
 
-def _torch_conv(layer, rows: np.ndarray, kernel: np.ndarray):
-    """The convolution of flat feature maps (one per row), in float64 on the CPU: every
-    output is a plain sum of ``taps`` products (im2col and a matrix product; float64 has no
-    Winograd or FFT path there), so the float error bound of a dot product holds, and sums of
-    integers below ``2**53`` are exact."""
+def _torch_conv(layer, rows: np.ndarray, kernel: np.ndarray, device=None):
+    """The convolution of flat feature maps (one per row), in float64 on the CPU (or on
+    ``device``, with cuDNN off): every output is a plain sum of ``taps`` products (im2col and
+    a matrix product; there is no Winograd or FFT path then), so the float error bound of a
+    dot product holds, and sums of integers below ``2**53`` are exact."""
     import torch
     from torch.nn import functional
 
-    x = torch.from_numpy(np.ascontiguousarray(rows)).reshape((len(rows),) + layer.in_shape)
+    x = torch.from_numpy(np.ascontiguousarray(rows)).to(device or "cpu").reshape((len(rows),) + layer.in_shape)
     top, bottom, left, right = layer.padding
     padding = 0
     if layer.padding_mode == "zeros" and top == bottom and left == right:
@@ -91,10 +92,16 @@ def _torch_conv(layer, rows: np.ndarray, kernel: np.ndarray):
     elif any(layer.padding):
         mode = {"zeros": "constant"}.get(layer.padding_mode, layer.padding_mode)
         x = functional.pad(x, (left, right, top, bottom), mode=mode)
-    y = functional.conv2d(
-        x, torch.from_numpy(kernel), stride=layer.stride, padding=padding, dilation=layer.dilation, groups=layer.groups
-    )
-    return y.reshape(len(rows), -1).numpy()
+    with torch.backends.cudnn.flags(enabled=False):
+        y = functional.conv2d(
+            x,
+            torch.from_numpy(np.ascontiguousarray(kernel)).to(x.device),
+            stride=layer.stride,
+            padding=padding,
+            dilation=layer.dilation,
+            groups=layer.groups,
+        )
+    return y.reshape(len(rows), -1).cpu().numpy()
 
 
 def _conv(layer, rows: np.ndarray, kernel: np.ndarray) -> np.ndarray:
@@ -110,8 +117,9 @@ def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float, offsets
     added."""
     out_g, cin_g, kh, kw = kernel.shape
     per_slice = max(1, (_CHUNK - 1) // (kh * kw))  # the offsets count as one more term
+    device = current_device()
     if cin_g <= per_slice:
-        product = _torch_conv(layer, rows, kernel)
+        product = _torch_conv(layer, rows, kernel, device)
         product += offsets
         return reduce_by(product, p)
     total = offsets
@@ -120,9 +128,7 @@ def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float, offsets
     for lo in range(0, cin_g, per_slice):
         hi = min(cin_g, lo + per_slice)
         part_layer = _Slice(layer, hi - lo)
-        part = reduce_by(
-            _torch_conv(part_layer, maps[:, :, lo:hi].reshape(len(rows), -1), np.ascontiguousarray(kernel[:, lo:hi])), p
-        )
+        part = reduce_by(_torch_conv(part_layer, maps[:, :, lo:hi].reshape(len(rows), -1), kernel[:, lo:hi], device), p)
         total = reduce_by(total + part, p)
     return total
 

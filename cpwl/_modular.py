@@ -14,6 +14,8 @@ from typing import Optional
 import gmpy2
 import numpy as np
 
+from cpwl.device import current as current_device
+
 _PRIME_LIMIT = 1 << 21
 #: Inner-dimension block of one exact product: ``_CHUNK * (2**21)**2 + 2**21 < 2**53``.
 _CHUNK = 2047
@@ -76,7 +78,11 @@ class Moduli:
     def matmul(self, left: np.ndarray, right: np.ndarray, add: Optional[tuple] = None) -> np.ndarray:
         """Exact residues of ``left @ right`` for residue stacks ``(count, r, k) @ (count, k, c)``;
         ``add=(first, rows)`` adds the ``(count, c)`` residues ``rows`` to every row from
-        ``first`` on (a bias) before the reduction."""
+        ``first`` on (a bias) before the reduction.  Inside :func:`cpwl.residue_device` the
+        products run with torch on that device (the same integers: see :mod:`cpwl.device`)."""
+        device = current_device()
+        if device is not None:
+            return self._torch_matmul(left, right, add, device)
         out = np.empty((self.count, left.shape[1], right.shape[2]))
         part = np.empty(out.shape[1:])
         for start in range(0, left.shape[-1], _CHUNK):
@@ -89,6 +95,21 @@ class Moduli:
                     out[n] += part
         if left.shape[-1] == 0:
             out.fill(0)
+        if add is not None:
+            out[:, add[0] :] += add[1][:, None, :]
+        return self.reduce(out)
+
+    def _torch_matmul(self, left: np.ndarray, right: np.ndarray, add: Optional[tuple], device) -> np.ndarray:
+        """:meth:`matmul` with one batched torch product per block of ``_CHUNK`` inner terms
+        on ``device``; each block's integers come back to be reduced here."""
+        import torch
+
+        L, R = torch.from_numpy(np.ascontiguousarray(left)), torch.from_numpy(np.ascontiguousarray(right))
+        L, R = L.to(device), R.to(device)
+        out = np.zeros((self.count, left.shape[1], right.shape[2]))
+        for start in range(0, left.shape[-1], _CHUNK):
+            block = torch.bmm(L[:, :, start : start + _CHUNK], R[:, start : start + _CHUNK, :]).cpu().numpy()
+            out = self.reduce(out + block) if start else block  # a reduced sum plus a block stays below 2**53
         if add is not None:
             out[:, add[0] :] += add[1][:, None, :]
         return self.reduce(out)

@@ -31,6 +31,8 @@ from typing import Optional
 import numpy as np
 from gmpy2 import mpq
 
+from cpwl.device import current as current_device
+from cpwl.device import residue_device
 from cpwl.errors import InvalidArgument, MemoryLimitError
 from cpwl.interval import Interval
 from cpwl.limits import _BYTES, _LIMIT, breakpoint_limit, check_breakpoints, memory_limit
@@ -153,17 +155,18 @@ def join(parts: Sequence, keep_junctions: bool = False):
 
 
 def _in_processes(jobs: list, workers: int) -> list:
-    """Run the segment jobs in a pool of fresh processes, with this process's limits."""
+    """Run the segment jobs in a pool of fresh processes, with this process's limits and
+    residue device."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    limits = (_BYTES.get(), _LIMIT.get())
+    limits = (_BYTES.get(), _LIMIT.get(), current_device())
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
         return list(pool.map(_limited_job, [(limits, job) for job in jobs]))
 
 
 def _limited_job(payload):
-    (max_bytes, max_breakpoints), job = payload
-    with memory_limit(max_bytes), breakpoint_limit(max_breakpoints):
+    (max_bytes, max_breakpoints, device), job = payload
+    with memory_limit(max_bytes), breakpoint_limit(max_breakpoints), residue_device(device):
         return _job(*job)

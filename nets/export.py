@@ -20,6 +20,7 @@ Examples:
 
 from __future__ import annotations
 
+import contextlib
 from typing import Optional
 
 import numpy as np
@@ -37,6 +38,7 @@ __all__ = [
     "evaluation_mode",
     "exact_point",
     "line_points",
+    "model_device",
     "restrict_to_line",
     "to_cpwl",
     "to_network",
@@ -68,7 +70,26 @@ def to_cpwl(module: nn.Module, domain=None, canonical: bool = True):
         >>> to_cpwl(model).breakpoints
         (Fraction(1, 2),)
     """
-    return translate(module, 1).network().to_cpwl(domain, canonical=canonical)
+    network = translate(module, 1).network()
+    with model_device(module):
+        return network.to_cpwl(domain, canonical=canonical)
+
+
+def model_device(module: nn.Module):
+    """A context in which the exact residue products run on the model's GPU
+    (:func:`cpwl.residue_device`) when its parameters live on one and no residue device is
+    set already; elsewhere, nothing changes.
+
+    Examples:
+        >>> with model_device(nn.Linear(2, 2)):    # a CPU model: numpy products, as before
+        ...     cpwl.device.current() is None
+        True
+    """
+    devices = {tensor.device for tensor in (*module.parameters(), *module.buffers())}
+    cuda = [device for device in devices if device.type == "cuda"]
+    if cpwl.device.current() is not None or len(cuda) != 1:
+        return contextlib.nullcontext()
+    return cpwl.residue_device(cuda[0])
 
 
 def exact_point(value, name: str = "point") -> tuple:
@@ -122,11 +143,9 @@ def restrict_to_line(
         (Fraction(1, 2),)
     """
     a, b, shape = line_points(module, start, end, input_shape)
-    return (
-        translate(module, shape)
-        .network()
-        .restrict_to_line(a, b, canonical=canonical, segments=segments, workers=workers)
-    )
+    network = translate(module, shape).network()
+    with model_device(module):
+        return network.restrict_to_line(a, b, canonical=canonical, segments=segments, workers=workers)
 
 
 def line_points(module: nn.Module, start, end, input_shape=None) -> tuple:
