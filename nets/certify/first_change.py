@@ -13,10 +13,13 @@ reads the first change of the predicted label off it.  A :class:`LineCertifier` 
    Lipschitz bound).  These radii are computed with ``Fraction``s, rounded toward safety;
 3. the segment is covered from ``t = 0`` up to the first point ``u`` the cover misses, and
    the first point ``w`` where another label provably wins closes the search on the right
-   (``w = 1`` if there is none); points are refined in ``[u, w]`` for a few rounds (around a
-   change both ends close in on it).  The first change lies in ``[u, w]``, and the exact
-   engine restricts the model to that stretch alone — one exact pass, however long the
-   segment.
+   (``w = 1`` if there is none).  The first change lies in ``[u, w]``;
+4. the exact engine restricts the model to that stretch alone, with a breakpoint budget
+   that makes the pass cost about what the next round of the screen would (16 points per
+   breakpoint): a stretch with more breakpoints stops the pass at the first layer that
+   exceeds the budget, and the next round places four times as many points in ``[u, w]``
+   (around a change both ends close in on it).  The last round's stretch is restricted
+   without a budget.
 
 Whenever the screen cannot settle the label at ``t = 0`` (a tie or near-tie), has no
 coverage for the model, or the model has no finite Lipschitz bound, the whole segment is
@@ -45,6 +48,7 @@ import numpy as np
 import torch
 from torch import nn
 
+import cpwl
 from cpwl import sqrt_upper
 from cpwl.errors import InvalidArgument, ShapeError
 from cpwl.rationals import as_fraction
@@ -60,6 +64,12 @@ __all__ = ["FirstChange", "LineCertifier"]
 #: A stretch of the segment this short is restricted exactly without refining further (the
 #: exact pass then costs about its fixed part, reading the weights' residues).
 _SHORT = Fraction(1, 2**10)
+#: Screen points that cost about as much as one breakpoint of an exact pass (one residue row
+#: per prime, a dozen primes, against one float64 row per point).
+_POINTS_PER_BREAKPOINT = 16
+#: What an exact pass over a stretch answers when the stretch has more breakpoints than the
+#: pass was allowed.
+_TOO_MANY = object()
 
 
 @dataclass(frozen=True)
@@ -87,9 +97,10 @@ class LineCertifier:
     :meth:`nets.certify.screen.Screen.lipschitz_bound`).  The screen runs in float64: along a
     segment the margins that matter are small, and float32's rounding bound on a wide layer
     (``gamma_n |W| |y|``) can exceed them.  The cover takes ``points`` screen points in its
-    first round and four times as many in each of the ``rounds - 1`` refinements of the gap
-    before it is restricted exactly.  It refuses to answer once the
-    model's parameters or buffers changed."""
+    first round (``points >= 2``) and four times as many in each of the ``rounds - 1``
+    refinements of the gap; after each round the gap is tried exactly within a breakpoint
+    budget, after the last one without.  It refuses to answer once the model's parameters or
+    buffers changed."""
 
     def __init__(self, module: nn.Module, input_shape=None, lipschitz=None, points: int = 64, rounds: int = 4):
         translation = translate(module, input_shape)
@@ -110,6 +121,8 @@ class LineCertifier:
         if bound < 0:
             raise InvalidArgument(f"lipschitz must be a bound >= 0, got {bound}")
         self.lipschitz = bound
+        if int(points) < 2 or int(rounds) < 1:
+            raise InvalidArgument(f"points must be >= 2 and rounds >= 1, got points={points}, rounds={rounds}")
         self.points, self.rounds = int(points), int(rounds)
         self._fingerprint = fingerprint(module)
 
@@ -132,14 +145,20 @@ class LineCertifier:
         label, start_covered, _ = self._cover(a64, b64, [Fraction(0)], None, scale)
         if not start_covered:
             return self._exact(a, d, [(Fraction(0), Fraction(1))], None, length_squared)
-        u, right = self._gap(a64, b64, label, scale)
-        if u > 1:  # covered to the end
-            return FirstChange(label, None, length_squared, ())
-        # widen the stretch to 2**-24 grid points: [u', u) is covered and past right the label
-        # has already failed, so the first change stays inside, and short endpoints keep the
-        # exact engine's integers (and its number of primes) small
-        u, right = Fraction(math.floor(u * 2**24), 2**24), min(Fraction(1), Fraction(math.ceil(right * 2**24), 2**24))
-        return FirstChange(label, self._change_in(a, d, u, right, label), length_squared, ((u, right),))
+        u, right = Fraction(0), Fraction(1)
+        for round_ in range(self.rounds):
+            count = self.points * 4**round_  # a gap the cover keeps missing gets denser points
+            u, right = self._narrowed(a64, b64, label, scale, u, right, count)
+            if u > 1:  # covered to the end
+                return FirstChange(label, None, length_squared, ())
+            window = _on_grid(u, right)
+            last = round_ == self.rounds - 1 or right - u <= _SHORT
+            # an exact pass with at most this many breakpoints costs about what the next round would
+            budget = None if last else 4 * count // _POINTS_PER_BREAKPOINT
+            t = self._change_in(a, d, *window, label, budget)
+            if t is not _TOO_MANY:  # always so in the last round
+                break
+        return FirstChange(label, t, length_squared, (window,))
 
     def certificate(self, start, end) -> LineCertificate:
         """:meth:`first_change` as a :class:`nets.certify.LineCertificate` without the
@@ -189,30 +208,32 @@ class LineCertifier:
         start_covered = any(lo < ts[0] < hi for lo, hi in intervals)
         return label, start_covered, intervals
 
-    def _gap(self, a64, b64, label, scale) -> tuple:
-        """``(u, right)``: the label holds on ``[0, u)`` (the cover) and provably not at
-        ``right`` (or ``right = 1``), so the first change lies in ``[u, right]``; both ends
-        refined for ``rounds`` rounds of ``points`` points.  ``u > 1`` if the cover reaches
-        past 1."""
-        u, right = Fraction(0), Fraction(1)
-        for round_ in range(self.rounds):
-            count = self.points * 4**round_  # a gap the cover keeps missing gets denser points
-            ts = [u + (right - u) * Fraction(k, count - 1) for k in range(count)]
-            _, _, intervals = self._cover(a64, b64, ts, label, scale)
-            u = _reach(u, [iv for iv in intervals if iv[0] < iv[1]])
-            if u > right:
-                return u, right
-            right = min([lo for lo, hi in intervals if lo == hi and lo >= u] + [right])
-            if right - u <= _SHORT:  # short enough for one cheap exact pass
-                break
-        return u, right
+    def _narrowed(self, a64, b64, label, scale, u: Fraction, right: Fraction, count: int) -> tuple:
+        """``(u, right)`` after ``count`` screen points in ``[u, right]``: the label holds on
+        ``[0, u)`` (the cover; ``u > 1`` when it reaches past the end) and provably not at
+        ``right`` (or ``right`` is 1), so the first change lies in ``[u, right]``."""
+        ts = [u + (right - u) * Fraction(k, count - 1) for k in range(count)]
+        _, _, intervals = self._cover(a64, b64, ts, label, scale)
+        u = _reach(u, [iv for iv in intervals if iv[0] < iv[1]])
+        if u > right:
+            return u, right
+        return u, min([lo for lo, hi in intervals if lo == hi and lo >= u] + [right])
 
     # ------------------------------------------------------------------ exact stretches
-    def _change_in(self, a, d, u: Fraction, right: Fraction, label: int) -> Optional[Fraction]:
-        """The first ``t`` in ``[u, right]`` where ``label`` stops being the exact argmax."""
-        F = self.network.restrict_to_line(
-            [x + u * v for x, v in zip(a, d)], [x + right * v for x, v in zip(a, d)], canonical=False
-        )
+    def _change_in(self, a, d, u: Fraction, right: Fraction, label: int, budget: Optional[int] = None):
+        """The first ``t`` in ``[u, right]`` where ``label`` stops being the exact argmax
+        (``None``: nowhere), or ``_TOO_MANY`` when the stretch has more than ``budget``
+        breakpoints (the pass then stops at the first layer that exceeds it)."""
+        points = [x + u * v for x, v in zip(a, d)], [x + right * v for x, v in zip(a, d)]
+        if budget is None:
+            F = self.network.restrict_to_line(*points, canonical=False)
+        else:
+            limit = cpwl.limits._LIMIT.get()
+            try:
+                with cpwl.breakpoint_limit(budget if limit is None else min(budget, limit)):
+                    F = self.network.restrict_to_line(*points, canonical=False)
+            except cpwl.BreakpointLimitError:
+                return _TOO_MANY
         s = first_loss(F, label)
         return None if s is None else u + s * (right - u)
 
@@ -225,6 +246,13 @@ class LineCertifier:
             return FirstChange(None, Fraction(0), length_squared, tuple(windows))
         label = scores.index(top)
         return FirstChange(label, first_loss(F, label), length_squared, tuple(windows))
+
+
+def _on_grid(u: Fraction, right: Fraction) -> tuple:
+    """``[u, right]`` widened to points of the ``2**-24`` grid: ``[u', u)`` is covered and
+    past ``right`` the label has already failed, so the first change stays inside, and short
+    endpoints keep the exact engine's integers (and its number of primes) small."""
+    return Fraction(math.floor(u * 2**24), 2**24), min(Fraction(1), Fraction(math.ceil(right * 2**24), 2**24))
 
 
 def _reach(u: Fraction, intervals: list) -> Fraction:

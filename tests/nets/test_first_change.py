@@ -168,3 +168,60 @@ def test_line_certificate_reuses_its_certifier_until_the_model_changes(monkeypat
     model.register_forward_hook(lambda module, args, out: out)  # a hook: refused, not reused
     with pytest.raises(UnsupportedModuleError, match="forward hook"):
         line_certificate(model, start, end, lipschitz=False)
+
+
+def test_a_stretch_is_tried_exactly_within_a_budget_before_the_next_round(monkeypatch):
+    """After a round, the stretch that holds the change is restricted exactly unless it has
+    more breakpoints than the budget; over long segments of a wider model both happen (a
+    pass that stops at the budget, a pass that answers before the last round), and every
+    answer is the whole restriction's."""
+    from nets.certify import first_change
+
+    torch.manual_seed(4)
+    model = nn.Sequential(nn.Linear(3, 48), nn.ReLU(), nn.Linear(48, 48), nn.ReLU(), nn.Linear(48, 4)).eval()
+    certifier = LineCertifier(model, (3,), points=16)
+    outcomes = []
+    change_in = LineCertifier._change_in
+
+    def recording(self, a, d, u, right, label, budget=None):
+        t = change_in(self, a, d, u, right, label, budget)
+        outcomes.append((budget, t is first_change._TOO_MANY))
+        return t
+
+    monkeypatch.setattr(LineCertifier, "_change_in", recording)
+    g = torch.Generator().manual_seed(5)
+    for _ in range(10):
+        start = torch.randn(3, generator=g)
+        end = start + 12 * torch.randn(3, generator=g)
+        got, expected = certifier.first_change(start, end), line_certificate(model, start, end)
+        assert (got.label, got.t) == (expected.label, expected.t)
+    assert any(budget is not None and too_many for budget, too_many in outcomes)
+    assert any(budget is not None and not too_many for budget, too_many in outcomes)
+    assert all(not too_many for budget, too_many in outcomes if budget is None)
+
+
+def test_the_caller_s_breakpoint_limit_still_holds():
+    """The budget of a tried stretch never lifts the caller's limit: a last stretch with more
+    breakpoints than the caller allows raises, as the whole restriction would."""
+    import cpwl
+
+    model = _model(7, "relu")
+    certifier = LineCertifier(model, (3,), rounds=1)  # one round: its stretch is the last
+    g = torch.Generator().manual_seed(7)
+    start, end = torch.randn(3, generator=g), 40 * torch.randn(3, generator=g)
+    change = certifier.first_change(start, end)
+    ((u, right),) = change.exact_window
+    a = [Fraction(float(v)) for v in start]
+    d = [Fraction(float(v)) - x for v, x in zip(end, a)]
+    stretch = certifier.network.restrict_to_line(
+        [x + u * v for x, v in zip(a, d)], [x + right * v for x, v in zip(a, d)]
+    )
+    assert change.t is not None and len(stretch.breakpoints) >= 1
+    with pytest.raises(cpwl.BreakpointLimitError), cpwl.breakpoint_limit(0):
+        certifier.first_change(start, end)
+
+
+@pytest.mark.parametrize("settings", [{"points": 1}, {"rounds": 0}])
+def test_a_cover_without_points_or_rounds_is_refused(settings):
+    with pytest.raises(InvalidArgument, match="points must be >= 2 and rounds >= 1"):
+        LineCertifier(_model(0, "relu"), (3,), **settings)
