@@ -97,7 +97,8 @@ def line_certificate(model, start, end, *, lipschitz: bool = True) -> LineCertif
     covers the rest; a graph file must then be a chain of layers with residual additions);
     the label and ``t`` are the same, exactly.  The certifier prepared for a module is
     reused by the next calls while nothing its translation reads has changed (as
-    :func:`nets.certify.certified_robust_accuracy` reuses its certifier)."""
+    :func:`nets.certify.certified_robust_accuracy` reuses its certifier; the last two models'
+    are kept)."""
     if not lipschitz:
         module = GraphModel(model) if importer_for(model) is not None else model
         if not isinstance(module, nn.Module):
@@ -116,8 +117,9 @@ def line_certificate(model, start, end, *, lipschitz: bool = True) -> LineCertif
     return certificate_of(F_line, start, end)
 
 
-#: The line certifiers of the last few models ``line_certificate(..., lipschitz=False)`` saw.
-_RECENT = Recent(4)
+#: The line certifiers of the last two models ``line_certificate(..., lipschitz=False)`` saw
+#: (each keeps its network, and with it the weights' residues: hundreds of MB for a wide net).
+_RECENT = Recent(2)
 
 
 def _line_certifier(module: nn.Module, shape: tuple):
