@@ -32,6 +32,7 @@ __all__ = [
     "breakpoint_limit",
     "check_breakpoints",
     "check_memory",
+    "current_breakpoint_limit",
     "memory_limit",
 ]
 
@@ -87,9 +88,20 @@ def memory_limit(max_bytes: Optional[int]):
         _BYTES.reset(token)
 
 
+def current_breakpoint_limit() -> Optional[int]:
+    """The breakpoint limit in force here (``None``: no limit).
+
+    Examples:
+        >>> with breakpoint_limit(7):
+        ...     current_breakpoint_limit()
+        7
+    """
+    return _LIMIT.get()
+
+
 def check_breakpoints(count: int) -> None:
     """Raise :class:`BreakpointLimitError` if ``count`` exceeds the current limit."""
-    limit = _LIMIT.get()
+    limit = current_breakpoint_limit()
     if limit is not None and count > limit:
         raise BreakpointLimitError(
             f"the export reached {count} breakpoints, more than max_breakpoints={limit}; "

@@ -228,7 +228,7 @@ class LineCertifier:
         if budget is None:
             F = self.network.restrict_to_line(*points, canonical=False)
         else:
-            limit = cpwl.limits._LIMIT.get()
+            limit = cpwl.limits.current_breakpoint_limit()
             try:
                 with cpwl.breakpoint_limit(budget if limit is None else min(budget, limit)):
                     F = self.network.restrict_to_line(*points, canonical=False)
