@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Optional
 
 import numpy as np
@@ -225,6 +226,52 @@ class CPWLMap:
             [[1.0]]
         """
         return np.stack([f.evaluate(x) for f in self.components], axis=-1)
+
+    # ------------------------------------------------------------------ exact queries
+    def max_slope_norm_squared(self) -> Fraction:
+        """The largest ``||F'(x)||^2`` (sum of the components' squared slopes) over the
+        pieces, exactly; one integer sum per piece, no rational arithmetic.
+
+        Examples:
+            >>> CPWLMap.line([0, 0], [3, 4]).max_slope_norm_squared()
+            Fraction(25, 1)
+        """
+        A = self._A.astype(object)
+        largest = max((A * A).sum(axis=1).tolist()) if A.shape[1] else 0
+        return Fraction(int(largest), self._D * self._D)
+
+    def first_nonpositive(self) -> Optional[Fraction]:
+        """The first point of the domain where some component is ``<= 0`` (``None``: every
+        component stays positive); the domain must be bounded below.  Signs are taken at the
+        breakpoints and ends, all at once, in integers; one rational division per component
+        that reaches 0 on the piece where the first one does.
+
+        Examples:
+            >>> CPWLMap.line([1, 2], [-1, 0]).first_nonpositive()     # (1 - 2t, 2 - 2t): first 0 at 1/2
+            Fraction(1, 2)
+        """
+        lo, hi = self._domain._lo, self._domain._hi
+        if lo is None:
+            raise InvalidArgument(f"first_nonpositive needs a domain bounded below, got {self._domain}")
+        points = [lo, *self._bps] + ([] if hi is None else [hi])
+        pieces = [0, *range(len(self._bps))] + ([] if hi is None else [len(self._bps)])
+        A, C = self._A.astype(object)[pieces], self._C.astype(object)[pieces]
+        num = _intarrays.ints([q.numerator for q in points])[:, None]
+        den = _intarrays.ints([q.denominator for q in points])[:, None]
+        down = (A * num + C * den <= 0).astype(bool)  # the sign of the value: D and den are positive
+        hit = np.flatnonzero(down.any(axis=1))
+        if len(hit) and hit[0] == 0:
+            return _to_fraction(lo)
+        if len(hit):
+            piece, columns = hit[0] - 1, np.flatnonzero(down[hit[0]])
+        elif hi is None:  # the last piece, out to +infinity: the components that fall
+            piece = len(self._bps)
+            columns = np.flatnonzero(self._A.astype(object)[piece] < 0)
+            if not len(columns):
+                return None
+        else:
+            return None
+        return _to_fraction(min(mpq(-int(self._C[piece, i]), int(self._A[piece, i])) for i in columns))
 
     # ------------------------------------------------------------------ operations
     def affine(self, W, b=None) -> CPWLMap:

@@ -56,20 +56,11 @@ class LineCertificate:
         return None if self.t is None else self.t * self.t * self.length_squared
 
 
-def _first_nonpositive(g) -> Optional[Fraction]:
-    """First ``t`` of the domain where the CPWL ``g`` is ``<= 0``, or ``None``."""
-    for lo, hi, s, c in g.pieces():
-        if s * lo + c <= 0:
-            return lo
-        if s * hi + c <= 0:
-            return -c / s
-    return None
-
-
 def first_loss(F, label: int) -> Optional[Fraction]:
-    """The first parameter of the exact map ``F``'s domain where output ``label`` stops being
-    the strict argmax (a tie counts), or ``None``: the first zero of the differences
-    ``F_label - F_i``, all formed at once by one exact affine map.
+    """The first parameter of the exact map ``F``'s domain (bounded below) where output
+    ``label`` stops being the strict argmax (a tie counts), or ``None``: the first point where
+    one of the differences ``F_label - F_i``, all formed at once by one exact affine map, is
+    ``<= 0`` (:meth:`cpwl.CPWLMap.first_nonpositive`).
 
     Examples:
         >>> from cpwl import CPWLMap
@@ -79,8 +70,7 @@ def first_loss(F, label: int) -> Optional[Fraction]:
     if F.dim == 1:
         return None
     W = [[(1 if j == label else 0) - (1 if j == i else 0) for j in range(F.dim)] for i in range(F.dim) if i != label]
-    changes = [t for g in F.affine(W).components if (t := _first_nonpositive(g)) is not None]
-    return min(changes, default=None)
+    return F.affine(W).first_nonpositive()
 
 
 def line_certificate(model, start, end, *, lipschitz: bool = True) -> LineCertificate:
@@ -143,11 +133,7 @@ def certificate_of(F_line, start, end) -> LineCertificate:
     a, _ = exact_point(start, "start")
     b, _ = exact_point(end, "end")
     length_squared = Fraction(sum((y - x) ** 2 for x, y in zip(a, b)))
-    comps = F_line.components
-    per_piece = zip(*(f.slopes for f in comps))
-    lipschitz_squared = (
-        max(sum(s * s for s in slopes) for slopes in per_piece) / length_squared if length_squared else Fraction(0)
-    )
+    lipschitz_squared = F_line.max_slope_norm_squared() / length_squared if length_squared else Fraction(0)
     scores = F_line(0)
     top = max(scores)
     if scores.count(top) > 1:
