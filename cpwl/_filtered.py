@@ -30,7 +30,7 @@ import numpy as np
 from gmpy2 import mpq
 
 from cpwl import _intarrays, _modular, _pieces
-from cpwl._floats import ratio_to_float
+from cpwl._floats import ratio_to_float, rationals_to_float
 from cpwl.errors import ShapeError
 from cpwl.limits import check_breakpoints, check_memory
 
@@ -440,9 +440,7 @@ class Propagation:
     def _signs(self, points: list, pieces: np.ndarray, forms: Forms, levels: Levels, r: int) -> np.ndarray:
         """Exact signs of ``form - level r`` at rational ``points``, point ``q`` read on piece
         ``pieces[q]``: float where the filter proves it, exact integers elsewhere."""
-        tf = ratio_to_float(
-            _intarrays.ints([t.numerator for t in points]), _intarrays.ints([t.denominator for t in points])
-        )[0][:, None]
+        tf = rationals_to_float(points)[:, None]
         et = _REL * np.abs(tf) + _TINY
         Af, Cf = forms.Af[pieces], forms.Cf[pieces]
         eA, eC = forms.eA[pieces][:, None], forms.eC[pieces][:, None]

@@ -75,7 +75,7 @@ def subnormals_kept():
 
 
 def _small(ints: np.ndarray) -> bool:
-    return ints.size == 0 or max(abs(int(v)) for v in ints.ravel()) < 2**53
+    return ints.size == 0 or int(np.abs(ints).max()) < 2**53
 
 
 def _power_of_two(den) -> bool:
@@ -88,6 +88,22 @@ def _one(num: int, den: int) -> float:
         return float(mpq(num, den))
     except OverflowError:
         return float("inf") if (num > 0) == (den > 0) else float("-inf")
+
+
+def rationals_to_float(values) -> np.ndarray:
+    """float64 images of rationals (``gmpy2.mpq`` or ``Fraction``), each within ``2**-52``
+    relatively or :data:`UNDERFLOW` absolutely of its value, ``±inf`` beyond the float range:
+    one conversion each, without splitting them into numerators and denominators.
+
+    Examples:
+        >>> from fractions import Fraction
+        >>> rationals_to_float([mpq(1, 4), Fraction(-3, 2), mpq(10**400, 3)]).tolist()
+        [0.25, -1.5, inf]
+    """
+    try:
+        return np.array([float(q) for q in values], dtype=np.float64)
+    except OverflowError:
+        return np.array([_one(int(q.numerator), int(q.denominator)) for q in values], dtype=np.float64)
 
 
 def ratio_to_float(num: np.ndarray, den) -> tuple:
