@@ -174,11 +174,13 @@ def report(results: dict) -> str:
             [
                 r["network"],
                 r["activation_layers"],
-                r["breakpoints"],
-                r["exact_s"],
+                r.get("breakpoints"),
+                r.get("exact_s"),
+                r.get("gpu_s"),
+                r.get("gpu_same_breakpoints"),
                 r.get("float64_s"),
                 r.get("exact_over_float64"),
-                f"{r['exact_peak_gib']:.2f} (budget {r['budget_gib']:g})",
+                f"{r['exact_peak_gib']:.2f} (budget {r['budget_gib']:g})" if "exact_peak_gib" in r else None,
                 f"{r['float64']['breakpoints']} / {_fmt(r['float64']['max_position_gap'])}" if "float64" in r else None,
             ]
             for r in results["conv"]
@@ -191,6 +193,8 @@ def report(results: dict) -> str:
                     "activation layers",
                     "exact bps",
                     "exact s",
+                    "exact on GPU s",
+                    "GPU = CPU",
                     "float64 s",
                     "exact/float64",
                     "exact peak GiB",

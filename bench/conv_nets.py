@@ -6,7 +6,9 @@ scaled up to the input size and copied to three channels: random-init AOL convs 
 maps (Dirac init), under which every MaxMin after the first is already sorted, which is not
 what a trained net does.  Each contender runs in a fresh process, so its peak resident memory
 is its own; the exact run works under :func:`cpwl.memory_limit` (segments are halved when a
-step would not fit)."""
+step would not fit).  Where CUDA is present the exact engine runs a second time with its
+residue products on the GPU (:func:`cpwl.residue_device`), and its breakpoints must equal the
+CPU run's, exactly."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import io
 import multiprocessing
 import resource
 import time
+from typing import Optional
 
 import numpy as np
 import torch
@@ -60,20 +63,23 @@ def trained_net(size: int, base: int, blocks: int, images: int, epochs: int, see
     return model, test_x[0], test_x[other]
 
 
-def _exact(payload) -> dict:
+def _exact(payload, device=None) -> dict:
+    """The exact restriction, its residue products on ``device`` (``None``: numpy on the CPU)."""
     import pickle
 
-    from cpwl import memory_limit
+    from cpwl import memory_limit, residue_device
 
     net, start, end, budget = pickle.loads(payload)
     t0 = time.perf_counter()
-    with memory_limit(budget):
+    with memory_limit(budget), residue_device(device):
         F = net.restrict_to_line(start, end, canonical=False)
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
         "breakpoints": [float(t) for t in F.breakpoints],
+        "exact_breakpoints": [str(t) for t in F.breakpoints],
         "peak_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        "device_peak_gib": torch.cuda.max_memory_allocated() / 2**30 if device == "cuda" else None,
     }
 
 
@@ -93,21 +99,33 @@ def _float(payload) -> dict:
     }
 
 
-def _in_fresh_process(fn, payload) -> dict:
+def _in_fresh_process(fn, *args) -> dict:
     context = multiprocessing.get_context("spawn")
     with context.Pool(1) as pool:
-        return pool.apply(fn, (payload,))
+        return pool.apply(fn, args)
 
 
 def row(
-    size: int, base: int, blocks: int, images: int, epochs: int, budget_gib: float = 4.0, with_float: bool = True
+    size: int,
+    base: int,
+    blocks: int,
+    images: int,
+    epochs: int,
+    budget_gib: float = 4.0,
+    with_float: bool = True,
+    on_cpu: bool = True,
+    on_gpu: Optional[bool] = None,
 ) -> dict:
-    """Train, export, and restrict the net to the segment between two test digits: the exact
-    engine and (``with_float``) the float64 vertex reference, each in its own process."""
+    """Train, export, and restrict the net to the segment between two test digits, each
+    contender in its own process: the exact engine on the CPU (``on_cpu``), the exact engine
+    with its residue products on the GPU (``on_gpu``; default: when CUDA is present), and
+    (``with_float``) the float64 vertex reference.  The GPU's breakpoints are compared with
+    the CPU's exactly when both ran."""
     import pickle
 
     from nets.export import to_network
 
+    on_gpu = torch.cuda.is_available() if on_gpu is None else on_gpu
     t0 = time.perf_counter()
     model, a, b = trained_net(size, base, blocks, images, epochs)
     train_s = time.perf_counter() - t0
@@ -116,24 +134,32 @@ def row(
     buffer = io.BytesIO()
     pickle.dump((net, start.tolist(), end.tolist(), int(budget_gib * 2**30)), buffer)
     payload = buffer.getvalue()
-    exact = _in_fresh_process(_exact, payload)
     out = {
         "network": f"3x{size}x{size}, base {base}, {blocks} blocks",
         "activation_layers": 1 + 2 * blocks,
         "train_s": train_s,
         "budget_gib": budget_gib,
-        "breakpoints": len(exact["breakpoints"]),
-        "exact_s": exact["seconds"],
-        "exact_peak_gib": exact["peak_gib"],
     }
+    exact = _in_fresh_process(_exact, payload) if on_cpu else None
+    gpu = _in_fresh_process(_exact, payload, "cuda") if on_gpu else None
+    first = exact or gpu
+    if first is None:
+        return out
+    out.update(breakpoints=len(first["breakpoints"]))
+    if exact:
+        out.update(exact_s=exact["seconds"], exact_peak_gib=exact["peak_gib"])
+    if gpu:
+        out.update(gpu_s=gpu["seconds"], gpu_peak_gib=gpu["peak_gib"], gpu_device_peak_gib=gpu["device_peak_gib"])
+        if exact:
+            out.update(gpu_same_breakpoints=gpu["exact_breakpoints"] == exact["exact_breakpoints"])
     if with_float:
         ref = _in_fresh_process(_float, payload)
-        ours, theirs = np.array(exact["breakpoints"]), np.sort(np.array(ref["breakpoints"]))
+        ours, theirs = np.array(first["breakpoints"]), np.sort(np.array(ref["breakpoints"]))
         same = len(ours) == len(theirs)
         out.update(
             float64_s=ref["seconds"],
             float64_peak_gib=ref["peak_gib"],
-            exact_over_float64=exact["seconds"] / ref["seconds"],
+            exact_over_float64=exact["seconds"] / ref["seconds"] if exact else None,
             float64={
                 "breakpoints": len(theirs),
                 "same_count": same,

@@ -18,3 +18,22 @@ def test_bench_quick(tmp_path, capsys):
     for row in results["activations"] + results["conv"]:  # the float reference sees the same breakpoints
         assert row["breakpoints"] > 0 and row["float64"]["breakpoints"] == row["breakpoints"], row
     assert "exact/regioncam" in printed and "N/MaxMin" in printed and "exact peak GiB" in printed
+
+
+def test_conv_row_s_exact_run_on_a_residue_device_gives_the_same_breakpoints():
+    """Part 8's exact contender with its residue products in torch (``"cpu"`` here, ``"cuda"``
+    in the bench where a GPU is present) finds the numpy run's breakpoints, exactly."""
+    import io
+    import pickle
+
+    from bench import conv_nets
+    from nets.export import to_network
+
+    size, base, blocks, images, epochs = conv_nets.QUICK[0]
+    model, a, b = conv_nets.trained_net(size, base, blocks, images, epochs)
+    net = to_network(model, input_shape=(3, size, size))
+    buffer = io.BytesIO()
+    pickle.dump((net, a.flatten().double().tolist(), b.flatten().double().tolist(), 2**30), buffer)
+    numpy_run, torch_run = conv_nets._exact(buffer.getvalue()), conv_nets._exact(buffer.getvalue(), "cpu")
+    assert len(numpy_run["exact_breakpoints"]) > 0
+    assert torch_run["exact_breakpoints"] == numpy_run["exact_breakpoints"]
