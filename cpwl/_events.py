@@ -184,14 +184,21 @@ class EventPropagation(Propagation):
     def _directions(self, cols: np.ndarray) -> np.ndarray:
         """The residues of every event's direction at the components ``cols`` (sorted),
         ``(primes, events, len(cols))``: the dense rows, then the sparse events."""
-        dense = np.take(self._Dir, cols, axis=2)
-        sparse = np.zeros((self._mod.count, len(self._unit), len(cols)))
+        n, dense = self._mod.count, self._Dir.shape[1]
+        out = np.empty((n, dense + len(self._unit), len(cols)))
+        np.take(self._Dir, cols, axis=2, out=out[:, :dense], mode="clip")  # clip: no buffered copy
+        self._write_sparse(out[:, dense:], cols)
+        return out
+
+    def _write_sparse(self, out: np.ndarray, cols: np.ndarray) -> None:
+        """Write the sparse events' directions at the components ``cols`` (sorted) into
+        ``out`` (primes, sparse events, len(cols))."""
+        out[...] = 0.0
         rows = np.arange(len(self._unit))
         for k in range(2) if len(cols) else ():  # two different components (or a second scale 0)
             at = np.minimum(np.searchsorted(cols, self._unit[:, k]), len(cols) - 1)
             hit = cols[at] == self._unit[:, k]
-            sparse[:, rows[hit], at[hit]] += self._scale[:, hit, k]
-        return np.concatenate([dense, sparse], axis=1)
+            out[:, rows[hit], at[hit]] += self._scale[:, hit, k]
 
     # ------------------------------------------------------------------ refinement
     def refine(self, forms, levels, bytes_per_piece, what) -> tuple:
@@ -348,7 +355,11 @@ class EventPropagation(Propagation):
         """Write the sparse events' directions out as dense rows (before a layer that mixes
         or copies components)."""
         if len(self._unit):
-            self._Dir = self._directions(np.arange(self._Dir.shape[2]))
+            n, dense, width = self._Dir.shape
+            rows = np.empty((n, dense + len(self._unit), width))  # written once: no gathered copy
+            rows[:, :dense] = self._Dir
+            self._write_sparse(rows[:, dense:], np.arange(width))
+            self._Dir = rows
             self._unit, self._scale = np.zeros((0, 2), dtype=np.int64), np.zeros((self._mod.count, 0, 2))
 
     def _take_columns(self, cols: np.ndarray, zeros=()) -> None:
@@ -370,7 +381,7 @@ class EventPropagation(Propagation):
         E, rows = self._Dir.shape[1], 2 * chunk
         moved = np.empty((n, E, bias.shape[1]))
         for lo in range(0, E, rows):
-            moved[:, lo : lo + rows] = conv(self._Dir[:, lo : lo + rows], None)
+            conv(self._Dir[:, lo : lo + rows], None, moved[:, lo : lo + rows])  # written in place
         self._Dir = moved
         self._asked = []
 

@@ -44,7 +44,9 @@ def apply(state: Propagation, layer) -> None:
         hi = min(P, lo + chunk)
         Af[lo:hi] = _conv(layer, state._Af[lo:hi], Wf.reshape(layer.kernel_shape))
         Cf[lo:hi] = _conv(layer, state._Cf[lo:hi], Wf.reshape(layer.kernel_shape)) + np.repeat(bf, out // len(bf))
-    state._conv_residues(lambda rows, offsets: residue_conv(state, layer, kernels, rows, offsets), bias, chunk)
+    state._conv_residues(
+        lambda rows, offsets, out=None: residue_conv(state, layer, kernels, rows, offsets, out), bias, chunk
+    )
     rel = 0.0 if exact else _REL
     taps = Wf.shape[1]
     gamma = taps * _U / (1 - taps * _U) + rel
@@ -58,15 +60,15 @@ def apply(state: Propagation, layer) -> None:
     state._D *= den
 
 
-def residue_conv(state: Propagation, layer, kernels: np.ndarray, rows: np.ndarray, offsets) -> np.ndarray:
+def residue_conv(state: Propagation, layer, kernels: np.ndarray, rows: np.ndarray, offsets, out=None) -> np.ndarray:
     """Exact residues ``(primes, rows, out)`` of the convolution of residue rows ``(primes,
-    rows, in)``, plus the residues ``offsets`` (same shape as the result, or ``None``)."""
-    n, out = state._mod.count, layer.out_features
-    result = np.empty((n, rows.shape[1], out))
-    zero = np.zeros((rows.shape[1], out))
+    rows, in)``, plus the residues ``offsets`` (same shape as the result, or ``None``),
+    written to ``out`` if given (no copy of the result is made)."""
+    n = state._mod.count
+    result = np.empty((n, rows.shape[1], layer.out_features)) if out is None else out
     for i in range(n):
-        extra = zero if offsets is None else offsets[i]
-        result[i] = _residue_conv(layer, rows[i], kernels[i], state._mod.primes[i], extra)
+        extra = None if offsets is None else offsets[i]
+        _residue_conv(layer, rows[i], kernels[i], state._mod.primes[i], extra, result[i])
     return result
 
 
@@ -110,18 +112,20 @@ def _conv(layer, rows: np.ndarray, kernel: np.ndarray) -> np.ndarray:
         return _torch_conv(layer, rows, kernel)
 
 
-def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float, offsets: np.ndarray) -> np.ndarray:
-    """Exact residues modulo ``p`` of the convolution of residue rows with a residue kernel,
-    plus ``offsets`` (residues): the input channels are taken in slices small enough that
-    every sum of products stays below ``2**53``, each slice's result reduced, the slices
-    added."""
+def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float, offsets, out: np.ndarray) -> None:
+    """Write to ``out`` the exact residues modulo ``p`` of the convolution of residue rows
+    with a residue kernel, plus ``offsets`` (residues, or ``None``): the input channels are
+    taken in slices small enough that every sum of products stays below ``2**53``, each
+    slice's result reduced, the slices added."""
     out_g, cin_g, kh, kw = kernel.shape
     per_slice = max(1, (_CHUNK - 1) // (kh * kw))  # the offsets count as one more term
     device = current_device()
     if cin_g <= per_slice:
         product = _torch_conv(layer, rows, kernel, device)
-        product += offsets
-        return reduce_by(product, p)
+        if offsets is not None:
+            product += offsets
+        reduce_by(product, p, out=out)
+        return
     total = offsets
     c, h, w = layer.in_shape
     maps = rows.reshape(len(rows), layer.groups, cin_g, h * w)
@@ -129,8 +133,8 @@ def _residue_conv(layer, rows: np.ndarray, kernel: np.ndarray, p: float, offsets
         hi = min(cin_g, lo + per_slice)
         part_layer = _Slice(layer, hi - lo)
         part = reduce_by(_torch_conv(part_layer, maps[:, :, lo:hi].reshape(len(rows), -1), kernel[:, lo:hi], device), p)
-        total = reduce_by(total + part, p)
-    return total
+        total = part if total is None else reduce_by(total + part, p)
+    out[...] = total
 
 
 class _Slice:

@@ -133,15 +133,16 @@ class Moduli:
         return total.reshape(shape)
 
 
-def reduce_by(values: np.ndarray, p) -> np.ndarray:
+def reduce_by(values: np.ndarray, p, out: Optional[np.ndarray] = None) -> np.ndarray:
     """``values mod p`` for float64 integers in ``(-2**52, 2**53)`` and a prime ``p`` (or an
-    array of primes broadcasting against ``values``).
+    array of primes broadcasting against ``values``), written to ``out`` if given (an array
+    of the result's shape that is not ``values``).
 
     The quotient ``floor(values / p)``, taken from a float product, is off by at most one;
     ``quotient * p`` and the difference are exact integers below ``2**53``, and one
     correction step each way makes the remainder exact (``np.fmod`` is several times slower).
     """
-    rem = values * (1.0 / p)
+    rem = np.multiply(values, 1.0 / p, out=out)
     np.floor(rem, out=rem)
     rem *= p
     np.subtract(values, rem, out=rem)
