@@ -379,7 +379,10 @@ class EventPropagation(Propagation):
         offsets[:, 1] = bias  # the bias, on the offsets of the first piece only
         self._R0 = conv(self._R0[:, :, 0], offsets)[:, :, None, :]
         E, rows = self._Dir.shape[1], 2 * chunk
-        moved = np.empty((n, E, bias.shape[1]))
+        if self._Dir.shape[2] == bias.shape[1] and self._Dir.flags.c_contiguous and self._Dir.flags.writeable:
+            moved = self._Dir  # each block of rows is read before its result overwrites it (no new pages)
+        else:
+            moved = np.empty((n, E, bias.shape[1]))
         for lo in range(0, E, rows):
             conv(self._Dir[:, lo : lo + rows], None, moved[:, lo : lo + rows])  # written in place
         self._Dir = moved

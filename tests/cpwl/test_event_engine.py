@@ -267,6 +267,27 @@ def test_conv_nets_gathers_and_residual_blocks_give_the_reference_map(seed, bits
     _same(*_both(net, CPWLMap.identity(Interval(-2, 2))))
 
 
+@settings(deadline=None, max_examples=15)
+@given(st.integers(0, 2**32 - 1), st.sampled_from(["relu", "maxmin", "bent"]), st.sampled_from([4, 24]))
+def test_a_conv_that_overwrites_its_rows_leaves_the_skip_branch_alone(seed, activation, bits):
+    """A convolution as wide as its input moves the event rows in place.  Here it is the
+    first step of a residual branch on an all-dense state (an affine layer before it, so
+    nothing is written out anew), where the skip branch holds the same events: the skip
+    must keep its own rows."""
+    rng = np.random.default_rng(seed)
+    conv = Conv2d(grid(rng, (2, 2, 3, 3), bits, 0.4), grid(rng, 2, bits, 0.3), in_shape=(2, 3, 3), padding=1)
+    net = Network(
+        [
+            Affine(grid(rng, (18, 1), bits, 1.0), grid(rng, 18, bits, 0.3)),
+            ACTIVATIONS[activation](),
+            Affine(grid(rng, (18, 18), bits, 0.3)),
+            Residual([conv, ACTIVATIONS[activation]()]),
+            Affine(grid(rng, (3, 18), bits, 0.3)),
+        ]
+    )
+    _same(*_both(net, CPWLMap.identity(Interval(-2, 2))))
+
+
 @settings(deadline=None, max_examples=25)
 @given(st.integers(0, 2**32 - 1), st.sampled_from(sorted(ACTIVATIONS)), st.sampled_from([2, 8, 24]))
 def test_a_map_with_breakpoints_starts_with_its_jumps_as_events(seed, activation, bits):
