@@ -240,6 +240,19 @@ class CPWLMap:
         largest = max((A * A).sum(axis=1).tolist()) if A.shape[1] else 0
         return Fraction(int(largest), self._D * self._D)
 
+    def slope_bounds(self) -> tuple:
+        """``(lower, upper)``: each component's smallest and largest slope over the pieces,
+        exactly (tuples of Fractions, one integer minimum and maximum per component).
+
+        Examples:
+            >>> CPWLMap.line([0, 1], [2, 0]).slope_bounds()
+            ((Fraction(2, 1), Fraction(-1, 1)), (Fraction(2, 1), Fraction(-1, 1)))
+        """
+        A = self._A.astype(object)
+        return tuple(Fraction(int(v), self._D) for v in A.min(axis=0)), tuple(
+            Fraction(int(v), self._D) for v in A.max(axis=0)
+        )
+
     def first_nonpositive(self) -> Optional[Fraction]:
         """The first point of the domain where some component is ``<= 0`` (``None``: every
         component stays positive); the domain must be bounded below.  Signs are taken at the

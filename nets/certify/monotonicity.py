@@ -90,5 +90,4 @@ def monotone_along(module: nn.Module, start, end, input_shape=None) -> LineSlope
     from nets.export import restrict_to_line
 
     F = restrict_to_line(module, start, end, input_shape=input_shape)
-    slopes = [component.slopes for component in F.components]
-    return LineSlopes(tuple(min(s) for s in slopes), tuple(max(s) for s in slopes))
+    return LineSlopes(*F.slope_bounds())

@@ -1,5 +1,5 @@
-"""``CPWLMap.first_nonpositive`` and ``CPWLMap.max_slope_norm_squared`` against a Fraction
-oracle that walks every component's pieces.
+"""``CPWLMap.first_nonpositive``, ``CPWLMap.max_slope_norm_squared`` and
+``CPWLMap.slope_bounds`` against a Fraction oracle that walks every component's pieces.
 
 The maps interpolate small integer values on a shared grid, so the cases where an integer
 scan could go wrong are common: a component that is exactly 0 at a breakpoint, one that
@@ -66,6 +66,13 @@ def test_first_nonpositive_is_the_oracle_s(F):
 def test_max_slope_norm_squared_is_the_oracle_s(F):
     per_piece = zip(*(f.slopes for f in F.components))
     assert F.max_slope_norm_squared() == max(sum(s * s for s in slopes) for slopes in per_piece)
+
+
+@given(maps())
+def test_slope_bounds_are_the_oracle_s(F):
+    lower, upper = F.slope_bounds()
+    assert lower == tuple(min(f.slopes) for f in F.components)
+    assert upper == tuple(max(f.slopes) for f in F.components)
 
 
 def test_the_generator_reaches_the_boundary_cases():
