@@ -268,7 +268,8 @@ class CPWLMap:
             raise InvalidArgument(f"first_nonpositive needs a domain bounded below, got {self._domain}")
         points = [lo, *self._bps] + ([] if hi is None else [hi])
         pieces = [0, *range(len(self._bps))] + ([] if hi is None else [len(self._bps)])
-        A, C = self._A.astype(object)[pieces], self._C.astype(object)[pieces]
+        A_all = self._A.astype(object)
+        A, C = A_all[pieces], self._C.astype(object)[pieces]
         num = _intarrays.ints([q.numerator for q in points])[:, None]
         den = _intarrays.ints([q.denominator for q in points])[:, None]
         down = (A * num + C * den <= 0).astype(bool)  # the sign of the value: D and den are positive
@@ -279,7 +280,7 @@ class CPWLMap:
             piece, columns = hit[0] - 1, np.flatnonzero(down[hit[0]])
         elif hi is None:  # the last piece, out to +infinity: the components that fall
             piece = len(self._bps)
-            columns = np.flatnonzero(self._A.astype(object)[piece] < 0)
+            columns = np.flatnonzero(A_all[piece] < 0)
             if not len(columns):
                 return None
         else:
